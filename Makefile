@@ -1,0 +1,45 @@
+# Two commands matter: `make run` and `make test`. The rest are for day-to-day work.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test install kafka-fetch up down lint unit bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+kafka-fetch:
+	infra/kafka/kafka.sh fetch
+
+## Run the service on the embedded default: embedded PostgreSQL, no Kafka.
+run: install
+	REINTEGRATION_ENV=development $(BIN)/reintegration serve
+
+## Install, fetch Kafka, start Kafka and Postgres, run the whole suite, stop them.
+test: install kafka-fetch
+	infra/test.sh $(PYTEST_ARGS)
+
+## Start local Kafka and Postgres for development; prints what to export.
+up: install kafka-fetch
+	infra/local.sh up
+
+down:
+	infra/local.sh down
+
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy domain
+
+clean: down
+	rm -rf .data

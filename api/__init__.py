@@ -1,0 +1,1 @@
+"""The thin interface: the HTTP API and the CLI. They parse, call the application, map errors."""

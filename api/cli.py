@@ -1,0 +1,164 @@
+"""The `reintegration` command line."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import string
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from infra.bootstrap import PROJECTIONS, Container
+from infra.config import ConfigurationError, Settings
+from infra.logging import configure_logging
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Return and Reintegration backend.")
+console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def running() -> Iterator[tuple[Container, threading.Event]]:
+    """Settings, logging and the container; SIGTERM/SIGINT set the stop event."""
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
+    configure_logging(settings.log_format, settings.log_level)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    container = Container(settings)
+    try:
+        yield container, stop
+    finally:
+        stop.set()
+        container.close()
+
+
+def _serve_http(container: Container, stop: threading.Event, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from api.http import create_app
+
+    try:
+        settings, invented = container.settings.with_tokens_for_api()
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
+    host = host or settings.http_host
+    port = port or settings.http_port
+    app = create_app(container, dict(settings.api_tokens))
+    if invented:
+        _print_development_banner(host, port, invented)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True)
+    watcher.start()
+    server.run()
+
+
+def _print_development_banner(host: str, port: int, tokens: dict) -> None:
+    url = f"http://{host}:{port}"
+    fin = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(7))
+    operator = next(t for t, a in tokens.items() if a.role == "operator")
+    console.print(f"\n[bold]Return and Reintegration API[/bold] on {url}  (OpenAPI: {url}/docs)")
+    console.print("Development tokens (this run only):")
+    for token, actor in tokens.items():
+        console.print(f"  {actor.role:<12} {token}", highlight=False)
+    body = (
+        '{"origin_settlement_code":"ZAN-002","current_address":"Baku, Khatai district, dormitory 4",'
+        '"members":[{"fin":"' + fin + '","first_name":"Aysel","last_name":"Mammadova",'
+        '"birth_date":"1984-03-12","sex":"female","relationship":"head"}]}'
+    )
+    console.print("\nTry it:", highlight=False)
+    console.print(
+        f"  curl -s -X POST {url}/api/v1/households -H 'Authorization: Bearer {operator}' "
+        f"-H 'Content-Type: application/json' -d '{body}'",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"  curl -s {url}/api/v1/households/HOUSEHOLD_ID -H 'Authorization: Bearer {operator}'\n",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default HTTP_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default HTTP_PORT)")] = None,
+) -> None:
+    """Run the API, the relay (when Kafka is configured) and every projection in one process."""
+    with running() as (container, stop):
+        kafka = container.settings.kafka_enabled
+        if kafka:
+            container.ensure_topics()
+        container.prepare_read_models()  # before the projections and the API start
+        container.start_background(stop, relay=kafka, projections=True)
+        _serve_http(container, stop, host, port)
+
+
+@cli.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Listen address (default HTTP_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default HTTP_PORT)")] = None,
+) -> None:
+    """Run the HTTP API alone."""
+    with running() as (container, stop):
+        container.prepare_read_models()
+        _serve_http(container, stop, host, port)
+
+
+@cli.command()
+def relay() -> None:
+    """Publish the event store's log to Kafka, exactly once, until stopped."""
+    with running() as (container, stop):
+        if not container.settings.kafka_enabled:
+            raise fail("the relay needs KAFKA_BOOTSTRAP_SERVERS")
+        container.ensure_topics()
+        container.relay().run(stop)
+
+
+@cli.command()
+def project(
+    name: Annotated[str | None, typer.Argument(help="Projection to run (default: all)")] = None,
+) -> None:
+    """Run projections into their read models until stopped (from Kafka, or the event store without it)."""
+    with running() as (container, stop):
+        names = [name] if name else list(PROJECTIONS)
+        unknown = [n for n in names if n not in PROJECTIONS]
+        if unknown:
+            raise fail(f"unknown projection {unknown[0]!r}; known: {', '.join(PROJECTIONS)}")
+        if container.settings.kafka_enabled:
+            container.ensure_topics()
+        if len(names) == 1:
+            container.projector(names[0]).run(stop)
+        else:
+            for thread in container.start_background(stop, relay=False, projections=True):
+                while thread.is_alive():
+                    thread.join(0.5)
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

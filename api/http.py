@@ -1,0 +1,179 @@
+"""The HTTP API (FastAPI). Thin: parse the request, run the command as the caller, map errors."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+import structlog
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from api import problems
+from domain.base import Actor, CommandContext, NotFound, acting_as
+from domain.registry import NewMember, RegisterHousehold
+from infra.bootstrap import Container
+from projections import households
+
+log = structlog.get_logger("api")
+
+WRITE_ROLES = ("operator", "supervisor")
+READ_ROLES = ("operator", "supervisor", "auditor")
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fin: str = Field(description="National personal id (FIN): 7 Latin letters or digits", examples=["5ZK2M7P"])
+    first_name: str = Field(examples=["Aysel"])
+    last_name: str = Field(examples=["Məmmədova"])
+    patronymic: str | None = Field(default=None, examples=["Rauf qızı"])
+    birth_date: date = Field(examples=["1984-03-12"])
+    sex: str = Field(description="female or male", examples=["female"])
+    relationship: str = Field(
+        description="Relationship to the head: head, spouse, child, parent, sibling, grandchild, "
+        "grandparent, child_in_law, parent_in_law, other_relative",
+        examples=["head"],
+    )
+
+
+class HouseholdIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    members: list[MemberIn] = Field(description="Every member, exactly one with relationship 'head'")
+    origin_settlement_code: str = Field(description="Settlement of origin (reference code)", examples=["ZAN-002"])
+    current_address: str = Field(examples=["Bakı, Xətai r-nu, yataqxana 4, otaq 12"])
+
+
+class HouseholdCreated(BaseModel):
+    household_id: UUID
+
+
+class MemberView(BaseModel):
+    person_id: UUID
+    fin: str
+    relationship: str
+    first_name: str | None
+    last_name: str | None
+    patronymic: str | None
+    birth_date: date | None
+    sex: str | None
+
+
+class HouseholdView(BaseModel):
+    household_id: UUID
+    head_person_id: UUID
+    origin_settlement_code: str
+    current_address: str
+    registered_at: datetime
+    registered_by: str
+    version: int
+    updated_at: datetime
+    members: list[MemberView]
+
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
+    app = FastAPI(
+        title="Return and Reintegration API",
+        version="0.1.0",
+        description="Commands and queries for the return and reintegration of displaced households.",
+    )
+    problems.install(app)
+    token_items = list(tokens.items())
+
+    def authenticate(credentials: HTTPAuthorizationCredentials | None) -> Actor:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        given = credentials.credentials.encode()
+        for token, actor in token_items:
+            if hmac.compare_digest(given, token.encode()):
+                return actor
+        raise HTTPException(401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"})
+
+    def require(*roles: str) -> Any:
+        async def dependency(
+            request: Request,
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        ) -> Actor:
+            actor = authenticate(credentials)
+            request.state.actor = actor
+            structlog.contextvars.bind_contextvars(actor=actor.user_id, role=actor.role)
+            if actor.role not in roles:
+                raise HTTPException(403, f"role {actor.role!r} may not do this; allowed: {', '.join(roles)}")
+            return actor
+
+        return Depends(dependency)
+
+    @contextmanager
+    def command(request: Request, actor: Actor) -> Iterator[None]:
+        with acting_as(CommandContext(actor, request.state.correlation_id, request.state.request_id)):
+            yield
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Any) -> Response:
+        request.state.correlation_id = request.headers.get("x-correlation-id") or str(uuid4())
+        request.state.request_id = request.headers.get("x-request-id") or str(uuid4())
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            correlation_id=request.state.correlation_id, causation_id=request.state.request_id
+        )
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        actor = getattr(request.state, "actor", None)
+        log.info(
+            "request",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+            actor=actor.user_id if actor else None,
+            role=actor.role if actor else None,
+        )
+        response.headers["X-Correlation-ID"] = request.state.correlation_id
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        with container.read_pool.connection() as conn:
+            conn.execute("SELECT 1")
+        return {"status": "ok"}
+
+    @app.post(
+        "/api/v1/households",
+        status_code=201,
+        response_model=HouseholdCreated,
+        tags=["registry"],
+        responses={409: {"description": "A member's FIN is already registered"}, 422: {"description": "Invalid input"}},
+    )
+    def register_household(
+        body: HouseholdIn, request: Request, response: Response, actor: Actor = require(*WRITE_ROLES)
+    ) -> HouseholdCreated:
+        registration = RegisterHousehold(
+            members=[NewMember(**m.model_dump()) for m in body.members],
+            origin_settlement_code=body.origin_settlement_code,
+            current_address=body.current_address,
+        )
+        with command(request, actor):
+            household_id = container.application.register_household(registration)
+        log.info("household registered", household_id=str(household_id))
+        response.headers["Location"] = f"/api/v1/households/{household_id}"
+        return HouseholdCreated(household_id=household_id)
+
+    @app.get("/api/v1/households/{household_id}", response_model=HouseholdView, tags=["registry"])
+    def get_household(household_id: UUID, actor: Actor = require(*READ_ROLES)) -> dict[str, Any]:
+        with container.read_pool.connection() as conn, conn.cursor() as cur:
+            found = households.get_household(cur, household_id)
+        if found is None:
+            raise NotFound("household", household_id)
+        return found
+
+    return app

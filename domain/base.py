@@ -1,0 +1,133 @@
+"""What every command and event shares: who acts, on whose behalf, and why.
+
+A command runs inside :func:`acting_as`, which puts a :class:`CommandContext` in a
+context variable. :class:`CaseAggregate` copies it onto every event it triggers, so no
+command method has to pass the actor around and no event can be recorded without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+ROLES = ("operator", "supervisor", "auditor", "integration")
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who issued the command, the conversation it belongs to, and what caused it."""
+
+    actor: Actor
+    correlation_id: str
+    causation_id: str
+
+
+_current_context: ContextVar[CommandContext | None] = ContextVar("command_context", default=None)
+
+
+@contextmanager
+def acting_as(context: CommandContext) -> Iterator[CommandContext]:
+    token = _current_context.set(context)
+    try:
+        yield context
+    finally:
+        _current_context.reset(token)
+
+
+def current_context() -> CommandContext:
+    context = _current_context.get()
+    if context is None:
+        raise MissingCommandContext
+    return context
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class MissingCommandContext(DomainError):
+    def __init__(self) -> None:
+        super().__init__("a command must run inside acting_as(): every event records its actor")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    reason: str
+
+
+class ValidationFailed(DomainError):
+    """A command's input breaks rules: each error names the input field and says why."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        if not errors:
+            raise ValueError("ValidationFailed needs at least one error")
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
+        self.errors = tuple(errors)
+
+    @property
+    def field(self) -> str:
+        return self.errors[0].field
+
+    @property
+    def reason(self) -> str:
+        return self.errors[0].reason
+
+
+class NotFound(DomainError):
+    def __init__(self, kind: str, identifier: object) -> None:
+        super().__init__(f"{kind} {identifier} not found")
+        self.kind = kind
+        self.identifier = identifier
+
+
+class CaseAggregate(Aggregate):
+    """Base of every aggregate: its events carry event id, actor, correlation and causation."""
+
+    class Event(Aggregate.Event):
+        event_id: UUID
+        actor_id: str
+        actor_role: str
+        correlation_id: str
+        causation_id: str
+
+        @property
+        def case_id(self) -> UUID:
+            """The case (household) whose stream this event belongs to; keys Kafka messages."""
+            return self.originator_id
+
+    class Created(Event, Aggregate.Created):
+        pass
+
+    @classmethod
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        return super()._create(event_class, id=id, **_with_metadata(kwargs))
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        super().trigger_event(event_class, **_with_metadata(kwargs))
+
+
+def _with_metadata(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if "event_id" in kwargs:  # reconstructed, not new
+        return kwargs
+    context = current_context()
+    return {
+        **kwargs,
+        "event_id": uuid4(),
+        "actor_id": context.actor.user_id,
+        "actor_role": context.actor.role,
+        "correlation_id": context.correlation_id,
+        "causation_id": context.causation_id,
+    }

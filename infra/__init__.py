@@ -1,0 +1,1 @@
+"""Infrastructure: configuration, the composition root, the event store, Kafka and Postgres."""

@@ -1,0 +1,127 @@
+"""All configuration, read from environment variables in this one place.
+
+Every variable is documented in the README's "Configuration" table.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from domain.base import ROLES, Actor
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigurationError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "production"  # or "development"
+    database_url: str | None = None
+    data_dir: Path = PROJECT_ROOT / ".data"
+    kafka_bootstrap_servers: str | None = None
+    kafka_topic_prefix: str = "reintegration"
+    kafka_partitions: int = 6
+    api_tokens: Mapping[str, Actor] = field(default_factory=dict)
+    log_format: str = "json"
+    log_level: str = "info"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    db_pool_size: int = 10
+    relay_batch_size: int = 1000
+    projection_batch_size: int = 500
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def kafka_enabled(self) -> bool:
+        return bool(self.kafka_bootstrap_servers)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        environment = env.get("REINTEGRATION_ENV", "production").strip().lower()
+        if environment not in ("production", "development"):
+            raise ConfigurationError(
+                f"REINTEGRATION_ENV must be production or development, not {environment!r}"
+            )
+        log_format = env.get("LOG_FORMAT", "console" if environment == "development" else "json")
+        if log_format not in ("json", "console"):
+            raise ConfigurationError(f"LOG_FORMAT must be json or console, not {log_format!r}")
+        return cls(
+            environment=environment,
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=Path(env.get("REINTEGRATION_DATA_DIR") or PROJECT_ROOT / ".data"),
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX") or "reintegration",
+            kafka_partitions=_positive_int(env, "KAFKA_PARTITIONS", 6),
+            api_tokens=parse_api_tokens(env.get("API_TOKENS", "")),
+            log_format=log_format,
+            log_level=env.get("LOG_LEVEL", "info").lower(),
+            http_host=env.get("HTTP_HOST", "127.0.0.1"),
+            http_port=_positive_int(env, "HTTP_PORT", 8000),
+            db_pool_size=_positive_int(env, "DB_POOL_SIZE", 10),
+            relay_batch_size=_positive_int(env, "RELAY_BATCH_SIZE", 1000),
+            projection_batch_size=_positive_int(env, "PROJECTION_BATCH_SIZE", 500),
+        )
+
+    def with_tokens_for_api(self) -> tuple[Settings, dict[str, Actor]]:
+        """Tokens the API accepts. Development mode invents one per role when none are given;
+        production refuses to start without them. Returns the settings and any invented tokens."""
+        if self.api_tokens:
+            return self, {}
+        if not self.development:
+            raise ConfigurationError(
+                "API_TOKENS is empty: production mode refuses to start without tokens "
+                "(set API_TOKENS='token=user_id:role,...' or REINTEGRATION_ENV=development)"
+            )
+        invented = {
+            f"dev-{role}-{secrets.token_urlsafe(12)}": Actor(f"dev-{role}", role) for role in ROLES
+        }
+        return _replace(self, api_tokens=invented), invented
+
+
+def parse_api_tokens(raw: str) -> dict[str, Actor]:
+    tokens: dict[str, Actor] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        token, sep, who = item.partition("=")
+        user_id, sep2, role = who.partition(":")
+        if not sep or not sep2 or not token.strip() or not user_id.strip():
+            raise ConfigurationError(
+                f"API_TOKENS entry {item!r} is not of the form token=user_id:role"
+            )
+        if role.strip() not in ROLES:
+            raise ConfigurationError(
+                f"API_TOKENS entry for {user_id!r} has role {role!r}; roles are {', '.join(ROLES)}"
+            )
+        tokens[token.strip()] = Actor(user_id.strip(), role.strip())
+    return tokens
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ConfigurationError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def _replace(settings: Settings, **changes: object) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,85 @@
+"""How domain events meet the Avro contract: which schema and topic each event type uses.
+
+A record is built from the schema: every schema field is read from the event attribute of
+the same name, except the envelope fields that the eventsourcing library names otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import schemas
+from domain.base import CaseAggregate
+from domain.registry import Household, Person
+
+CASES_TOPIC = "cases"  # every event that belongs to a household, keyed by household id
+
+EVENT_SCHEMAS: dict[type[CaseAggregate.Event], str] = {
+    Person.Registered: "reintegration.registry.PersonRegistered",
+    Household.Registered: "reintegration.registry.HouseholdRegistered",
+}
+
+_ENVELOPE = {
+    "occurred_at": lambda e: e.timestamp,
+    "aggregate_id": lambda e: e.originator_id,
+    "aggregate_version": lambda e: e.originator_version,
+    "case_id": lambda e: e.case_id,
+}
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+
+    @property
+    def cases(self) -> str:
+        return f"{self.prefix}.{CASES_TOPIC}"
+
+    @property
+    def relay_position(self) -> str:
+        return f"{self.prefix}.relay-position"
+
+    def for_event(self, event: CaseAggregate.Event) -> str:
+        return self.cases
+
+    @property
+    def event_topics(self) -> list[str]:
+        return [self.cases]
+
+
+class UnmappedEvent(Exception):
+    pass
+
+
+def schema_name_for(event: object) -> str:
+    try:
+        return EVENT_SCHEMAS[type(event)]  # type: ignore[index]
+    except KeyError:
+        raise UnmappedEvent(f"{type(event).__qualname__} has no Avro schema in EVENT_SCHEMAS") from None
+
+
+def to_record(event: CaseAggregate.Event) -> tuple[str, dict[str, Any]]:
+    """The schema name and the Avro record for a domain event."""
+    name = schema_name_for(event)
+    definition = schemas.catalogue()[name].definition
+    record = {}
+    for field in definition["fields"]:
+        key = field["name"]
+        value = _ENVELOPE[key](event) if key in _ENVELOPE else getattr(event, key)
+        record[key] = _plain(value)
+    return name, record
+
+
+def encode(event: CaseAggregate.Event) -> tuple[str, bytes]:
+    name, record = to_record(event)
+    return name, schemas.encode(name, record)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Local single-node Apache Kafka (KRaft, broker+controller) on 127.0.0.1.
+#
+#   infra/kafka/kafka.sh fetch    resolve the broker jars once into infra/kafka/.cache/libs
+#   infra/kafka/kafka.sh start    format storage if new, start, wait for a metadata answer
+#   infra/kafka/kafka.sh stop     stop cleanly (SIGTERM, then SIGKILL after 30 s)
+#   infra/kafka/kafka.sh status   exit 0 when the broker answers
+#
+# KAFKA_PORT (default 9092) and KAFKA_DATA_DIR (default .data/kafka-$KAFKA_PORT) choose where.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+libs="$here/.cache/libs"
+port="${KAFKA_PORT:-9092}"
+controller_port="${KAFKA_CONTROLLER_PORT:-$((port + 1))}"
+data="${KAFKA_DATA_DIR:-$root/.data/kafka-$port}"
+pidfile="$data/kafka.pid"
+python="${PYTHON:-$root/.venv/bin/python}"
+
+fetch() {
+  if compgen -G "$libs/kafka_2.13-*.jar" >/dev/null; then
+    return 0
+  fi
+  echo "fetching Apache Kafka jars (once) into $libs" >&2
+  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$libs" -DincludeScope=runtime
+}
+
+write_config() {
+  mkdir -p "$data/logs" "$data/log-dirs"
+  cat > "$data/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller_port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$data/log-dirs
+auto.create.topics.enable=false
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=-1
+PROPS
+}
+
+java_cmd() {
+  java -Xms256m -Xmx${KAFKA_HEAP:-768m} -XX:+UseG1GC \
+    -Dlog4j2.configurationFile="$here/log4j2.properties" \
+    -Dkafka.logs.dir="$data/logs" \
+    -cp "$libs/*" "$@"
+}
+
+running() {
+  [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+ready() {
+  "$python" -m infra.kafka_ready "127.0.0.1:$port" "${1:-1}"
+}
+
+start() {
+  fetch
+  if running; then
+    echo "Kafka already running (pid $(cat "$pidfile")) on 127.0.0.1:$port" >&2
+    ready 60
+    return 0
+  fi
+  write_config
+  if [[ ! -f "$data/log-dirs/meta.properties" ]]; then
+    cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid | tail -n 1)"
+    java_cmd kafka.tools.StorageTool format --ignore-formatted \
+      -t "$cluster_id" -c "$data/server.properties" >"$data/logs/format.log" 2>&1 \
+      || { cat "$data/logs/format.log" >&2; exit 1; }
+  fi
+  nohup java -Xms256m -Xmx"${KAFKA_HEAP:-768m}" -XX:+UseG1GC \
+    -Dlog4j2.configurationFile="$here/log4j2.properties" \
+    -Dkafka.logs.dir="$data/logs" \
+    -cp "$libs/*" kafka.Kafka "$data/server.properties" \
+    >"$data/logs/stdout.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  if ! (cd "$root" && ready 90); then
+    echo "Kafka did not become ready; last lines of its log:" >&2
+    tail -n 30 "$data/logs/server.log" "$data/logs/stdout.log" >&2 || true
+    stop
+    exit 1
+  fi
+  echo "Kafka ready on 127.0.0.1:$port (pid $(cat "$pidfile"))" >&2
+}
+
+stop() {
+  if ! running; then
+    rm -f "$pidfile"
+    return 0
+  fi
+  local pid
+  pid="$(cat "$pidfile")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$pidfile"
+      echo "Kafka on 127.0.0.1:$port stopped" >&2
+      return 0
+    fi
+    sleep 0.5
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+  echo "Kafka on 127.0.0.1:$port killed after 30 s" >&2
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start ;;
+  stop) stop ;;
+  status) (cd "$root" && ready 1) ;;
+  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+esac

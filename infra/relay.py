@@ -1,0 +1,162 @@
+"""The relay: follows the event store's notification log and publishes to Kafka, exactly once.
+
+Each batch is one Kafka transaction holding the batch's events and a record of the last
+notification id it published (on the compacted relay-position topic). Kafka is therefore
+the only place that says how far the relay got: a relay killed at any point restarts with
+the same ``transactional.id``, which fences and aborts whatever the dead one left open, then
+reads the last committed position and carries on from the next notification. Consumers that
+read committed messages see no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+
+import psycopg
+import structlog
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from eventsourcing.persistence import Mapper, Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from infra import contract
+from infra.contract import Topics
+from infra.kafka import client_config
+
+log = structlog.get_logger(__name__)
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        recorder: PostgresApplicationRecorder,
+        mapper: Mapper,
+        database_url: str,
+        bootstrap_servers: str,
+        topics: Topics,
+        batch_size: int = 1000,
+        idle_wait_s: float = 0.5,
+    ) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.database_url = database_url
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = topics
+        self.batch_size = batch_size
+        self.idle_wait_s = idle_wait_s
+        self.published_position = 0
+
+    def run(self, stop: threading.Event) -> None:
+        producer = Producer(
+            client_config(
+                self.bootstrap_servers,
+                **{
+                    "transactional.id": f"{self.topics.prefix}.relay",
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "compression.type": "lz4",
+                },
+            )
+        )
+        producer.init_transactions(30)
+        self.published_position = read_position(self.bootstrap_servers, self.topics.relay_position)
+        log.info("relay started", position=self.published_position)
+        with psycopg.connect(self.database_url, autocommit=True) as listener:
+            listener.execute(f'LISTEN "{self.recorder.channel_name}"')
+            while not stop.is_set():
+                notifications = self.recorder.select_notifications(
+                    start=self.published_position,
+                    limit=self.batch_size,
+                    inclusive_of_start=False,
+                )
+                if not notifications:
+                    for _ in listener.notifies(timeout=self.idle_wait_s, stop_after=1):
+                        pass
+                    continue
+                self._publish(producer, notifications)
+        producer.flush(10)
+        log.info("relay stopped", position=self.published_position)
+
+    def _publish(self, producer: Producer, notifications: Sequence[Notification]) -> None:
+        producer.begin_transaction()
+        for notification in notifications:
+            event = self.mapper.to_domain_event(notification)
+            schema_name, value = contract.encode(event)
+            producer.produce(
+                self.topics.for_event(event),
+                key=str(event.case_id).encode(),
+                value=value,
+                headers=[
+                    ("event-type", schema_name.encode()),
+                    ("event-id", str(event.event_id).encode()),
+                    ("notification-id", str(notification.id).encode()),
+                    ("correlation-id", event.correlation_id.encode()),
+                ],
+            )
+            producer.poll(0)
+        last = notifications[-1].id
+        producer.produce(
+            self.topics.relay_position,
+            key=b"relay",
+            value=json.dumps({"notification_id": last}).encode(),
+        )
+        producer.commit_transaction(60)
+        self.published_position = last
+        log.debug("relay batch committed", events=len(notifications), position=last)
+
+
+def read_position(bootstrap_servers: str, position_topic: str, timeout_s: float = 30.0) -> int:
+    """The last notification id whose transaction committed, or 0 when nothing was published.
+
+    Reads backwards from the end of the single-partition position topic in growing steps: the
+    tail may hold aborted records and transaction markers, which a read_committed consumer skips.
+    """
+    consumer = Consumer(
+        client_config(
+            bootstrap_servers,
+            **{
+                "group.id": f"{position_topic}.reader",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+            },
+        )
+    )
+    try:
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(position_topic, 0), timeout=timeout_s, cached=False
+        )
+        step = 8
+        while high > low:
+            start = max(low, high - step)
+            last = _last_committed_value(consumer, position_topic, start, high, timeout_s)
+            if last is not None:
+                return int(json.loads(last)["notification_id"])
+            if start == low:
+                break
+            step *= 4
+        return 0
+    finally:
+        consumer.close()
+
+
+def _last_committed_value(
+    consumer: Consumer, topic: str, start: int, end: int, timeout_s: float
+) -> bytes | None:
+    consumer.assign([TopicPartition(topic, 0, start)])
+    last: bytes | None = None
+    while True:
+        message = consumer.poll(timeout_s)
+        if message is None:
+            raise TimeoutError(f"no answer from {topic} within {timeout_s} s")
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return last
+            raise RuntimeError(f"reading {topic}: {error}")
+        last = message.value()
+        if message.offset() >= end - 1:
+            return last

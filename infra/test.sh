@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make test`: start a fresh Kafka and PostgreSQL, run the whole suite, stop them, keep pytest's exit code.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+python="$root/.venv/bin/python"
+data="$root/.data/test"
+export KAFKA_PORT="${TEST_KAFKA_PORT:-19092}"
+export KAFKA_DATA_DIR="$data/kafka"
+
+stop_services() {
+  infra/kafka/kafka.sh stop || true
+  "$python" -W ignore -m infra.postgres stop "$data/postgres" || true
+}
+stop_services
+rm -rf "$data"
+mkdir -p "$data"
+trap stop_services EXIT
+
+infra/kafka/kafka.sh start
+DATABASE_URL="$("$python" -W ignore -m infra.postgres start "$data/postgres")"
+export DATABASE_URL
+export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT"
+unset API_TOKENS KAFKA_TOPIC_PREFIX REINTEGRATION_ENV
+echo "PostgreSQL: $DATABASE_URL   Kafka: $KAFKA_BOOTSTRAP_SERVERS" >&2
+
+"$root/.venv/bin/pytest" "$@"

@@ -1,0 +1,1 @@
+"""Read models: Postgres tables built from the event stream, one projection per view."""

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import Service, free_port, wait_for_http
+
+TOKENS = {
+    "operator": "op-token-1",
+    "supervisor": "sup-token-1",
+    "auditor": "aud-token-1",
+    "integration": "int-token-1",
+}
+API_TOKENS = ",".join(f"{token}={role}-user:{role}" for role, token in TOKENS.items())
+
+
+@dataclass
+class RunningService:
+    base_url: str
+    service: Service
+    database_url: str | None
+    topic_prefix: str | None
+
+    def client(self, role: str | None = "operator") -> httpx.Client:
+        headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+
+def start_service(tmp_path: Path, env: dict[str, str]) -> Iterator[RunningService]:
+    port = free_port()
+    base = {
+        "API_TOKENS": API_TOKENS,
+        "HTTP_PORT": str(port),
+        "LOG_FORMAT": "json",
+        "REINTEGRATION_ENV": "production",
+        "KAFKA_PARTITIONS": "3",
+    }
+    service = Service(["serve"], {**base, **env}, tmp_path / "service.log").start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(base_url, service)
+        yield RunningService(base_url, service, env.get("DATABASE_URL"), env.get("KAFKA_TOPIC_PREFIX"))
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def service_with_kafka(
+    tmp_path: Path, database_url: str, kafka_bootstrap: str, topic_prefix: str
+) -> Iterator[RunningService]:
+    yield from start_service(
+        tmp_path,
+        {
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "KAFKA_TOPIC_PREFIX": topic_prefix,
+        },
+    )
