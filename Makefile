@@ -23,7 +23,7 @@ run: install
 	REINTEGRATION_ENV=development $(BIN)/reintegration serve
 
 ## Install, fetch Kafka, start Kafka and Postgres, run the whole suite, stop them.
-test: install kafka-fetch
+test: install kafka-fetch lint
 	infra/test.sh $(PYTEST_ARGS)
 
 ## Start local Kafka and Postgres for development; prints what to export.
@@ -39,7 +39,7 @@ unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy domain
+	$(BIN)/mypy domain infra api projections schemas consumers
 
 clean: down
 	rm -rf .data

@@ -14,11 +14,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from domain.base import Actor
 from infra.bootstrap import PROJECTIONS, Container
 from infra.config import ConfigurationError, Settings
 from infra.logging import configure_logging
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Return and Reintegration backend.")
+cli = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Return and Reintegration backend."
+)
 console = Console(stderr=True)
 
 
@@ -50,7 +53,9 @@ def running() -> Iterator[tuple[Container, threading.Event]]:
         container.close()
 
 
-def _serve_http(container: Container, stop: threading.Event, host: str | None, port: int | None) -> None:
+def _serve_http(
+    container: Container, stop: threading.Event, host: str | None, port: int | None
+) -> None:
     import uvicorn
 
     from api.http import create_app
@@ -64,13 +69,20 @@ def _serve_http(container: Container, stop: threading.Event, host: str | None, p
     app = create_app(container, dict(settings.api_tokens))
     if invented:
         _print_development_banner(host, port, invented)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
-    watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
+
+    def exit_when_stopped() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    watcher = threading.Thread(target=exit_when_stopped, daemon=True)
     watcher.start()
     server.run()
 
 
-def _print_development_banner(host: str, port: int, tokens: dict) -> None:
+def _print_development_banner(host: str, port: int, tokens: dict[str, Actor]) -> None:
     url = f"http://{host}:{port}"
     fin = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(7))
     operator = next(t for t, a in tokens.items() if a.role == "operator")

@@ -30,7 +30,9 @@ READ_ROLES = ("operator", "supervisor", "auditor")
 
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    fin: str = Field(description="National personal id (FIN): 7 Latin letters or digits", examples=["5ZK2M7P"])
+    fin: str = Field(
+        description="National personal id (FIN): 7 Latin letters or digits", examples=["5ZK2M7P"]
+    )
     first_name: str = Field(examples=["Aysel"])
     last_name: str = Field(examples=["Məmmədova"])
     patronymic: str | None = Field(default=None, examples=["Rauf qızı"])
@@ -45,8 +47,12 @@ class MemberIn(BaseModel):
 
 class HouseholdIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    members: list[MemberIn] = Field(description="Every member, exactly one with relationship 'head'")
-    origin_settlement_code: str = Field(description="Settlement of origin (reference code)", examples=["ZAN-002"])
+    members: list[MemberIn] = Field(
+        description="Every member, exactly one with relationship 'head'"
+    )
+    origin_settlement_code: str = Field(
+        description="Settlement of origin (reference code)", examples=["ZAN-002"]
+    )
     current_address: str = Field(examples=["Bakı, Xətai r-nu, yataqxana 4, otaq 12"])
 
 
@@ -91,12 +97,16 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
 
     def authenticate(credentials: HTTPAuthorizationCredentials | None) -> Actor:
         if credentials is None or credentials.scheme.lower() != "bearer":
-            raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
         given = credentials.credentials.encode()
         for token, actor in token_items:
             if hmac.compare_digest(given, token.encode()):
                 return actor
-        raise HTTPException(401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"}
+        )
 
     def require(*roles: str) -> Any:
         async def dependency(
@@ -107,14 +117,18 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
             request.state.actor = actor
             structlog.contextvars.bind_contextvars(actor=actor.user_id, role=actor.role)
             if actor.role not in roles:
-                raise HTTPException(403, f"role {actor.role!r} may not do this; allowed: {', '.join(roles)}")
+                raise HTTPException(
+                    403, f"role {actor.role!r} may not do this; allowed: {', '.join(roles)}"
+                )
             return actor
 
         return Depends(dependency)
 
     @contextmanager
     def command(request: Request, actor: Actor) -> Iterator[None]:
-        with acting_as(CommandContext(actor, request.state.correlation_id, request.state.request_id)):
+        with acting_as(
+            CommandContext(actor, request.state.correlation_id, request.state.request_id)
+        ):
             yield
 
     @app.middleware("http")
@@ -152,10 +166,16 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
         status_code=201,
         response_model=HouseholdCreated,
         tags=["registry"],
-        responses={409: {"description": "A member's FIN is already registered"}, 422: {"description": "Invalid input"}},
+        responses={
+            409: {"description": "A member's FIN is already registered"},
+            422: {"description": "Invalid input"},
+        },
     )
     def register_household(
-        body: HouseholdIn, request: Request, response: Response, actor: Actor = require(*WRITE_ROLES)
+        body: HouseholdIn,
+        request: Request,
+        response: Response,
+        actor: Actor = require(*WRITE_ROLES),
     ) -> HouseholdCreated:
         registration = RegisterHousehold(
             members=[NewMember(**m.model_dump()) for m in body.members],

@@ -62,7 +62,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field_from_loc(tuple(e["loc"])), "reason": e["msg"]} for e in exc.errors()]
+        errors = [
+            {"field": _field_from_loc(tuple(e["loc"])), "reason": e["msg"]} for e in exc.errors()
+        ]
         return problem(
             422,
             "Invalid input",
@@ -92,7 +94,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        kinds = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+        kinds = {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not-found",
+            405: "method-not-allowed",
+        }
         return problem(
             exc.status_code,
             {401: "Unauthenticated", 403: "Forbidden"}.get(exc.status_code, "HTTP error"),

@@ -148,7 +148,9 @@ def register_household(command: RegisterHousehold, today: date) -> tuple[Househo
     if errors:
         raise ValidationFailed(errors)
     members = [
-        Member(person_id=person_id_for(m.fin), fin=normalise_fin(m.fin), relationship=m.relationship)
+        Member(
+            person_id=person_id_for(m.fin), fin=normalise_fin(m.fin), relationship=m.relationship
+        )
         for m in command.members
     ]
     head = next(member for member in members if member.relationship == "head")
@@ -214,7 +216,10 @@ def _validate(command: RegisterHousehold, today: date) -> list[FieldError]:
         )
     if settlement(command.origin_settlement_code) is None:
         errors.append(
-            FieldError("origin_settlement_code", f"unknown settlement code {command.origin_settlement_code!r}")
+            FieldError(
+                "origin_settlement_code",
+                f"unknown settlement code {command.origin_settlement_code!r}",
+            )
         )
     if not command.current_address.strip():
         errors.append(FieldError("current_address", "must not be empty"))

@@ -45,7 +45,7 @@ class MemberAsDict(Transcoding):
         return Member(**data)
 
 
-class ReintegrationApplication(Application):
+class ReintegrationApplication(Application[UUID]):
     name = "reintegration"  # events table: reintegration_events
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -63,7 +63,8 @@ class ReintegrationApplication(Application):
 
     def get_household(self, household_id: UUID) -> Household:
         try:
-            return self.repository.get(household_id)  # type: ignore[no-any-return]
+            household: Household = self.repository.get(household_id)
+            return household
         except AggregateNotFoundError:
             raise NotFound("household", household_id) from None
 

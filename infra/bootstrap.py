@@ -87,7 +87,9 @@ class Container:
         from infra.kafka import ensure_topics
 
         assert self.settings.kafka_bootstrap_servers
-        ensure_topics(self.settings.kafka_bootstrap_servers, self.topics, self.settings.kafka_partitions)
+        ensure_topics(
+            self.settings.kafka_bootstrap_servers, self.topics, self.settings.kafka_partitions
+        )
 
     def relay(self) -> Any:
         from infra.relay import Relay
@@ -116,12 +118,15 @@ class Container:
                 group_id=group_id or f"{self.topics.prefix}.projection.{name}",
                 schema=schema,
                 batch_size=self.settings.projection_batch_size,
+                group_instance_id=self.settings.kafka_group_instance_id,
             )
         app = self.application
         return EventStoreProjector(
             projection,
             database_url=self.database_url,
-            select_notifications=lambda start, limit: app.recorder.select_notifications(start, limit),
+            select_notifications=lambda start, limit: app.recorder.select_notifications(
+                start, limit
+            ),
             decode_notification=self.decode_notification,
             channel=app.recorder.channel_name,  # type: ignore[attr-defined]
             schema=schema,
@@ -137,11 +142,17 @@ class Container:
         schema, record = schemas.decode(value)
         return schema.name, record
 
-    def start_background(self, stop: threading.Event, *, relay: bool, projections: bool) -> list[threading.Thread]:
+    def start_background(
+        self, stop: threading.Event, *, relay: bool, projections: bool
+    ) -> list[threading.Thread]:
         """Run the relay and/or every projection in daemon threads (development and `serve`)."""
         threads = []
         if relay:
-            threads.append(threading.Thread(target=self._supervised, args=("relay", self.relay, stop), daemon=True))
+            threads.append(
+                threading.Thread(
+                    target=self._supervised, args=("relay", self.relay, stop), daemon=True
+                )
+            )
         if projections:
             for name in PROJECTIONS:
                 threads.append(
@@ -170,5 +181,5 @@ class Container:
             closer = self._closers.pop()
             try:
                 closer()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("error while closing")

@@ -36,6 +36,7 @@ class Settings:
     db_pool_size: int = 10
     relay_batch_size: int = 1000
     projection_batch_size: int = 500
+    kafka_group_instance_id: str | None = None
 
     @property
     def development(self) -> bool:
@@ -71,6 +72,7 @@ class Settings:
             db_pool_size=_positive_int(env, "DB_POOL_SIZE", 10),
             relay_batch_size=_positive_int(env, "RELAY_BATCH_SIZE", 1000),
             projection_batch_size=_positive_int(env, "PROJECTION_BATCH_SIZE", 500),
+            kafka_group_instance_id=env.get("KAFKA_GROUP_INSTANCE_ID") or None,
         )
 
     def with_tokens_for_api(self) -> tuple[Settings, dict[str, Actor]]:

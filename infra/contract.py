@@ -57,10 +57,12 @@ def schema_name_for(event: object) -> str:
     try:
         return EVENT_SCHEMAS[type(event)]  # type: ignore[index]
     except KeyError:
-        raise UnmappedEvent(f"{type(event).__qualname__} has no Avro schema in EVENT_SCHEMAS") from None
+        raise UnmappedEvent(
+            f"{type(event).__qualname__} has no Avro schema in EVENT_SCHEMAS"
+        ) from None
 
 
-def to_record(event: CaseAggregate.Event) -> tuple[str, dict[str, Any]]:
+def to_record(event: Any) -> tuple[str, dict[str, Any]]:
     """The schema name and the Avro record for a domain event."""
     name = schema_name_for(event)
     definition = schemas.catalogue()[name].definition
@@ -72,7 +74,7 @@ def to_record(event: CaseAggregate.Event) -> tuple[str, dict[str, Any]]:
     return name, record
 
 
-def encode(event: CaseAggregate.Event) -> tuple[str, bytes]:
+def encode(event: Any) -> tuple[str, bytes]:
     name, record = to_record(event)
     return name, schemas.encode(name, record)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from infra.contract import Topics
 
@@ -15,7 +15,8 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int) -> No
     """Create the project's topics if they are missing (idempotent; never changes existing ones)."""
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     wanted = [
-        NewTopic(name, num_partitions=partitions, replication_factor=1) for name in topics.event_topics
+        NewTopic(name, num_partitions=partitions, replication_factor=1)
+        for name in topics.event_topics
     ]
     wanted.append(
         NewTopic(

@@ -16,7 +16,7 @@ def wait_until_ready(bootstrap_servers: str, timeout_s: float) -> bool:
             metadata = admin.list_topics(timeout=min(5.0, max(0.5, deadline - time.monotonic())))
             if metadata.brokers:
                 return True
-        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception:
             pass
         if time.monotonic() >= deadline:
             return False

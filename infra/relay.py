@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
+from typing import cast
+from uuid import UUID
 
 import psycopg
 import structlog
@@ -20,6 +22,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from domain.base import CaseAggregate
 from infra import contract
 from infra.contract import Topics
 from infra.kafka import client_config
@@ -32,7 +35,7 @@ class Relay:
         self,
         *,
         recorder: PostgresApplicationRecorder,
-        mapper: Mapper,
+        mapper: Mapper[UUID],
         database_url: str,
         bootstrap_servers: str,
         topics: Topics,
@@ -83,7 +86,7 @@ class Relay:
     def _publish(self, producer: Producer, notifications: Sequence[Notification]) -> None:
         producer.begin_transaction()
         for notification in notifications:
-            event = self.mapper.to_domain_event(notification)
+            event = cast(CaseAggregate.Event, self.mapper.to_domain_event(notification))
             schema_name, value = contract.encode(event)
             producer.produce(
                 self.topics.for_event(event),
@@ -158,5 +161,5 @@ def _last_committed_value(
                 return last
             raise RuntimeError(f"reading {topic}: {error}")
         last = message.value()
-        if message.offset() >= end - 1:
+        if (message.offset() or 0) >= end - 1:
             return last

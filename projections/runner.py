@@ -109,6 +109,7 @@ def apply_batch(
             cur.execute(LOCK_OFFSET, key)
             cur.execute(SELECT_OFFSET_FOR_UPDATE, key)
             row = cur.fetchone()
+            assert row is not None  # inserted just above
             positions[key] = row["next_offset"]
         for d in deliveries:
             key = (d.source, d.partition)
@@ -137,9 +138,11 @@ class KafkaProjector:
         group_id: str,
         schema: str | None = None,
         batch_size: int = 500,
+        group_instance_id: str | None = None,
     ) -> None:
         self.projection = projection
         self.database_url = database_url
+        self.group_instance_id = group_instance_id
         self.bootstrap_servers = bootstrap_servers
         self.topics = list(topics)
         self.group_id = group_id
@@ -149,16 +152,19 @@ class KafkaProjector:
 
     def run(self, stop: threading.Event) -> None:
         prepare(self.database_url, self.projection, self.schema)
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap_servers,
-                "group.id": self.group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "client.id": f"projection-{self.projection.name}",
-            }
-        )
+        config = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "group.id": self.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "client.id": f"projection-{self.projection.name}",
+        }
+        if self.group_instance_id:
+            # Static membership: a restarted member takes its partitions back at once
+            # instead of waiting for the dead one's session to time out.
+            config["group.instance.id"] = f"{self.group_instance_id}.{self.projection.name}"
+        consumer = Consumer(config)
         with connect(self.database_url, self.schema) as conn:
             self._conn = conn
             consumer.subscribe(self.topics, on_assign=self._on_assign)
@@ -191,8 +197,14 @@ class KafkaProjector:
                 raise KafkaException(error)
             log.warning("kafka error", error=str(error))
             return None
-        schema, record = schemas.decode(message.value())
-        return Delivery(message.topic(), message.partition(), message.offset(), schema.name, record)
+        schema, record = schemas.decode(message.value() or b"")
+        return Delivery(
+            str(message.topic()),
+            int(message.partition() or 0),
+            int(message.offset() or 0),
+            schema.name,
+            record,
+        )
 
 
 class EventStoreProjector:

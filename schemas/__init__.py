@@ -86,9 +86,13 @@ def encode(schema_name: str, record: dict[str, Any]) -> bytes:
 
 def decode(message: bytes) -> tuple[Schema, dict[str, Any]]:
     if len(message) < 10 or message[:2] != MARKER:
-        raise NotSingleObjectEncoded("message does not start with the Avro single-object marker C3 01")
+        raise NotSingleObjectEncoded(
+            "message does not start with the Avro single-object marker C3 01"
+        )
     schema = _by_fingerprint().get(message[2:10])
     if schema is None:
         raise UnknownSchema(message[2:10].hex())
     record = schemaless_reader(io.BytesIO(message[10:]), schema.parsed, schema.parsed)
+    if not isinstance(record, dict):
+        raise SchemaError(f"{schema.name} is not a record schema")
     return schema, record

@@ -46,7 +46,9 @@ def create_database(server_url: str) -> str:
     return make_conninfo(**params)
 
 
-def wait_until(check: Callable[[], T | None], timeout_s: float = 30.0, interval_s: float = 0.05, what: str = "") -> T:
+def wait_until(
+    check: Callable[[], T | None], timeout_s: float = 30.0, interval_s: float = 0.05, what: str = ""
+) -> T:
     """Poll ``check`` until it returns something truthy; fail after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -87,7 +89,14 @@ def household_body(*fins: str, origin: str = "ZAN-002") -> dict[str, Any]:
 class Service:
     """`reintegration <command>` running as a real process with its own environment."""
 
-    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        program: list[str] | None = None,
+    ) -> None:
+        self.program = program or [str(ROOT / ".venv/bin/reintegration")]
         self.command = command
         self.env = env
         self.log_path = log_path
@@ -98,7 +107,7 @@ class Service:
         full_env.update(self.env)
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/reintegration"), *self.command],
+            [*self.program, *self.command],
             env=full_env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -43,7 +43,9 @@ def start_service(tmp_path: Path, env: dict[str, str]) -> Iterator[RunningServic
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(base_url, service)
-        yield RunningService(base_url, service, env.get("DATABASE_URL"), env.get("KAFKA_TOPIC_PREFIX"))
+        yield RunningService(
+            base_url, service, env.get("DATABASE_URL"), env.get("KAFKA_TOPIC_PREFIX")
+        )
     finally:
         service.stop()
 

@@ -33,7 +33,9 @@ def get_when_projected(client: httpx.Client, household_id: str) -> dict[str, Any
     return wait_until(projected, timeout_s=30, what=f"household {household_id} in the read model")
 
 
-def test_registered_household_is_readable_once_projected(service_with_kafka: RunningService) -> None:
+def test_registered_household_is_readable_once_projected(
+    service_with_kafka: RunningService,
+) -> None:
     head, spouse, child = random_fin(), random_fin(), random_fin()
     with service_with_kafka.client("operator") as client:
         response = client.post("/api/v1/households", json=household_body(head, spouse, child))
@@ -56,7 +58,9 @@ def test_registered_household_is_readable_once_projected(service_with_kafka: Run
     assert household["members"][0]["birth_date"] == "1960-01-10"
 
 
-def test_auditor_reads_households_but_integration_clients_may_not(service_with_kafka: RunningService) -> None:
+def test_auditor_reads_households_but_integration_clients_may_not(
+    service_with_kafka: RunningService,
+) -> None:
     with service_with_kafka.client("supervisor") as client:
         household_id = client.post("/api/v1/households", json=household_body(random_fin())).json()[
             "household_id"
@@ -69,7 +73,9 @@ def test_auditor_reads_households_but_integration_clients_may_not(service_with_k
         assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_second_registration_of_same_fin_is_rejected_with_409(service_with_kafka: RunningService) -> None:
+def test_second_registration_of_same_fin_is_rejected_with_409(
+    service_with_kafka: RunningService,
+) -> None:
     fin = random_fin()
     with service_with_kafka.client() as client:
         assert client.post("/api/v1/households", json=household_body(fin)).status_code == 201
@@ -91,10 +97,13 @@ def test_concurrent_registrations_of_the_same_fin_let_exactly_one_win(
         barrier = threading.Barrier(2)
         statuses: list[int] = []
 
-        def register(fin: str = fin) -> None:
+        def register(
+            fin: str = fin, barrier: threading.Barrier = barrier, statuses: list[int] = statuses
+        ) -> None:
             with service_with_kafka.client() as client:
                 barrier.wait()
-                statuses.append(client.post("/api/v1/households", json=household_body(fin)).status_code)
+                response = client.post("/api/v1/households", json=household_body(fin))
+                statuses.append(response.status_code)
 
         threads = [threading.Thread(target=register) for _ in range(2)]
         for t in threads:
@@ -112,16 +121,44 @@ def test_concurrent_registrations_of_the_same_fin_let_exactly_one_win(
 
 BAD_INPUTS = [
     ("malformed FIN", lambda b: b["members"][0].update(fin="12AB"), "members[0].fin"),
-    ("FIN with a non-Latin letter", lambda b: b["members"][0].update(fin="ÇAB1234"), "members[0].fin"),
-    ("empty first name", lambda b: b["members"][1].update(first_name="  "), "members[1].first_name"),
+    (
+        "FIN with a non-Latin letter",
+        lambda b: b["members"][0].update(fin="ÇAB1234"),
+        "members[0].fin",
+    ),
+    (
+        "empty first name",
+        lambda b: b["members"][1].update(first_name="  "),
+        "members[1].first_name",
+    ),
     ("empty last name", lambda b: b["members"][0].update(last_name=""), "members[0].last_name"),
-    ("birth date in the future", lambda b: b["members"][1].update(birth_date="2999-01-01"), "members[1].birth_date"),
-    ("unknown relationship", lambda b: b["members"][1].update(relationship="cousin"), "members[1].relationship"),
+    (
+        "birth date in the future",
+        lambda b: b["members"][1].update(birth_date="2999-01-01"),
+        "members[1].birth_date",
+    ),
+    (
+        "unknown relationship",
+        lambda b: b["members"][1].update(relationship="cousin"),
+        "members[1].relationship",
+    ),
     ("no head", lambda b: b["members"][0].update(relationship="sibling"), "members"),
     ("two heads", lambda b: b["members"][1].update(relationship="head"), "members[1].relationship"),
-    ("same FIN twice", lambda b: b["members"][1].update(fin=b["members"][0]["fin"]), "members[1].fin"),
-    ("unknown origin settlement", lambda b: b.update(origin_settlement_code="ZZZ-001"), "origin_settlement_code"),
-    ("birth date not a date", lambda b: b["members"][0].update(birth_date="12/03/1984"), "members[0].birth_date"),
+    (
+        "same FIN twice",
+        lambda b: b["members"][1].update(fin=b["members"][0]["fin"]),
+        "members[1].fin",
+    ),
+    (
+        "unknown origin settlement",
+        lambda b: b.update(origin_settlement_code="ZZZ-001"),
+        "origin_settlement_code",
+    ),
+    (
+        "birth date not a date",
+        lambda b: b["members"][0].update(birth_date="12/03/1984"),
+        "members[0].birth_date",
+    ),
     ("missing address", lambda b: b.pop("current_address"), "current_address"),
     ("no members", lambda b: b.update(members=[]), "members"),
     ("unexpected field", lambda b: b.update(nickname="x"), "nickname"),

@@ -1,0 +1,1 @@
+"""Reference downstream consumers: how another agency reads our topics from the contract alone."""

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from domain.base import Actor
+from infra.config import ConfigurationError, Settings, parse_api_tokens
+
+
+def test_api_tokens_map_each_token_to_a_user_and_role() -> None:
+    assert parse_api_tokens("t1=alice:operator, t2=bob:auditor") == {
+        "t1": Actor("alice", "operator"),
+        "t2": Actor("bob", "auditor"),
+    }
+
+
+@pytest.mark.parametrize("raw", ["t1", "t1=alice", "t1=alice:janitor", "=alice:operator"])
+def test_malformed_api_tokens_are_refused_with_a_clear_message(raw: str) -> None:
+    with pytest.raises(ConfigurationError):
+        parse_api_tokens(raw)
+
+
+def test_production_refuses_to_start_without_tokens() -> None:
+    with pytest.raises(ConfigurationError, match="API_TOKENS"):
+        Settings.from_env({}).with_tokens_for_api()
+
+
+def test_development_invents_one_token_per_role_when_none_are_given() -> None:
+    settings, invented = Settings.from_env(
+        {"REINTEGRATION_ENV": "development"}
+    ).with_tokens_for_api()
+    assert sorted(a.role for a in invented.values()) == [
+        "auditor",
+        "integration",
+        "operator",
+        "supervisor",
+    ]
+    assert settings.api_tokens == invented
+
+
+def test_given_tokens_are_used_as_they_are() -> None:
+    settings, invented = Settings.from_env({"API_TOKENS": "t=u:operator"}).with_tokens_for_api()
+    assert invented == {}
+    assert settings.api_tokens == {"t": Actor("u", "operator")}
+
+
+def test_no_kafka_means_embedded_mode() -> None:
+    assert not Settings.from_env({}).kafka_enabled
+    assert Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"}).kafka_enabled
+
+
+@pytest.mark.parametrize(
+    "env", [{"LOG_FORMAT": "xml"}, {"KAFKA_PARTITIONS": "zero"}, {"HTTP_PORT": "0"}]
+)
+def test_bad_settings_are_refused(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError):
+        Settings.from_env(env)
