@@ -31,7 +31,9 @@ def test_development_mode_prints_tokens_and_a_curl_example_that_works(tmp_path: 
         curls = [line.strip() for line in output.splitlines() if line.strip().startswith("curl ")]
         assert len(curls) == 2, output
 
-        created = subprocess.run(["bash", "-c", curls[0]], capture_output=True, text=True, check=True)
+        created = subprocess.run(
+            ["bash", "-c", curls[0]], capture_output=True, text=True, check=True
+        )
         household_id = json.loads(created.stdout)["household_id"]
 
         def fetched() -> dict[str, object] | None:
