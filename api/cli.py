@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,12 @@ cli = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Return and Reintegration backend."
 )
 console = Console(stderr=True)
+
+
+def table_console() -> Console:
+    """Tables go to stdout, wide enough not to truncate when piped."""
+    out = Console()
+    return out if out.is_terminal else Console(width=240)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -163,6 +169,140 @@ def project(
             for thread in container.start_background(stop, relay=False, projections=True):
                 while thread.is_alive():
                     thread.join(0.5)
+
+
+projections_cli = typer.Typer(
+    no_args_is_help=True, help="Read-model projections: status and rebuilds."
+)
+dead_letters_cli = typer.Typer(no_args_is_help=True, help="Messages projections could not apply.")
+cli.add_typer(projections_cli, name="projections")
+cli.add_typer(dead_letters_cli, name="dead-letters")
+
+
+def _projection_names(name: str | None) -> list[str]:
+    if name is None:
+        return list(PROJECTIONS)
+    if name not in PROJECTIONS:
+        raise fail(f"unknown projection {name!r}; known: {', '.join(PROJECTIONS)}")
+    return [name]
+
+
+@projections_cli.command("status")
+def projections_status() -> None:
+    """Each projection's position and lag per partition, and its pending dead letters."""
+    from rich.table import Table
+
+    with running() as (container, _stop):
+        table = Table("projection", "source", "partition", "position", "end", "lag", "dead letters")
+        for name in PROJECTIONS:
+            state = container.projection_status(name)
+            rebuilding = " (rebuild in progress)" if state.rebuild_in_progress else ""
+            if not state.partitions:
+                table.add_row(
+                    name + rebuilding, "-", "-", "-", "-", "-", str(state.dead_letters_pending)
+                )
+            for i, part in enumerate(state.partitions):
+                table.add_row(
+                    name + rebuilding if i == 0 else "",
+                    part.source,
+                    str(part.partition),
+                    str(part.position),
+                    "-" if part.end is None else str(part.end),
+                    "-" if part.lag is None else str(part.lag),
+                    str(state.dead_letters_pending) if i == 0 else "",
+                )
+        table_console().print(table)
+
+
+@projections_cli.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str, typer.Argument(help="Projection to rebuild")],
+) -> None:
+    """Rebuild NAME from the start of its source into new tables while the old ones keep
+    serving, then swap them in atomically. Run it again to resume an interrupted rebuild."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    _projection_names(name)
+    with running() as (container, stop):
+        if container.settings.kafka_enabled:
+            container.ensure_topics()
+        with Progress(
+            TextColumn(f"rebuilding {name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task(name, total=None)
+
+            def on_progress(state: Any) -> None:
+                done = sum(p.position for p in state.partitions)
+                total = sum(p.end or 0 for p in state.partitions)
+                progress.update(task, completed=done, total=max(total, done))
+
+            swapped = container.rebuild(name, stop, on_progress)
+        if not swapped:
+            raise fail(f"rebuild of {name} interrupted before the swap; run it again to resume", 1)
+        console.print(f"{name}: rebuilt and swapped in")
+
+
+@dead_letters_cli.command("list")
+def dead_letters_list(
+    projection: Annotated[str | None, typer.Option(help="Only this projection")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include replayed ones")] = False,
+) -> None:
+    """Messages a projection could not decode or apply, with the reason."""
+    from rich.table import Table
+
+    from projections.admin import dead_letters
+
+    with running() as (container, _stop):
+        table = Table(
+            "projection", "id", "source", "partition", "offset", "event type", "error", "replayed"
+        )
+        count = 0
+        for name in _projection_names(projection):
+            for row in dead_letters(container.database_url, PROJECTIONS[name], all_):
+                count += 1
+                table.add_row(
+                    name,
+                    str(row.id),
+                    row.source,
+                    str(row.partition),
+                    str(row.offset),
+                    row.event_type or "?",
+                    f"{row.error_class}: {row.error_message}",
+                    f"{row.replayed_at:%Y-%m-%d %H:%M} by {row.replayed_by}"
+                    if row.replayed_at
+                    else "",
+                )
+        table_console().print(table if count else "no dead letters")
+
+
+@dead_letters_cli.command("replay")
+def dead_letters_replay(
+    projection: Annotated[str | None, typer.Option(help="Only this projection")] = None,
+    ids: Annotated[list[int] | None, typer.Option("--id", help="Only these dead letters")] = None,
+    by: Annotated[str, typer.Option(help="Who replays (recorded)", envvar="USER")] = "operator",
+) -> None:
+    """Apply pending dead letters again, after the cause was fixed. Exits 1 if any still fail."""
+    from projections.admin import replay_dead_letters
+
+    with running() as (container, _stop):
+        failed = 0
+        for name in _projection_names(projection):
+            for outcome in replay_dead_letters(
+                container.database_url, PROJECTIONS[name], by, ids or ()
+            ):
+                if outcome.replayed:
+                    console.print(f"{name} #{outcome.id}: replayed")
+                else:
+                    failed += 1
+                    console.print(
+                        f"{name} #{outcome.id}: still failing: {outcome.error}", highlight=False
+                    )
+        if failed:
+            raise typer.Exit(1)
 
 
 def main() -> None:

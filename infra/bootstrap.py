@@ -119,6 +119,7 @@ class Container:
                 schema=schema,
                 batch_size=self.settings.projection_batch_size,
                 group_instance_id=self.settings.kafka_group_instance_id,
+                dead_letter_topic=self.topics.dead_letters,
             )
         app = self.application
         return EventStoreProjector(
@@ -127,20 +128,79 @@ class Container:
             select_notifications=lambda start, limit: app.recorder.select_notifications(
                 start, limit
             ),
-            decode_notification=self.decode_notification,
+            encode_notification=self.encode_notification,
+            max_notification_id=app.recorder.max_notification_id,
             channel=app.recorder.channel_name,  # type: ignore[attr-defined]
             schema=schema,
             batch_size=self.settings.projection_batch_size,
         )
 
-    def decode_notification(self, notification: Any) -> tuple[str, dict[str, Any]]:
-        """A stored event as the projections see it: through the same Avro encoding as Kafka."""
-        import schemas
+    def source_ends(self) -> dict[tuple[str, int], int]:
+        """Where every source of the projections ends now: Kafka high watermarks, or the log's end."""
+        from projections.admin import event_store_end
 
+        if not self.settings.kafka_bootstrap_servers:
+            return event_store_end(self.application.recorder.max_notification_id())
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer(
+            {"bootstrap.servers": self.settings.kafka_bootstrap_servers, "group.id": "status"}
+        )
+        try:
+            ends = {}
+            for topic in self.topics.event_topics:
+                metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+                for partition in metadata.partitions:
+                    _, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=10, cached=False
+                    )
+                    ends[(topic, partition)] = high
+            return ends
+        finally:
+            consumer.close()
+
+    def projection_status(self, name: str, schema: str | None = None) -> Any:
+        from projections.admin import status
+
+        return status(self.database_url, PROJECTIONS[name], self.source_ends(), schema)
+
+    def rebuild(self, name: str, stop: threading.Event, on_progress: Any = None) -> bool:
+        """Rebuild a projection from the start of its source into a new schema while the live one
+        keeps serving, then swap it in atomically. An interrupted rebuild resumes where it was.
+        Returns False when stopped before the swap."""
+        from projections.admin import REBUILD_SUFFIX, swap_in
+
+        projection = PROJECTIONS[name]
+        target = projection.schema + REBUILD_SUFFIX
+        projector = self.projector(
+            name, schema=target, group_id=f"{self.topics.prefix}.projection.{name}.rebuild"
+        )
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                projector.run(stop, until_caught_up=True)
+            except BaseException as exc:
+                failures.append(exc)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+            if on_progress is not None:
+                on_progress(self.projection_status(name, schema=target))
+        if failures:
+            raise failures[0]
+        if stop.is_set() or not projector.caught_up.is_set():
+            return False
+        swap_in(self.database_url, projection.schema, target)
+        return True
+
+    def encode_notification(self, notification: Any) -> tuple[bytes, dict[str, str]]:
+        """A stored event as Kafka would carry it: Avro single-object bytes and the headers."""
         event = self.application.mapper.to_domain_event(notification)
-        _, value = contract.encode(event)
-        schema, record = schemas.decode(value)
-        return schema.name, record
+        schema_name, value = contract.encode(event)
+        return value, contract.headers(schema_name, event, notification.id)
 
     def start_background(
         self, stop: threading.Event, *, relay: bool, projections: bool

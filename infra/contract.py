@@ -45,6 +45,10 @@ class Topics:
         return self.cases
 
     @property
+    def dead_letters(self) -> str:
+        return f"{self.prefix}.dead-letters"
+
+    @property
     def event_topics(self) -> list[str]:
         return [self.cases]
 
@@ -77,6 +81,16 @@ def to_record(event: Any) -> tuple[str, dict[str, Any]]:
 def encode(event: Any) -> tuple[str, bytes]:
     name, record = to_record(event)
     return name, schemas.encode(name, record)
+
+
+def headers(schema_name: str, event: Any, notification_id: int) -> dict[str, str]:
+    """The headers every event message carries."""
+    return {
+        "event-type": schema_name,
+        "event-id": str(event.event_id),
+        "notification-id": str(notification_id),
+        "correlation-id": event.correlation_id,
+    }
 
 
 def _plain(value: Any) -> Any:

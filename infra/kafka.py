@@ -14,8 +14,9 @@ log = structlog.get_logger(__name__)
 def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int) -> None:
     """Create the project's topics if they are missing (idempotent; never changes existing ones)."""
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    forever = {"retention.ms": "-1", "retention.bytes": "-1"}  # the events are the record
     wanted = [
-        NewTopic(name, num_partitions=partitions, replication_factor=1)
+        NewTopic(name, num_partitions=partitions, replication_factor=1, config=forever)
         for name in topics.event_topics
     ]
     wanted.append(
@@ -25,6 +26,9 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int) -> No
             replication_factor=1,
             config={"cleanup.policy": "compact"},
         )
+    )
+    wanted.append(
+        NewTopic(topics.dead_letters, num_partitions=1, replication_factor=1, config=forever)
     )
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [t for t in wanted if t.topic not in existing]

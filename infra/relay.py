@@ -23,7 +23,7 @@ from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from domain.base import CaseAggregate
-from infra import contract
+from infra import contract, metrics
 from infra.contract import Topics
 from infra.kafka import client_config
 
@@ -76,6 +76,9 @@ class Relay:
                     inclusive_of_start=False,
                 )
                 if not notifications:
+                    metrics.RELAY_LAG.set(
+                        max(0, (self.recorder.max_notification_id() or 0) - self.published_position)
+                    )
                     for _ in listener.notifies(timeout=self.idle_wait_s, stop_after=1):
                         pass
                     continue
@@ -93,10 +96,8 @@ class Relay:
                 key=str(event.case_id).encode(),
                 value=value,
                 headers=[
-                    ("event-type", schema_name.encode()),
-                    ("event-id", str(event.event_id).encode()),
-                    ("notification-id", str(notification.id).encode()),
-                    ("correlation-id", event.correlation_id.encode()),
+                    (k, v.encode())
+                    for k, v in contract.headers(schema_name, event, notification.id).items()
                 ],
             )
             producer.poll(0)
@@ -108,6 +109,9 @@ class Relay:
         )
         producer.commit_transaction(60)
         self.published_position = last
+        metrics.EVENTS_RELAYED.inc(len(notifications))
+        if len(notifications) == self.batch_size:  # more may be waiting
+            metrics.RELAY_LAG.set(max(0, (self.recorder.max_notification_id() or 0) - last))
         log.debug("relay batch committed", events=len(notifications), position=last)
 
 

@@ -5,50 +5,91 @@ write -> store the consumed position in the same Postgres transaction as the row
 therefore never applies an event twice or skips one: the rows and the position commit
 together, and on restart the consumer seeks to the stored position.
 
-Each projection lives in its own Postgres schema (``projection_<name>``) holding its tables
-and its ``projection_offsets`` table, so a rebuild can fill a fresh schema and swap it in.
+A message that cannot be decoded or applied does not stop the projection: it is recorded in
+the projection's ``dead_letters`` table in the same transaction (and published to the
+dead-letter topic when Kafka is configured), counted, logged, and the position moves past it.
 
-Two sources feed the same apply code: Kafka topics (production) and, in embedded mode
-without Kafka, the event store's notification log.
+Each projection lives in its own Postgres schema (``projection_<name>``) holding its tables,
+its ``projection_offsets``, its ``dead_letters`` and a ``projection_meta`` row whose
+generation changes when a rebuild swaps a new schema in. A running projector checks the
+generation in every batch and, when it changed, re-seeks to the new schema's positions.
+
+Two sources feed the same code: Kafka topics, and in embedded mode the event store's log.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from psycopg import Cursor, sql
 from psycopg.rows import dict_row
 
 import schemas
+from infra import metrics
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Cursor[Any], dict[str, Any]], None]
 EVENT_STORE_SOURCE = "$event-store"
 
-OFFSETS_DDL = """
+RUNNER_DDL = """
 CREATE TABLE IF NOT EXISTS projection_offsets (
     source       text NOT NULL,
     partition    int NOT NULL,
     next_offset  bigint NOT NULL,
     PRIMARY KEY (source, partition)
-)
+);
+CREATE TABLE IF NOT EXISTS projection_meta (
+    singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    generation   uuid NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id             bigserial PRIMARY KEY,
+    source         text NOT NULL,
+    partition      int NOT NULL,
+    "offset"       bigint NOT NULL,
+    key            bytea,
+    value          bytea,
+    headers        jsonb NOT NULL,
+    error_class    text NOT NULL,
+    error_message  text NOT NULL,
+    failed_at      timestamptz NOT NULL DEFAULT now(),
+    replayed_at    timestamptz,
+    replayed_by    text,
+    UNIQUE (source, partition, "offset")
+);
 """
+INSERT_GENERATION = "INSERT INTO projection_meta (generation) VALUES (%s) ON CONFLICT DO NOTHING"
+SELECT_GENERATION = "SELECT generation FROM projection_meta FOR SHARE"
 SELECT_OFFSETS = "SELECT source, partition, next_offset FROM projection_offsets"
-LOCK_OFFSET = """
+ENSURE_OFFSET = """
 INSERT INTO projection_offsets (source, partition, next_offset) VALUES (%s, %s, 0)
-ON CONFLICT (source, partition) DO NOTHING;
+ON CONFLICT (source, partition) DO NOTHING
 """
 SELECT_OFFSET_FOR_UPDATE = (
     "SELECT next_offset FROM projection_offsets WHERE source = %s AND partition = %s FOR UPDATE"
 )
 STORE_OFFSET = "UPDATE projection_offsets SET next_offset = %s WHERE source = %s AND partition = %s"
+ADVANCE_OFFSET = """
+INSERT INTO projection_offsets (source, partition, next_offset) VALUES (%s, %s, %s)
+ON CONFLICT (source, partition) DO UPDATE
+SET next_offset = greatest(projection_offsets.next_offset, excluded.next_offset)
+"""
+INSERT_DEAD_LETTER = """
+INSERT INTO dead_letters (source, partition, "offset", key, value, headers, error_class, error_message)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source, partition, "offset") DO NOTHING
+"""
 
 
 @dataclass(frozen=True)
@@ -70,15 +111,15 @@ def connect(database_url: str, schema: str) -> psycopg.Connection[dict[str, Any]
 
 
 def prepare(database_url: str, projection: Projection, schema: str | None = None) -> None:
-    """Create the projection's schema, tables and offsets table if missing."""
+    """Create the projection's schema and tables if missing (safe to run concurrently)."""
     schema = schema or projection.schema
     with psycopg.connect(database_url) as conn:
-        # Serialise concurrent preparers (several processes may start at once).
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (schema,))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
         conn.execute(projection.ddl)
-        conn.execute(OFFSETS_DDL)
+        conn.execute(RUNNER_DDL)
+        conn.execute(INSERT_GENERATION, (uuid.uuid4(),))
 
 
 def stored_offsets(conn: psycopg.Connection[Any]) -> dict[tuple[str, int], int]:
@@ -87,42 +128,139 @@ def stored_offsets(conn: psycopg.Connection[Any]) -> dict[tuple[str, int], int]:
         return {(r["source"], r["partition"]): r["next_offset"] for r in cur.fetchall()}
 
 
+def current_generation(conn: psycopg.Connection[Any]) -> Any:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(SELECT_GENERATION)
+        row = cur.fetchone()
+        return row["generation"] if row else None
+
+
 @dataclass
 class Delivery:
-    """One event to apply: where it came from, and its decoded Avro record."""
+    """One message to apply, as it arrived: where from, and its raw bytes."""
 
     source: str
     partition: int
     offset: int
-    schema_name: str
-    record: dict[str, Any]
+    value: bytes | None
+    key: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DeadLetter:
+    delivery: Delivery
+    error_class: str
+    error_message: str
+
+
+class GenerationChanged(Exception):
+    """A rebuild swapped a new schema in: positions must be read again."""
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def advance_to_end(
+    conn: psycopg.Connection[Any], ends: Mapping[tuple[str, int], int], expected_generation: Any
+) -> None:
+    """Record that partitions were read to their end: offsets below hold only transaction
+    markers now, so the stored position (and the lag derived from it) reaches the end."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(SELECT_GENERATION)
+        row = cur.fetchone()
+        if row is None or row["generation"] != expected_generation:
+            raise GenerationChanged
+        for (source, partition), end in ends.items():
+            cur.execute(ADVANCE_OFFSET, (source, partition, end))
+
+
+def apply_one(cur: Cursor[Any], projection: Projection, delivery: Delivery) -> None:
+    schema, record = schemas.decode(delivery.value or b"")
+    handler = projection.handlers.get(schema.name)
+    if handler is not None:
+        handler(cur, record)
 
 
 def apply_batch(
-    conn: psycopg.Connection[Any], projection: Projection, deliveries: Sequence[Delivery]
-) -> int:
-    """Apply deliveries in one transaction with their positions; skip any already applied."""
-    applied = 0
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    deliveries: Sequence[Delivery],
+    *,
+    expected_generation: Any = None,
+    publish_dead_letters: Callable[[list[DeadLetter]], None] | None = None,
+) -> BatchResult:
+    """Apply deliveries in one transaction with their positions; skip any already applied.
+
+    Fast path: the whole batch in one savepoint. If anything fails, the batch is applied
+    again one message per savepoint, and each failing message becomes a dead letter.
+    """
+    started = time.perf_counter()
+    result = BatchResult()
     with conn.transaction(), conn.cursor() as cur:
+        if expected_generation is not None:
+            cur.execute(SELECT_GENERATION)
+            row = cur.fetchone()
+            if row is None or row["generation"] != expected_generation:
+                raise GenerationChanged
         positions: dict[tuple[str, int], int] = {}
         for key in sorted({(d.source, d.partition) for d in deliveries}):
-            cur.execute(LOCK_OFFSET, key)
+            cur.execute(ENSURE_OFFSET, key)
             cur.execute(SELECT_OFFSET_FOR_UPDATE, key)
             row = cur.fetchone()
             assert row is not None  # inserted just above
             positions[key] = row["next_offset"]
-        for d in deliveries:
-            key = (d.source, d.partition)
-            if d.offset < positions[key]:
-                continue  # applied before (redelivery after a rebalance or restart)
-            handler = projection.handlers.get(d.schema_name)
-            if handler is not None:
-                handler(cur, d.record)
-            positions[key] = d.offset + 1
-            applied += 1
+        pending = [d for d in deliveries if d.offset >= positions[(d.source, d.partition)]]
+        try:
+            with conn.transaction():
+                for d in pending:
+                    apply_one(cur, projection, d)
+        except Exception:
+            for d in pending:
+                try:
+                    with conn.transaction():
+                        apply_one(cur, projection, d)
+                except Exception as exc:
+                    result.dead.append(DeadLetter(d, type(exc).__name__, str(exc)[:2000]))
+        for d in pending:
+            positions[(d.source, d.partition)] = d.offset + 1
+        result.applied = len(pending) - len(result.dead)
+        for dead in result.dead:
+            d = dead.delivery
+            cur.execute(
+                INSERT_DEAD_LETTER,
+                (
+                    d.source,
+                    d.partition,
+                    d.offset,
+                    d.key,
+                    d.value,
+                    json.dumps(d.headers),
+                    dead.error_class,
+                    dead.error_message,
+                ),
+            )
         for (source, partition), next_offset in positions.items():
             cur.execute(STORE_OFFSET, (next_offset, source, partition))
-    return applied
+        if result.dead and publish_dead_letters is not None:
+            publish_dead_letters(result.dead)  # before the commit: at least once, never lost
+    for dead in result.dead:
+        metrics.DEAD_LETTERS.labels(projection.name, dead.error_class).inc()
+        log.error(
+            "dead letter",
+            projection=projection.name,
+            source=dead.delivery.source,
+            partition=dead.delivery.partition,
+            offset=dead.delivery.offset,
+            error_class=dead.error_class,
+            error=dead.error_message,
+        )
+    metrics.PROJECTION_APPLIED.labels(projection.name).inc(result.applied)
+    metrics.PROJECTION_APPLY_SECONDS.labels(projection.name).observe(time.perf_counter() - started)
+    return result
 
 
 class KafkaProjector:
@@ -139,25 +277,33 @@ class KafkaProjector:
         schema: str | None = None,
         batch_size: int = 500,
         group_instance_id: str | None = None,
+        dead_letter_topic: str | None = None,
     ) -> None:
         self.projection = projection
         self.database_url = database_url
-        self.group_instance_id = group_instance_id
         self.bootstrap_servers = bootstrap_servers
         self.topics = list(topics)
         self.group_id = group_id
         self.schema = schema or projection.schema
         self.batch_size = batch_size
+        self.group_instance_id = group_instance_id
+        self.dead_letter_topic = dead_letter_topic
         self._conn: psycopg.Connection[Any] | None = None
+        self._generation: Any = None
+        self._producer: Any = None
+        self.caught_up = threading.Event()
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
+        """Consume until ``stop`` is set (or, with ``until_caught_up``, until every assigned
+        partition has reached its end once)."""
         prepare(self.database_url, self.projection, self.schema)
-        config = {
+        config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "group.id": self.group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
+            "enable.partition.eof": True,
             "client.id": f"projection-{self.projection.name}",
         }
         if self.group_instance_id:
@@ -165,30 +311,78 @@ class KafkaProjector:
             # instead of waiting for the dead one's session to time out.
             config["group.instance.id"] = f"{self.group_instance_id}.{self.projection.name}"
         consumer = Consumer(config)
+        at_end: set[tuple[str, int]] = set()
         with connect(self.database_url, self.schema) as conn:
             self._conn = conn
+            self._generation = current_generation(conn)
             consumer.subscribe(self.topics, on_assign=self._on_assign)
             log.info("projection started", projection=self.projection.name, source="kafka")
             try:
                 while not stop.is_set():
                     messages = consumer.consume(self.batch_size, timeout=0.5)
-                    deliveries = [d for d in map(self._delivery, messages) if d is not None]
-                    if deliveries:
-                        apply_batch(conn, self.projection, deliveries)
+                    deliveries = []
+                    ends: dict[tuple[str, int], int] = {}
+                    for message in messages:
+                        delivery = self._delivery(message)
+                        tp = (str(message.topic()), int(message.partition() or 0))
+                        if delivery is None:
+                            if _is_eof(message):
+                                at_end.add(tp)
+                                ends[tp] = int(message.offset() or 0)
+                        else:
+                            at_end.discard(tp)
+                            ends.pop(tp, None)
+                            deliveries.append(delivery)
+                    try:
+                        if deliveries:
+                            apply_batch(
+                                conn,
+                                self.projection,
+                                deliveries,
+                                expected_generation=self._generation,
+                                publish_dead_letters=self._publish_dead_letters,
+                            )
+                            self._record_lag(consumer, deliveries)
+                        if ends:
+                            advance_to_end(conn, ends, self._generation)
+                            for topic, partition in ends:
+                                metrics.PROJECTION_LAG.labels(
+                                    self.projection.name, topic, str(partition)
+                                ).set(0)
+                    except GenerationChanged:
+                        self._reseek(consumer)
+                        at_end.clear()
+                        continue
+                    assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+                    if assigned and assigned <= at_end:
+                        self.caught_up.set()
+                        if until_caught_up:
+                            break
             finally:
                 consumer.close()
+                if self._producer is not None:
+                    self._producer.flush(10)
                 self._conn = None
         log.info("projection stopped", projection=self.projection.name)
 
-    def _on_assign(self, consumer: Consumer, partitions: list[Any]) -> None:
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Start each assigned partition where the read model says it stopped."""
         assert self._conn is not None
         offsets = stored_offsets(self._conn)
         for tp in partitions:
-            tp.offset = offsets.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            tp.offset = offsets.get((tp.topic, tp.partition), OFFSET_BEGINNING) or OFFSET_BEGINNING
         consumer.assign(partitions)
 
-    def _delivery(self, message: Message) -> Delivery | None:
+    def _reseek(self, consumer: Consumer) -> None:
+        assert self._conn is not None
+        self._generation = current_generation(self._conn)
+        offsets = stored_offsets(self._conn)
+        log.info("projection schema was swapped; re-seeking", projection=self.projection.name)
+        for tp in consumer.assignment():
+            target = offsets.get((tp.topic, tp.partition), 0)
+            consumer.seek(TopicPartition(tp.topic, tp.partition, target or OFFSET_BEGINNING))
+
+    def _delivery(self, message: Any) -> Delivery | None:
         error = message.error()
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
@@ -197,14 +391,60 @@ class KafkaProjector:
                 raise KafkaException(error)
             log.warning("kafka error", error=str(error))
             return None
-        schema, record = schemas.decode(message.value() or b"")
+        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (message.headers() or [])}
         return Delivery(
             str(message.topic()),
             int(message.partition() or 0),
             int(message.offset() or 0),
-            schema.name,
-            record,
+            message.value(),
+            message.key(),
+            headers,
         )
+
+    def _publish_dead_letters(self, dead: list[DeadLetter]) -> None:
+        if not self.dead_letter_topic:
+            return
+        if self._producer is None:
+            from confluent_kafka import Producer
+
+            self._producer = Producer(
+                {"bootstrap.servers": self.bootstrap_servers, "enable.idempotence": True}
+            )
+        for letter in dead:
+            d = letter.delivery
+            self._producer.produce(
+                self.dead_letter_topic,
+                key=d.key,
+                value=d.value,
+                headers=[
+                    *[(k, v.encode()) for k, v in d.headers.items()],
+                    ("dlq-projection", self.projection.name.encode()),
+                    ("dlq-source-topic", d.source.encode()),
+                    ("dlq-source-partition", str(d.partition).encode()),
+                    ("dlq-source-offset", str(d.offset).encode()),
+                    ("dlq-error-class", letter.error_class.encode()),
+                    ("dlq-error-message", letter.error_message.encode()),
+                ],
+            )
+        remaining = self._producer.flush(30)
+        if remaining:
+            raise RuntimeError(f"{remaining} dead letters were not acknowledged by Kafka")
+
+    def _record_lag(self, consumer: Consumer, deliveries: Sequence[Delivery]) -> None:
+        last: dict[tuple[str, int], int] = {}
+        for d in deliveries:
+            last[(d.source, d.partition)] = d.offset
+        for (topic, partition), offset in last.items():
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high is not None and high >= 0:
+                metrics.PROJECTION_LAG.labels(self.projection.name, topic, str(partition)).set(
+                    max(0, high - offset - 1)
+                )
+
+
+def _is_eof(message: Any) -> bool:
+    error = message.error()
+    return error is not None and error.code() == KafkaError._PARTITION_EOF
 
 
 class EventStoreProjector:
@@ -216,7 +456,8 @@ class EventStoreProjector:
         *,
         database_url: str,
         select_notifications: Callable[[int, int], Sequence[Any]],
-        decode_notification: Callable[[Any], tuple[str, dict[str, Any]]],
+        encode_notification: Callable[[Any], tuple[bytes, dict[str, str]]],
+        max_notification_id: Callable[[], int | None],
         channel: str,
         schema: str | None = None,
         batch_size: int = 500,
@@ -224,12 +465,14 @@ class EventStoreProjector:
         self.projection = projection
         self.database_url = database_url
         self.select_notifications = select_notifications
-        self.decode_notification = decode_notification
+        self.encode_notification = encode_notification
+        self.max_notification_id = max_notification_id
         self.channel = channel
         self.schema = schema or projection.schema
         self.batch_size = batch_size
+        self.caught_up = threading.Event()
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
         prepare(self.database_url, self.projection, self.schema)
         with (
             connect(self.database_url, self.schema) as conn,
@@ -238,19 +481,30 @@ class EventStoreProjector:
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
             log.info("projection started", projection=self.projection.name, source="event store")
             while not stop.is_set():
-                if not self.catch_up(conn):
-                    for _ in listener.notifies(timeout=0.5, stop_after=1):
-                        pass
+                if self.catch_up(conn):
+                    continue
+                self.caught_up.set()
+                if until_caught_up:
+                    break
+                for _ in listener.notifies(timeout=0.5, stop_after=1):
+                    pass
         log.info("projection stopped", projection=self.projection.name)
 
     def catch_up(self, conn: psycopg.Connection[Any]) -> int:
         """Apply one batch from the log; return how many notifications it held."""
-        next_id = stored_offsets(conn).get((EVENT_STORE_SOURCE, 0), 1)
-        notifications = self.select_notifications(next_id, self.batch_size)
+        next_id = stored_offsets(conn).get((EVENT_STORE_SOURCE, 0), 0)
+        notifications = self.select_notifications(max(next_id, 1), self.batch_size)
         deliveries = []
         for n in notifications:
-            schema_name, record = self.decode_notification(n)
-            deliveries.append(Delivery(EVENT_STORE_SOURCE, 0, n.id, schema_name, record))
+            try:
+                value, headers = self.encode_notification(n)
+            except Exception as exc:
+                value, headers = None, {"encode-error": f"{type(exc).__name__}: {exc}"}
+            deliveries.append(Delivery(EVENT_STORE_SOURCE, 0, n.id, value, None, headers))
         if deliveries:
             apply_batch(conn, self.projection, deliveries)
+            last = deliveries[-1].offset
+            metrics.PROJECTION_LAG.labels(self.projection.name, EVENT_STORE_SOURCE, "0").set(
+                max(0, (self.max_notification_id() or 0) - last)
+            )
         return len(deliveries)

@@ -34,6 +34,10 @@ class NotSingleObjectEncoded(SchemaError):
     pass
 
 
+class CorruptMessage(SchemaError):
+    """The header names a known schema but the body does not decode with it."""
+
+
 @dataclass(frozen=True)
 class Schema:
     name: str  # full name, e.g. reintegration.registry.HouseholdRegistered
@@ -92,7 +96,12 @@ def decode(message: bytes) -> tuple[Schema, dict[str, Any]]:
     schema = _by_fingerprint().get(message[2:10])
     if schema is None:
         raise UnknownSchema(message[2:10].hex())
-    record = schemaless_reader(io.BytesIO(message[10:]), schema.parsed, schema.parsed)
+    try:
+        record = schemaless_reader(io.BytesIO(message[10:]), schema.parsed, schema.parsed)
+    except Exception as exc:
+        raise CorruptMessage(
+            f"{schema.name} body does not decode: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(record, dict):
         raise SchemaError(f"{schema.name} is not a record schema")
     return schema, record

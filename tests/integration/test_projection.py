@@ -188,7 +188,8 @@ def test_projection_from_the_event_store_equals_the_projection_from_kafka(stack:
         from_kafka.projection,
         database_url=database_url,
         select_notifications=lambda start, limit: app.recorder.select_notifications(start, limit),
-        decode_notification=stack.container.decode_notification,
+        encode_notification=stack.container.encode_notification,
+        max_notification_id=app.recorder.max_notification_id,
         channel=app.recorder.channel_name,  # type: ignore[attr-defined]
         schema="from_store",
     )
