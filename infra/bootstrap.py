@@ -105,7 +105,11 @@ class Container:
         )
 
     def projector(
-        self, name: str, schema: str | None = None, group_id: str | None = None
+        self,
+        name: str,
+        schema: str | None = None,
+        group_id: str | None = None,
+        group_instance_id: str | None = None,
     ) -> KafkaProjector | EventStoreProjector:
         """The projection's runner: on Kafka when configured, else on the event store's log."""
         projection = PROJECTIONS[name]
@@ -118,7 +122,7 @@ class Container:
                 group_id=group_id or f"{self.topics.prefix}.projection.{name}",
                 schema=schema,
                 batch_size=self.settings.projection_batch_size,
-                group_instance_id=self.settings.kafka_group_instance_id,
+                group_instance_id=group_instance_id or self.settings.kafka_group_instance_id,
                 dead_letter_topic=self.topics.dead_letters,
             )
         app = self.application
@@ -172,8 +176,13 @@ class Container:
 
         projection = PROJECTIONS[name]
         target = projection.schema + REBUILD_SUFFIX
+        # One static member: a restarted rebuild takes the partitions back at once, and a
+        # second concurrent rebuild fences the first.
         projector = self.projector(
-            name, schema=target, group_id=f"{self.topics.prefix}.projection.{name}.rebuild"
+            name,
+            schema=target,
+            group_id=f"{self.topics.prefix}.projection.{name}.rebuild",
+            group_instance_id="rebuild",
         )
         failures: list[BaseException] = []
 
