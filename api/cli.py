@@ -115,6 +115,14 @@ def _print_development_banner(host: str, port: int, tokens: dict[str, Actor]) ->
     )
 
 
+def _serve_metrics(container: Container) -> None:
+    """Expose /metrics on METRICS_PORT for processes without the API (relay, project)."""
+    if container.settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(container.settings.metrics_port, addr=container.settings.http_host)
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default HTTP_HOST)")] = None,
@@ -148,6 +156,7 @@ def relay() -> None:
         if not container.settings.kafka_enabled:
             raise fail("the relay needs KAFKA_BOOTSTRAP_SERVERS")
         container.ensure_topics()
+        _serve_metrics(container)
         container.relay().run(stop)
 
 
@@ -163,6 +172,7 @@ def project(
             raise fail(f"unknown projection {unknown[0]!r}; known: {', '.join(PROJECTIONS)}")
         if container.settings.kafka_enabled:
             container.ensure_topics()
+        _serve_metrics(container)
         if len(names) == 1:
             container.projector(names[0]).run(stop)
         else:

@@ -12,13 +12,16 @@ from uuid import UUID, uuid4
 
 import structlog
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from api import problems
 from domain.base import Actor, CommandContext, NotFound, acting_as
 from domain.registry import NewMember, RegisterHousehold
+from infra import metrics
 from infra.bootstrap import Container
 from projections import households
 
@@ -141,19 +144,27 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
         )
         started = time.perf_counter()
         response: Response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        metrics.HTTP_SECONDS.labels(request.method, route).observe(elapsed)
         actor = getattr(request.state, "actor", None)
         log.info(
             "request",
             method=request.method,
             path=request.url.path,
             status=response.status_code,
-            ms=round((time.perf_counter() - started) * 1000, 1),
+            ms=round(elapsed * 1000, 1),
             actor=actor.user_id if actor else None,
             role=actor.role if actor else None,
         )
         response.headers["X-Correlation-ID"] = request.state.correlation_id
         response.headers["X-Request-ID"] = request.state.request_id
         return response
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def prometheus_metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -37,6 +37,7 @@ class Settings:
     relay_batch_size: int = 1000
     projection_batch_size: int = 500
     kafka_group_instance_id: str | None = None
+    metrics_port: int | None = None
 
     @property
     def development(self) -> bool:
@@ -73,6 +74,7 @@ class Settings:
             relay_batch_size=_positive_int(env, "RELAY_BATCH_SIZE", 1000),
             projection_batch_size=_positive_int(env, "PROJECTION_BATCH_SIZE", 500),
             kafka_group_instance_id=env.get("KAFKA_GROUP_INSTANCE_ID") or None,
+            metrics_port=_positive_int(env, "METRICS_PORT", 1) if env.get("METRICS_PORT") else None,
         )
 
     def with_tokens_for_api(self) -> tuple[Settings, dict[str, Actor]]:

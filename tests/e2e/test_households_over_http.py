@@ -248,3 +248,41 @@ def test_every_log_line_of_a_request_carries_its_correlation_id_and_actor(
     for line in found:
         assert line["actor"] == "operator-user"
         assert line["role"] == "operator"
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
+
+
+def test_metrics_show_requests_relay_and_projection_activity(
+    service_with_kafka: RunningService,
+) -> None:
+    with service_with_kafka.client() as client:
+        household_id = client.post("/api/v1/households", json=household_body(random_fin())).json()[
+            "household_id"
+        ]
+        get_when_projected(client, household_id)
+        client.get("/api/v1/households/7d9f1a52-0000-4000-8000-000000000001")
+        text = client.get("/metrics").text
+
+    requests = "reintegration_http_requests_total"
+    assert metric(text, requests, method="POST", route="/api/v1/households", status="201") == 1
+    assert metric(
+        text, requests, method="GET", route="/api/v1/households/{household_id}", status="404"
+    )
+    assert metric(text, "reintegration_http_request_seconds_count", method="POST") == 1
+    assert (metric(text, "reintegration_events_relayed_total") or 0) >= 2
+    assert metric(text, "reintegration_relay_lag_events") is not None
+    assert (
+        metric(text, "reintegration_projection_events_applied_total", projection="households") or 0
+    ) >= 2
+    assert metric(text, "reintegration_projection_apply_seconds_count", projection="households")
+    assert (
+        metric(text, "reintegration_projection_lag_messages", projection="households") is not None
+    )

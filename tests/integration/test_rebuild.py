@@ -19,7 +19,9 @@ from tests.support import ROOT, Service, wait_until
 
 def rows_in(database_url: str, schema: str) -> int:
     with psycopg.connect(database_url) as conn:
-        if conn.execute("SELECT to_regclass(%s)", (f"{schema}.rm_households",)).fetchone() == (None,):
+        if conn.execute("SELECT to_regclass(%s)", (f"{schema}.rm_households",)).fetchone() == (
+            None,
+        ):
             return 0
         row = conn.execute(f'SELECT count(*) FROM "{schema}".rm_households').fetchone()
         return int(row[0]) if row else 0
@@ -48,7 +50,9 @@ def test_rebuild_serves_from_the_old_tables_resumes_after_interruption_and_swaps
         wait_until(lambda: rows_in(database_url, "projection_households") == 300, timeout_s=60)
         old_generation = generation(database_url, "projection_households")
         with psycopg.connect(database_url) as conn:
-            probe = conn.execute("SELECT household_id FROM projection_households.rm_households LIMIT 1").fetchone()
+            probe = conn.execute(
+                "SELECT household_id FROM projection_households.rm_households LIMIT 1"
+            ).fetchone()
         assert probe is not None
 
         # Queries keep being answered from the read pool (search_path) during the rebuild.
@@ -72,7 +76,9 @@ def test_rebuild_serves_from_the_old_tables_resumes_after_interruption_and_swaps
             "PROJECTION_BATCH_SIZE": "10",
         }
         # First attempt: interrupted half-way.
-        first = Service(["projections", "rebuild", "households"], env, tmp_path / "rebuild-1.log").start()
+        first = Service(
+            ["projections", "rebuild", "households"], env, tmp_path / "rebuild-1.log"
+        ).start()
         wait_until(
             lambda: rows_in(database_url, "projection_households__rebuild") >= 60,
             timeout_s=60,
@@ -141,7 +147,12 @@ def test_status_in_embedded_mode_shows_the_position_in_the_event_store(stack: St
         embedded.projector("households").run(threading.Event(), until_caught_up=True)
         state = embedded.projection_status("households")
         (part,) = state.partitions
-        assert (part.source, part.position, part.end, part.lag) == ("$event-store", last + 1, last + 1, 0)
+        assert (part.source, part.position, part.end, part.lag) == (
+            "$event-store",
+            last + 1,
+            last + 1,
+            0,
+        )
         assert embedded.rebuild("households", threading.Event())
         assert rows_in(stack.settings.database_url or "", "projection_households") == 12
     finally:
