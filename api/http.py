@@ -57,6 +57,9 @@ class HouseholdIn(BaseModel):
         description="Settlement of origin (reference code)", examples=["ZAN-002"]
     )
     current_address: str = Field(examples=["Bakı, Xətai r-nu, yataqxana 4, otaq 12"])
+    contact_phone: str | None = Field(
+        default=None, description="Where the household can be reached", examples=["+994501234567"]
+    )
 
 
 class HouseholdCreated(BaseModel):
@@ -79,6 +82,7 @@ class HouseholdView(BaseModel):
     head_person_id: UUID
     origin_settlement_code: str
     current_address: str
+    contact_phone: str | None
     registered_at: datetime
     registered_by: str
     version: int
@@ -192,6 +196,7 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
             members=[NewMember(**m.model_dump()) for m in body.members],
             origin_settlement_code=body.origin_settlement_code,
             current_address=body.current_address,
+            contact_phone=body.contact_phone,
         )
         with command(request, actor):
             household_id = container.application.register_household(registration)

@@ -19,6 +19,7 @@ from domain.geography import settlement
 
 PERSON_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:person:fin")
 FIN_PATTERN = re.compile(r"^[0-9A-Z]{7}$")
+PHONE_PATTERN = re.compile(r"^\+?[0-9]{9,15}$")
 RELATIONSHIPS = (
     "head",
     "spouse",
@@ -47,6 +48,14 @@ class PersonAlreadyRegistered(RegistryError):
 
 def normalise_fin(fin: str) -> str:
     return fin.strip().upper()
+
+
+def normalise_phone(phone: str | None) -> str | None:
+    """Digits with an optional leading +; spaces, dashes and brackets are dropped."""
+    if phone is None:
+        return None
+    cleaned = re.sub(r"[\s()\-]", "", phone)
+    return cleaned or None
 
 
 def person_id_for(fin: str) -> UUID:
@@ -78,6 +87,7 @@ class RegisterHousehold:
     members: list[NewMember]
     origin_settlement_code: str
     current_address: str
+    contact_phone: str | None = None
 
 
 class Person(CaseAggregate):
@@ -120,10 +130,19 @@ class Person(CaseAggregate):
 
 class Household(CaseAggregate):
     class Registered(CaseAggregate.Created):
+        """Version 2 added ``contact_phone``; events stored as version 1 are upcast on read."""
+
+        class_version = 2
+
         head_person_id: UUID
         members: list[Member]
         origin_settlement_code: str
         current_address: str
+        contact_phone: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["contact_phone"] = None
 
     @event(Registered)
     def __init__(
@@ -132,11 +151,13 @@ class Household(CaseAggregate):
         members: list[Member],
         origin_settlement_code: str,
         current_address: str,
+        contact_phone: str | None,
     ) -> None:
         self.head_person_id = head_person_id
         self.members = list(members)
         self.origin_settlement_code = origin_settlement_code
         self.current_address = current_address
+        self.contact_phone = contact_phone
 
 
 def register_household(command: RegisterHousehold, today: date) -> tuple[Household, list[Person]]:
@@ -159,6 +180,7 @@ def register_household(command: RegisterHousehold, today: date) -> tuple[Househo
         members=members,
         origin_settlement_code=command.origin_settlement_code,
         current_address=command.current_address.strip(),
+        contact_phone=normalise_phone(command.contact_phone),
     )
     persons = [
         Person(
@@ -223,4 +245,7 @@ def _validate(command: RegisterHousehold, today: date) -> list[FieldError]:
         )
     if not command.current_address.strip():
         errors.append(FieldError("current_address", "must not be empty"))
+    phone = normalise_phone(command.contact_phone)
+    if phone is not None and not PHONE_PATTERN.match(phone):
+        errors.append(FieldError("contact_phone", "9 to 15 digits, optionally after a +"))
     return errors

@@ -16,13 +16,14 @@ DDL = files("projections").joinpath("households.sql").read_text(encoding="utf-8"
 
 UPSERT_HOUSEHOLD = """
 INSERT INTO rm_households (household_id, head_person_id, origin_settlement_code, current_address,
-                           registered_at, registered_by, version, updated_at)
+                           contact_phone, registered_at, registered_by, version, updated_at)
 VALUES (%(aggregate_id)s, %(head_person_id)s, %(origin_settlement_code)s, %(current_address)s,
-        %(occurred_at)s, %(actor_id)s, %(aggregate_version)s, %(occurred_at)s)
+        %(contact_phone)s, %(occurred_at)s, %(actor_id)s, %(aggregate_version)s, %(occurred_at)s)
 ON CONFLICT (household_id) DO UPDATE SET
     head_person_id = excluded.head_person_id,
     origin_settlement_code = excluded.origin_settlement_code,
     current_address = excluded.current_address,
+    contact_phone = excluded.contact_phone,
     version = excluded.version,
     updated_at = excluded.updated_at
 WHERE rm_households.version < excluded.version
@@ -48,7 +49,8 @@ WHERE rm_persons.version < excluded.version
 """
 
 SELECT_HOUSEHOLD = """
-SELECT household_id, head_person_id, origin_settlement_code, current_address, registered_at,
+SELECT household_id, head_person_id, origin_settlement_code, current_address, contact_phone,
+       registered_at,
        registered_by, version, updated_at
 FROM rm_households WHERE household_id = %s
 """

@@ -10,6 +10,8 @@ CREATE TABLE IF NOT EXISTS rm_households (
     updated_at              timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rm_households_origin ON rm_households (origin_settlement_code);
+-- Added with HouseholdRegistered v2 (idempotent migration of existing read models).
+ALTER TABLE rm_households ADD COLUMN IF NOT EXISTS contact_phone text;
 
 CREATE TABLE IF NOT EXISTS rm_household_members (
     household_id   uuid NOT NULL REFERENCES rm_households (household_id) ON DELETE CASCADE,

@@ -49,6 +49,16 @@ class Schema:
     def short_name(self) -> str:
         return self.name.rsplit(".", 1)[-1]
 
+    @property
+    def event_class_version(self) -> int:
+        """The event class version (``class_version``) this schema describes."""
+        return int(self.definition.get("eventClassVersion", 1))
+
+    @property
+    def compatibility_line(self) -> int:
+        """Schemas on one line are FULL_TRANSITIVE compatible; a new line is a breaking change."""
+        return int(self.definition.get("compatibilityLine", 1))
+
 
 def _load(text: str) -> Schema:
     definition = json.loads(text)
@@ -75,8 +85,50 @@ def catalogue() -> dict[str, Schema]:
 
 
 @cache
-def _by_fingerprint() -> dict[bytes, Schema]:
-    return {schema.fingerprint: schema for schema in catalogue().values()}
+def history() -> dict[str, list[Schema]]:
+    """Every released version of every schema (schemas/history/<context>/<Name>/v<N>.avsc),
+    by full name, oldest first."""
+    found: dict[str, list[tuple[int, Schema]]] = {}
+    root = files("schemas").joinpath("history")
+    for context in root.iterdir():
+        if not context.is_dir():
+            continue
+        for event in context.iterdir():
+            if not event.is_dir():
+                continue
+            for item in event.iterdir():
+                if item.name.startswith("v") and item.name.endswith(".avsc"):
+                    schema = _load(item.read_text(encoding="utf-8"))
+                    found.setdefault(schema.name, []).append((int(item.name[1:-5]), schema))
+    return {
+        name: [s for _, s in sorted(versions, key=lambda v: v[0])]
+        for name, versions in found.items()
+    }
+
+
+@dataclass(frozen=True)
+class _Reader:
+    writer: Schema
+    reader: Schema
+
+
+@cache
+def _by_fingerprint() -> dict[bytes, _Reader]:
+    """Every schema a message may have been written with, and the schema to read it as: the
+    current one when the writer is on the current compatibility line, else the writer itself."""
+    readers = {}
+    for name, versions in history().items():
+        current = catalogue().get(name)
+        for writer in versions:
+            same_line = (
+                current is not None and writer.compatibility_line == current.compatibility_line
+            )
+            readers[writer.fingerprint] = _Reader(
+                writer, current if same_line and current else writer
+            )
+    for schema in catalogue().values():
+        readers[schema.fingerprint] = _Reader(schema, schema)
+    return readers
 
 
 def encode(schema_name: str, record: dict[str, Any]) -> bytes:
@@ -89,15 +141,18 @@ def encode(schema_name: str, record: dict[str, Any]) -> bytes:
 
 
 def decode(message: bytes) -> tuple[Schema, dict[str, Any]]:
+    """The reader schema and the record; messages written with an older schema of the same
+    compatibility line are resolved to the current schema (new fields take their defaults)."""
     if len(message) < 10 or message[:2] != MARKER:
         raise NotSingleObjectEncoded(
             "message does not start with the Avro single-object marker C3 01"
         )
-    schema = _by_fingerprint().get(message[2:10])
-    if schema is None:
+    found = _by_fingerprint().get(message[2:10])
+    if found is None:
         raise UnknownSchema(message[2:10].hex())
+    schema = found.reader
     try:
-        record = schemaless_reader(io.BytesIO(message[10:]), schema.parsed, schema.parsed)
+        record = schemaless_reader(io.BytesIO(message[10:]), found.writer.parsed, schema.parsed)
     except Exception as exc:
         raise CorruptMessage(
             f"{schema.name} body does not decode: {type(exc).__name__}: {exc}"

@@ -38,7 +38,9 @@ def test_registered_household_is_readable_once_projected(
 ) -> None:
     head, spouse, child = random_fin(), random_fin(), random_fin()
     with service_with_kafka.client("operator") as client:
-        response = client.post("/api/v1/households", json=household_body(head, spouse, child))
+        body = household_body(head, spouse, child)
+        body["contact_phone"] = "+994 (50) 123-45-67"
+        response = client.post("/api/v1/households", json=body)
         assert response.status_code == 201, response.text
         household_id = response.json()["household_id"]
         assert response.headers["location"] == f"/api/v1/households/{household_id}"
@@ -47,6 +49,7 @@ def test_registered_household_is_readable_once_projected(
 
     assert household["household_id"] == household_id
     assert household["origin_settlement_code"] == "ZAN-002"
+    assert household["contact_phone"] == "+994501234567"
     assert household["head_person_id"] == str(person_id_for(head))
     assert household["registered_by"] == "operator-user"
     assert [(m["fin"], m["relationship"]) for m in household["members"]] == [
@@ -162,6 +165,7 @@ BAD_INPUTS = [
     ("missing address", lambda b: b.pop("current_address"), "current_address"),
     ("no members", lambda b: b.update(members=[]), "members"),
     ("unexpected field", lambda b: b.update(nickname="x"), "nickname"),
+    ("malformed phone", lambda b: b.update(contact_phone="call me"), "contact_phone"),
 ]
 
 
