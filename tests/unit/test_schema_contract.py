@@ -4,6 +4,7 @@ schema is released and FULL_TRANSITIVE compatible unless the event itself was ve
 from __future__ import annotations
 
 import copy
+import itertools
 import importlib
 import inspect
 import json
@@ -193,10 +194,11 @@ def gate(versions: list[dict[str, Any]], event_class: type) -> list[str]:
         for newer in versions[i + 1 :]:
             if older.get("compatibilityLine", 1) == newer.get("compatibilityLine", 1):
                 problems += [f"v{i + 1}: {p}" for p in full_compatible(older, newer)]
-    for previous, following in zip(versions, versions[1:], strict=False):
-        if following.get("compatibilityLine", 1) != previous.get("compatibilityLine", 1):
-            if following.get("eventClassVersion", 1) <= previous.get("eventClassVersion", 1):
-                problems.append("a new compatibility line needs a new event class version")
+    for previous, following in itertools.pairwise(versions):
+        new_line = following.get("compatibilityLine", 1) != previous.get("compatibilityLine", 1)
+        versioned = following.get("eventClassVersion", 1) > previous.get("eventClassVersion", 1)
+        if new_line and not versioned:
+            problems.append("a new compatibility line needs a new event class version")
     return problems
 
 
