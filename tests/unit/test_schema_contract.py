@@ -4,9 +4,9 @@ schema is released and FULL_TRANSITIVE compatible unless the event itself was ve
 from __future__ import annotations
 
 import copy
-import itertools
 import importlib
 import inspect
+import itertools
 import json
 import pkgutil
 import types
