@@ -315,6 +315,27 @@ def dead_letters_replay(
             raise typer.Exit(1)
 
 
+contract_cli = typer.Typer(no_args_is_help=True, help="The event contract for downstream systems.")
+cli.add_typer(contract_cli, name="contract")
+
+
+@contract_cli.command("asyncapi")
+def contract_asyncapi(
+    check: Annotated[bool, typer.Option(help="Only check that the committed file is current")] = False,
+) -> None:
+    """Regenerate schemas/asyncapi.yaml from the schemas and the topic configuration."""
+    from infra import asyncapi
+
+    fresh = asyncapi.render(asyncapi.generate())
+    if check:
+        if asyncapi.DOCUMENT.read_text(encoding="utf-8") != fresh:
+            raise fail("schemas/asyncapi.yaml is out of date: run `reintegration contract asyncapi`", 1)
+        console.print("schemas/asyncapi.yaml is up to date")
+        return
+    asyncapi.DOCUMENT.write_text(fresh, encoding="utf-8")
+    console.print(f"wrote {asyncapi.DOCUMENT}")
+
+
 def main() -> None:
     try:
         cli()

@@ -1,0 +1,180 @@
+"""The topic catalogue: an AsyncAPI 3 document generated from the schemas and the topic
+configuration. ``reintegration contract asyncapi`` rewrites schemas/asyncapi.yaml; a test fails
+when the committed file is out of date."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import schemas
+from infra.config import PROJECT_ROOT
+from infra.contract import EVENT_SCHEMAS, Topics
+
+DOCUMENT = PROJECT_ROOT / "schemas" / "asyncapi.yaml"
+BINDING_VERSION = "0.5.0"
+AVRO_FORMAT = "application/vnd.apache.avro+json;version=1.9.0"
+
+EVENT_HEADERS = {
+    "type": "object",
+    "required": ["event-type", "event-id", "notification-id", "correlation-id"],
+    "properties": {
+        "event-type": {"type": "string", "description": "Avro full name of the message's schema."},
+        "event-id": {"type": "string", "format": "uuid", "description": "Id of the event."},
+        "notification-id": {
+            "type": "string",
+            "description": "Position of the event in the event store's global log (decimal).",
+        },
+        "correlation-id": {
+            "type": "string",
+            "description": "Id shared by everything one request or conversation caused.",
+        },
+    },
+}
+DEAD_LETTER_HEADERS = {
+    "type": "object",
+    "description": "The original message's headers, plus these.",
+    "properties": {
+        "dlq-projection": {"type": "string", "description": "Projection that failed."},
+        "dlq-source-topic": {"type": "string"},
+        "dlq-source-partition": {"type": "string", "description": "Decimal."},
+        "dlq-source-offset": {"type": "string", "description": "Decimal."},
+        "dlq-error-class": {"type": "string"},
+        "dlq-error-message": {"type": "string"},
+    },
+}
+
+
+def _schema_file(name: str) -> str:
+    namespace, short = name.rsplit(".", 1)
+    return f"{namespace.rsplit('.', 1)[-1]}/{short}.avsc"
+
+
+def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, Any]:
+    topics = Topics(prefix)
+    messages: dict[str, Any] = {}
+    for name in sorted(set(EVENT_SCHEMAS.values())):
+        schema = schemas.catalogue()[name]
+        released = schemas.history().get(name, [])
+        messages[schema.short_name] = {
+            "name": schema.short_name,
+            "title": schema.short_name,
+            "summary": schema.definition["doc"],
+            "contentType": "application/octet-stream",
+            "headers": {"$ref": "#/components/schemas/EventHeaders"},
+            "payload": {"schemaFormat": AVRO_FORMAT, "schema": schema.definition},
+            "bindings": {
+                "kafka": {
+                    "key": {"type": "string", "format": "uuid", "description": "Household (case) id."},
+                    "bindingVersion": BINDING_VERSION,
+                }
+            },
+            "x-avro-file": _schema_file(name),
+            "x-fingerprint": schema.fingerprint.hex(),
+            "x-released-fingerprints": {
+                f"v{i}": s.fingerprint.hex() for i, s in enumerate(released, start=1)
+            },
+        }
+    case_messages = {n: {"$ref": f"#/components/messages/{n}"} for n in messages}
+
+    def forever() -> dict[str, Any]:
+        return {"retention.ms": -1, "retention.bytes": -1, "cleanup.policy": ["delete"]}
+
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Return and Reintegration events",
+            "version": version("reintegration"),
+            "description": (
+                "Events of the Return and Reintegration e-control system. Message values use Avro "
+                "single-object encoding: the bytes C3 01, the 8-byte little-endian CRC-64-AVRO "
+                "fingerprint of the writer schema's Parsing Canonical Form, then the Avro binary "
+                "body. Decode with the .avsc files under schemas/ (x-avro-file) or the schemas "
+                "inlined here; a message written with an older released version (see "
+                "x-released-fingerprints and schemas/history/) resolves to the current schema. "
+                "Read with isolation.level=read_committed and skip event types you do not know "
+                "by the event-type header: new types are added without notice."
+            ),
+        },
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:9092",
+                "protocol": "kafka",
+                "description": "The development broker started by `make up`.",
+            }
+        },
+        "channels": {
+            "cases": {
+                "address": topics.cases,
+                "title": "Case events",
+                "description": (
+                    "Every event that belongs to a household (the case), keyed by household id "
+                    "so that one case's events stay in order on one partition."
+                ),
+                "messages": case_messages,
+                "bindings": {
+                    "kafka": {
+                        "topic": topics.cases,
+                        "partitions": partitions,
+                        "topicConfiguration": forever(),
+                        "bindingVersion": BINDING_VERSION,
+                    }
+                },
+            },
+            "deadLetters": {
+                "address": topics.dead_letters,
+                "title": "Dead letters",
+                "description": "Messages a projection could not decode or apply, as received.",
+                "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
+                "bindings": {
+                    "kafka": {
+                        "topic": topics.dead_letters,
+                        "partitions": 1,
+                        "topicConfiguration": forever(),
+                        "bindingVersion": BINDING_VERSION,
+                    }
+                },
+            },
+        },
+        "operations": {
+            "receiveCaseEvents": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/cases"},
+                "summary": "Subscribe to case events.",
+                "messages": [{"$ref": f"#/channels/cases/messages/{n}"} for n in messages],
+            },
+            "receiveDeadLetters": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/deadLetters"},
+                "summary": "Watch for messages projections could not apply (operations).",
+                "messages": [{"$ref": "#/channels/deadLetters/messages/DeadLetter"}],
+            },
+        },
+        "components": {
+            "messages": {
+                **messages,
+                "DeadLetter": {
+                    "name": "DeadLetter",
+                    "title": "Dead letter",
+                    "summary": "The original key and value, unchanged, with headers saying why.",
+                    "contentType": "application/octet-stream",
+                    "headers": {"$ref": "#/components/schemas/DeadLetterHeaders"},
+                    "payload": {"type": "string", "format": "binary"},
+                },
+            },
+            "schemas": {"EventHeaders": EVENT_HEADERS, "DeadLetterHeaders": DEAD_LETTER_HEADERS},
+        },
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    header = "# Generated by `reintegration contract asyncapi`; do not edit by hand.\n"
+    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+
+
+def write(path: Path = DOCUMENT) -> Path:
+    path.write_text(render(generate()), encoding="utf-8")
+    return path
