@@ -321,7 +321,9 @@ cli.add_typer(contract_cli, name="contract")
 
 @contract_cli.command("asyncapi")
 def contract_asyncapi(
-    check: Annotated[bool, typer.Option(help="Only check that the committed file is current")] = False,
+    check: Annotated[
+        bool, typer.Option(help="Only check that the committed file is current")
+    ] = False,
 ) -> None:
     """Regenerate schemas/asyncapi.yaml from the schemas and the topic configuration."""
     from infra import asyncapi
@@ -329,7 +331,9 @@ def contract_asyncapi(
     fresh = asyncapi.render(asyncapi.generate())
     if check:
         if asyncapi.DOCUMENT.read_text(encoding="utf-8") != fresh:
-            raise fail("schemas/asyncapi.yaml is out of date: run `reintegration contract asyncapi`", 1)
+            raise fail(
+                "schemas/asyncapi.yaml is out of date: run `reintegration contract asyncapi`", 1
+            )
         console.print("schemas/asyncapi.yaml is up to date")
         return
     asyncapi.DOCUMENT.write_text(fresh, encoding="utf-8")

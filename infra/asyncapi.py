@@ -68,7 +68,11 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
             "payload": {"schemaFormat": AVRO_FORMAT, "schema": schema.definition},
             "bindings": {
                 "kafka": {
-                    "key": {"type": "string", "format": "uuid", "description": "Household (case) id."},
+                    "key": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Household (case) id.",
+                    },
                     "bindingVersion": BINDING_VERSION,
                 }
             },
