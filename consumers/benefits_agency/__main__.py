@@ -106,16 +106,18 @@ class BenefitsAgencyConsumer:
                             error = message.error()
                             if error is not None:
                                 if error.code() == KafkaError._PARTITION_EOF:
-                                    at_end.add(message.partition())
+                                    at_end.add(int(message.partition() or 0))
                                     continue
                                 raise KafkaException(error)
-                            at_end.discard(message.partition())
+                            at_end.discard(int(message.partition() or 0))
                             consumed = True
-                            headers = dict(message.headers() or [])
-                            if headers.get("event-type", b"").decode() not in (HOUSEHOLD, PERSON):
+                            headers = {
+                                k: bytes(v or b"").decode() for k, v in message.headers() or []
+                            }
+                            if headers.get("event-type") not in (HOUSEHOLD, PERSON):
                                 self.skipped += 1
                                 continue
-                            decoded = self.contract.decode(message.value())
+                            decoded = self.contract.decode(message.value() or b"")
                             if decoded is None:
                                 raise ValueError(
                                     f"no schema for a {headers['event-type']!r} message"

@@ -28,7 +28,10 @@ class Contract:
         if known is None:
             return None
         writer, reader, name = known
-        return name, schemaless_reader(io.BytesIO(value[10:]), writer, reader)
+        record = schemaless_reader(io.BytesIO(value[10:]), writer, reader)
+        if not isinstance(record, dict):
+            raise ValueError(f"{name} is not a record")
+        return name, record
 
 
 def _fingerprint(definition: dict[str, Any]) -> bytes:
