@@ -71,6 +71,13 @@ def apply(cur: psycopg.Cursor[Any], event_type: str, e: dict[str, Any]) -> None:
         )
 
 
+def header(message: Any, name: str) -> str | None:
+    for key, value in message.headers() or []:
+        if key == name and isinstance(value, bytes):
+            return value.decode()
+    return None
+
+
 class BenefitsAgencyConsumer:
     def __init__(
         self, database_url: str, bootstrap_servers: str, schemas_dir: Path, topic: str | None = None
@@ -111,10 +118,8 @@ class BenefitsAgencyConsumer:
                                 raise KafkaException(error)
                             at_end.discard(int(message.partition() or 0))
                             consumed = True
-                            headers = {
-                                k: bytes(v or b"").decode() for k, v in message.headers() or []
-                            }
-                            if headers.get("event-type") not in (HOUSEHOLD, PERSON):
+                            event_type = header(message, "event-type")
+                            if event_type not in (HOUSEHOLD, PERSON):
                                 self.skipped += 1
                                 continue
                             decoded = self.contract.decode(message.value() or b"")
