@@ -124,9 +124,7 @@ class BenefitsAgencyConsumer:
                                 continue
                             decoded = self.contract.decode(message.value() or b"")
                             if decoded is None:
-                                raise ValueError(
-                                    f"no schema for a {headers['event-type']!r} message"
-                                )
+                                raise ValueError(f"no schema for a {event_type!r} message")
                             apply(cur, *decoded)
                     if consumed:  # offsets only after the rows are committed
                         consumer.commit(asynchronous=False)
