@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -32,7 +33,7 @@ def table_console() -> Console:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -134,7 +135,7 @@ def serve(
         if kafka:
             container.ensure_topics()
         container.prepare_read_models()  # before the projections and the API start
-        container.start_background(stop, relay=kafka, projections=True)
+        container.start_background(stop, relay=kafka, projections=True, checkpoints=True)
         _serve_http(container, stop, host, port)
 
 
@@ -157,6 +158,8 @@ def relay() -> None:
             raise fail("the relay needs KAFKA_BOOTSTRAP_SERVERS")
         container.ensure_topics()
         _serve_metrics(container)
+        container.prepare_read_models()
+        container.start_background(stop, relay=False, projections=False, checkpoints=True)
         container.relay().run(stop)
 
 
@@ -338,6 +341,212 @@ def contract_asyncapi(
         return
     asyncapi.DOCUMENT.write_text(fresh, encoding="utf-8")
     console.print(f"wrote {asyncapi.DOCUMENT}")
+
+
+audit_cli = typer.Typer(
+    no_args_is_help=True, help="For auditors: history, as-of state, tamper evidence."
+)
+cli.add_typer(audit_cli, name="audit")
+
+ByOption = Annotated[str, typer.Option("--by", help="Who runs the check (recorded)", envvar="USER")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON")]
+
+
+def _print_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        print(report.to_json())
+    else:
+        style = "green" if report.ok else "red"
+        console.print(report.to_text(), style=style, highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _moment(text: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(
+            f"--as-of {text!r} is not an ISO 8601 date-time (for example 2026-05-01T12:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@audit_cli.command("case")
+def audit_case(
+    household_id: Annotated[str, typer.Argument(help="Household (case) id")],
+    output: Annotated[
+        Path | None, typer.Option(help="Write the report here (.html or .json)")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Show the case's state as of this ISO 8601 time")
+    ] = None,
+    by: ByOption = "auditor",
+) -> None:
+    """The complete history of a case from the event store, as an HTML report (or JSON), with the
+    hash chain checked; with --as-of, the case's state at that moment."""
+    import json
+    from uuid import UUID
+
+    from domain.base import NotFound
+    from infra import access_log
+    from infra.case_history import render_html
+
+    try:
+        case_id = UUID(household_id)
+    except ValueError:
+        raise fail(f"{household_id!r} is not a household id (a UUID)") from None
+    with running() as (container, _stop):
+        container.prepare_read_models()
+        try:
+            if as_of is not None:
+                state = container.case_as_of(case_id, _moment(as_of))
+                subjects = [case_id]
+                text = json.dumps(state, indent=2, ensure_ascii=False)
+            else:
+                history = container.case_history(case_id)
+                subjects = [case_id, *{UUID(e["aggregate_id"]) for e in history["events"]}]
+                chain = container.verify_log(by)
+                if output is not None and output.suffix == ".html":
+                    text = render_html(history, chain, by)
+                else:
+                    text = json.dumps(history, indent=2, ensure_ascii=False)
+        except NotFound as exc:
+            raise fail(str(exc), 1) from None
+        access_log.record(
+            container.read_pool,
+            Actor(by, "cli"),
+            "audit case (cli)",
+            f"cli:audit case {case_id}",
+            subjects,
+            None,
+            None,
+        )
+        if output is None:
+            print(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+            console.print(f"wrote {output}")
+
+
+@audit_cli.command("verify")
+def audit_verify(
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="Published Ed25519 public key (base64) to check checkpoints with"),
+    ] = None,
+    as_json: JsonOption = False,
+    by: ByOption = "auditor",
+) -> None:
+    """Recompute the hash chain from the event store and compare it with the stored links, the
+    signed checkpoints and the links carried in Kafka; report the first broken position."""
+    import base64
+
+    with running() as (container, _stop):
+        key = base64.b64decode(public_key) if public_key else None
+        _print_report(container.verify_log(by, key), as_json)
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's head now (the service also does it every AUDIT_CHECKPOINT_INTERVAL_S)."""
+    with running() as (container, _stop):
+        if container.settings.kafka_enabled:
+            container.ensure_topics()
+        try:
+            checkpoint = container.write_checkpoint()
+        except RuntimeError as exc:
+            raise fail(str(exc)) from None
+        if checkpoint is None:
+            console.print("no new events since the last checkpoint")
+        else:
+            console.print(
+                f"checkpoint at position {checkpoint.position}: {checkpoint.chain_hash.hex()}"
+            )
+
+
+@audit_cli.command("projections")
+def audit_projections(
+    name: Annotated[str | None, typer.Argument(help="Projection (default: all)")] = None,
+    as_json: JsonOption = False,
+    by: ByOption = "auditor",
+) -> None:
+    """Rebuild the read models into scratch tables from the start of the log and compare them with
+    the live ones, reporting any difference."""
+    with running() as (container, _stop):
+        failed = False
+        for projection in _projection_names(name):
+            report = container.cross_check_projection(projection, by)
+            try:
+                _print_report(report, as_json)
+            except typer.Exit:
+                failed = True
+        if failed:
+            raise typer.Exit(1)
+
+
+@audit_cli.command("access-log")
+def audit_access_log(
+    actor: Annotated[str | None, typer.Option(help="Only reads by this user id")] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Only reads of this person or household id")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601 time")] = None,
+    limit: int = 100,
+) -> None:
+    """Who read whose personal data, when and why."""
+    from uuid import UUID
+
+    from rich.table import Table
+
+    from infra import access_log
+
+    with running() as (container, _stop):
+        container.prepare_read_models()
+        entries = access_log.query(
+            container.read_pool,
+            actor_id=actor,
+            subject_id=UUID(subject) if subject else None,
+            since=_moment(since) if since else None,
+            limit=limit,
+        )
+        table = Table("id", "at", "who", "role", "what", "resource", "why")
+        for e in entries:
+            table.add_row(
+                str(e["id"]),
+                f"{e['at']:%Y-%m-%d %H:%M:%S}",
+                e["actor_id"],
+                e["actor_role"],
+                e["action"],
+                e["resource"],
+                e["reason"] or "",
+            )
+        table_console().print(table if entries else "no reads recorded")
+
+
+demo_cli = typer.Typer(no_args_is_help=True, help="Demonstration data.")
+cli.add_typer(demo_cli, name="demo")
+
+
+@demo_cli.command("seed")
+def demo_seed(
+    households: Annotated[int, typer.Option(min=1, max=10_000, help="How many households")] = 20,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same families)")] = 2026,
+) -> None:
+    """Register demonstration households (reproducible from the seed), acting as demo-operator."""
+    from infra.demo import seed_households
+
+    with running() as (container, _stop):
+        ids = seed_households(container.application, households, seed)
+        console.print(
+            f"registered {len(ids)} demo households; the first is {ids[0] if ids else '-'}"
+        )
+        for household_id in ids[:3]:
+            print(household_id)
 
 
 def main() -> None:

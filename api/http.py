@@ -6,22 +6,22 @@ import hmac
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import structlog
-from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from api import problems
-from domain.base import Actor, CommandContext, NotFound, acting_as
+from domain.base import Actor, CommandContext, FieldError, NotFound, ValidationFailed, acting_as
 from domain.registry import NewMember, RegisterHousehold
-from infra import metrics
+from infra import access_log, metrics
 from infra.bootstrap import Container
 from projections import households
 
@@ -29,6 +29,7 @@ log = structlog.get_logger("api")
 
 WRITE_ROLES = ("operator", "supervisor")
 READ_ROLES = ("operator", "supervisor", "auditor")
+AUDIT_ROLES = ("auditor", "supervisor")
 
 
 class MemberIn(BaseModel):
@@ -204,12 +205,109 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
         response.headers["Location"] = f"/api/v1/households/{household_id}"
         return HouseholdCreated(household_id=household_id)
 
+    def audited_read(request: Request, actor: Actor, action: str, subjects: list[UUID]) -> None:
+        """Record a read of personal data: who, what, when, and why when the caller says."""
+        reason = request.headers.get("x-access-reason") or request.query_params.get("reason")
+        access_log.record(
+            container.read_pool,
+            actor,
+            action,
+            request.url.path,
+            subjects,
+            reason,
+            request.state.correlation_id,
+        )
+
     @app.get("/api/v1/households/{household_id}", response_model=HouseholdView, tags=["registry"])
-    def get_household(household_id: UUID, actor: Actor = require(*READ_ROLES)) -> dict[str, Any]:
+    def get_household(
+        household_id: UUID, request: Request, actor: Actor = require(*READ_ROLES)
+    ) -> dict[str, Any]:
         with container.read_pool.connection() as conn, conn.cursor() as cur:
             found = households.get_household(cur, household_id)
         if found is None:
             raise NotFound("household", household_id)
+        subjects = [household_id, *(m["person_id"] for m in found["members"])]
+        audited_read(request, actor, "read household", subjects)
         return found
+
+    @app.get("/api/v1/audit/households/{household_id}/history", tags=["audit"])
+    def case_history(
+        household_id: UUID,
+        request: Request,
+        format: str = "json",
+        actor: Actor = require(*AUDIT_ROLES),
+    ) -> Any:
+        """Every event of the case, from the event store, with actor, role, time, reason and
+        causation. ``?format=html`` gives a readable report."""
+        if format not in ("json", "html"):
+            raise ValidationFailed([FieldError("format", "json or html")])
+        history = container.case_history(household_id)
+        subjects = [household_id, *{UUID(e["aggregate_id"]) for e in history["events"]}]
+        audited_read(request, actor, "read case history", subjects)
+        if format == "html":
+            from infra.case_history import render_html
+
+            return HTMLResponse(render_html(history, None, actor.user_id))
+        return history
+
+    @app.get("/api/v1/audit/households/{household_id}", tags=["audit"])
+    def case_as_of(
+        household_id: UUID,
+        request: Request,
+        as_of: datetime | None = None,
+        actor: Actor = require(*AUDIT_ROLES),
+    ) -> dict[str, Any]:
+        """The case as it stood at ``as_of`` (ISO 8601; UTC when no offset is given), replayed
+        from the event store, not read from today's read models."""
+        moment = as_of or datetime.now(UTC)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        state = container.case_as_of(household_id, moment)
+        subjects = [household_id, *(UUID(m["person_id"]) for m in state["members"])]
+        audited_read(request, actor, "read case as of", subjects)
+        return state
+
+    @app.get("/api/v1/audit/access-log", tags=["audit"])
+    def read_access_log(
+        actor_id: str | None = None,
+        subject_id: UUID | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_id: int = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        actor: Actor = require(*AUDIT_ROLES),
+    ) -> dict[str, Any]:
+        """Who read whose personal data, when and why. Page with ``after_id``."""
+        entries = access_log.query(
+            container.read_pool,
+            actor_id=actor_id,
+            subject_id=subject_id,
+            since=since,
+            until=until,
+            limit=limit,
+            after_id=after_id,
+        )
+        return {"entries": entries, "next_after_id": entries[-1]["id"] if entries else None}
+
+    @app.get("/api/v1/audit/public-key", tags=["audit"])
+    def audit_public_key() -> dict[str, str]:
+        """The Ed25519 public key that verifies the signed checkpoints (also in the README)."""
+        import base64
+
+        from infra.tamper_evidence import key_id
+
+        public = container.public_key() or b""
+        return {
+            "algorithm": "Ed25519",
+            "public_key": base64.b64encode(public).decode(),
+            "key_id": key_id(public),
+        }
+
+    @app.get("/api/v1/audit/checkpoints", tags=["audit"])
+    def audit_checkpoints(actor: Actor = require(*AUDIT_ROLES)) -> dict[str, Any]:
+        """The signed checkpoints of the hash chain, oldest first."""
+        from infra.tamper_evidence import stored_checkpoints
+
+        return {"checkpoints": [c.to_json() for c in stored_checkpoints(container.database_url)]}
 
     return app

@@ -42,7 +42,7 @@ class Container:
             return self.settings.database_url
         warnings.filterwarnings("ignore", module="platformdirs")
         url = start_embedded(self.settings.data_dir / "postgres")
-        log.info("embedded postgres", url=url, data_dir=str(self.settings.data_dir / "postgres"))
+        log.debug("embedded postgres", url=url, data_dir=str(self.settings.data_dir / "postgres"))
         return url
 
     @cached_property
@@ -78,10 +78,183 @@ class Container:
         return pool
 
     def prepare_read_models(self) -> None:
+        from infra import tamper_evidence
         from projections.runner import prepare
 
         for projection in PROJECTIONS.values():
             prepare(self.database_url, projection)
+        tamper_evidence.prepare(self.database_url)
+
+    # --- audit ---------------------------------------------------------------------------
+
+    def signing_key(self) -> Any:
+        """The Ed25519 key that signs checkpoints: AUDIT_SIGNING_KEY, or the published demo key
+        in development. None in production without a key (checkpoints are then not written)."""
+        from infra import tamper_evidence
+
+        encoded = self.settings.audit_signing_key or (
+            tamper_evidence.DEMO_SIGNING_KEY if self.settings.development else None
+        )
+        return tamper_evidence.signing_key(encoded) if encoded else None
+
+    def public_key(self) -> bytes | None:
+        """The key checkpoints are verified with: AUDIT_PUBLIC_KEY (the published one), else the
+        signing key's own."""
+        import base64
+
+        from infra import tamper_evidence
+
+        if self.settings.audit_public_key:
+            return base64.b64decode(self.settings.audit_public_key)
+        key = self.signing_key()
+        if key is None:
+            key = tamper_evidence.signing_key(tamper_evidence.DEMO_SIGNING_KEY)
+        return tamper_evidence.public_key_bytes(key)
+
+    @property
+    def events_table(self) -> str:
+        return str(self.application.recorder.events_table_name)  # type: ignore[attr-defined]
+
+    @property
+    def chain_table(self) -> str:
+        return str(self.application.recorder.chain_table_name)  # type: ignore[attr-defined]
+
+    def write_checkpoint(self) -> Any:
+        from infra import tamper_evidence
+
+        key = self.signing_key()
+        if key is None:
+            raise RuntimeError("AUDIT_SIGNING_KEY is not set: checkpoints cannot be signed")
+        tamper_evidence.prepare(self.database_url)
+        producer = None
+        if self.settings.kafka_bootstrap_servers:
+            from confluent_kafka import Producer
+
+            producer = Producer(
+                {
+                    "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+                    "enable.idempotence": True,
+                }
+            )
+        return tamper_evidence.write_checkpoint(
+            self.database_url, self.chain_table, key, producer, self.topics.audit_checkpoints
+        )
+
+    def verify_log(self, generated_by: str, public_key: bytes | None = None) -> Any:
+        """Recompute the chain and compare it with the stored links, the checkpoints (database
+        and Kafka) and the links carried in Kafka messages."""
+        from infra import tamper_evidence
+
+        tamper_evidence.prepare(self.database_url)
+        kafka_links = kafka_checkpoints = None
+        if self.settings.kafka_bootstrap_servers:
+            kafka_links, kafka_checkpoints = self._kafka_attestations()
+        return tamper_evidence.verify(
+            self.database_url,
+            self.events_table,
+            self.chain_table,
+            public_key or self.public_key() or b"",
+            tamper_evidence.stored_checkpoints(self.database_url),
+            kafka_links,
+            kafka_checkpoints,
+            generated_by,
+        )
+
+    def _kafka_attestations(self) -> tuple[dict[int, bytes], list[Any]]:
+        import json
+
+        from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+        from infra.kafka import message_headers
+        from infra.tamper_evidence import Checkpoint
+
+        assert self.settings.kafka_bootstrap_servers
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+                "group.id": "audit-verify",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "isolation.level": "read_committed",
+            }
+        )
+        links: dict[int, bytes] = {}
+        checkpoints: list[Checkpoint] = []
+        try:
+            topics = [*self.topics.event_topics, self.topics.audit_checkpoints]
+            assignment = []
+            for topic in topics:
+                metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+                if metadata is None or metadata.error is not None:
+                    continue
+                assignment += [TopicPartition(topic, p, 0) for p in metadata.partitions]
+            consumer.assign(assignment)
+            remaining = {(tp.topic, tp.partition) for tp in assignment}
+            while remaining:
+                message = consumer.poll(30)
+                if message is None:
+                    raise TimeoutError("Kafka did not answer within 30 s")
+                error = message.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise RuntimeError(str(error))
+                    remaining.discard((message.topic(), message.partition()))
+                    continue
+                if message.topic() == self.topics.audit_checkpoints:
+                    checkpoints.append(Checkpoint.from_json(json.loads(message.value() or b"{}")))
+                    continue
+                headers = message_headers(message)
+                if "chain-hash" in headers:
+                    links[int(headers["notification-id"])] = bytes.fromhex(headers["chain-hash"])
+        finally:
+            consumer.close()
+        return links, checkpoints
+
+    def case_history(self, household_id: Any) -> dict[str, Any]:
+        from infra import case_history
+
+        return case_history.history(self.application, household_id)
+
+    def case_as_of(self, household_id: Any, moment: Any) -> dict[str, Any]:
+        from infra import case_history
+
+        return case_history.as_of(self.application, household_id, moment)
+
+    def cross_check_projection(self, name: str, generated_by: str) -> Any:
+        """Rebuild a projection from the start of the event store's log into scratch tables and
+        compare them with the live ones."""
+        from projections.admin import compare_schemas, drop_schema
+        from projections.runner import EventStoreProjector
+
+        projection = PROJECTIONS[name]
+        scratch = f"audit_scratch_{name}"
+        drop_schema(self.database_url, scratch)
+        app = self.application
+        try:
+            EventStoreProjector(
+                projection,
+                database_url=self.database_url,
+                select_notifications=lambda start, limit: app.recorder.select_notifications(
+                    start, limit
+                ),
+                encode_notification=self.encode_notification,
+                max_notification_id=app.recorder.max_notification_id,
+                channel=app.recorder.channel_name,  # type: ignore[attr-defined]
+                schema=scratch,
+                batch_size=self.settings.projection_batch_size,
+            ).run(threading.Event(), until_caught_up=True)
+            report = compare_schemas(self.database_url, projection.schema, scratch, generated_by)
+            report.subject = name
+            lag = self.projection_status(name).total_lag
+            report.summary["live lag"] = lag
+            if lag:
+                report.note(
+                    problem=f"the live projection is {lag} behind its source: differences may be "
+                    "events it has not applied yet; run again once its lag is 0"
+                )
+            return report
+        finally:
+            drop_schema(self.database_url, scratch)
 
     def ensure_topics(self) -> None:
         from infra.kafka import ensure_topics
@@ -212,7 +385,7 @@ class Container:
         return value, contract.headers(schema_name, event, notification.id)
 
     def start_background(
-        self, stop: threading.Event, *, relay: bool, projections: bool
+        self, stop: threading.Event, *, relay: bool, projections: bool, checkpoints: bool = False
     ) -> list[threading.Thread]:
         """Run the relay and/or every projection in daemon threads (development and `serve`)."""
         threads = []
@@ -231,9 +404,22 @@ class Container:
                         daemon=True,
                     )
                 )
+        if checkpoints and self.signing_key() is not None:
+            threads.append(
+                threading.Thread(target=self._checkpoint_loop, args=(stop,), daemon=True)
+            )
+        elif checkpoints:
+            log.warning("AUDIT_SIGNING_KEY is not set: signed checkpoints are not written")
         for thread in threads:
             thread.start()
         return threads
+
+    def _checkpoint_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.audit_checkpoint_interval_s):
+            try:
+                self.write_checkpoint()
+            except Exception:
+                log.exception("checkpoint failed; trying again at the next interval")
 
     @staticmethod
     def _supervised(what: str, build: Any, stop: threading.Event) -> None:

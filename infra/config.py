@@ -38,6 +38,9 @@ class Settings:
     projection_batch_size: int = 500
     kafka_group_instance_id: str | None = None
     metrics_port: int | None = None
+    audit_signing_key: str | None = None
+    audit_public_key: str | None = None
+    audit_checkpoint_interval_s: int = 60
 
     @property
     def development(self) -> bool:
@@ -74,6 +77,9 @@ class Settings:
             relay_batch_size=_positive_int(env, "RELAY_BATCH_SIZE", 1000),
             projection_batch_size=_positive_int(env, "PROJECTION_BATCH_SIZE", 500),
             kafka_group_instance_id=env.get("KAFKA_GROUP_INSTANCE_ID") or None,
+            audit_signing_key=env.get("AUDIT_SIGNING_KEY") or None,
+            audit_public_key=env.get("AUDIT_PUBLIC_KEY") or None,
+            audit_checkpoint_interval_s=_positive_int(env, "AUDIT_CHECKPOINT_INTERVAL_S", 60),
             metrics_port=_positive_int(env, "METRICS_PORT", 1) if env.get("METRICS_PORT") else None,
         )
 

@@ -45,6 +45,10 @@ class Topics:
         return self.cases
 
     @property
+    def audit_checkpoints(self) -> str:
+        return f"{self.prefix}.audit-checkpoints"
+
+    @property
     def dead_letters(self) -> str:
         return f"{self.prefix}.dead-letters"
 

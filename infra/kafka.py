@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -27,9 +29,8 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int) -> No
             config={"cleanup.policy": "compact"},
         )
     )
-    wanted.append(
-        NewTopic(topics.dead_letters, num_partitions=1, replication_factor=1, config=forever)
-    )
+    for single in (topics.dead_letters, topics.audit_checkpoints):
+        wanted.append(NewTopic(single, num_partitions=1, replication_factor=1, config=forever))
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [t for t in wanted if t.topic not in existing]
     if not missing:
@@ -41,6 +42,16 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int) -> No
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+
+
+def message_headers(message: Any) -> dict[str, str]:
+    """A message's headers as text (values are UTF-8 here)."""
+    out: dict[str, str] = {}
+    for key, value in message.headers() or []:
+        out[key] = (
+            value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+        )
+    return out
 
 
 def client_config(bootstrap_servers: str, **extra: object) -> dict[str, object]:

@@ -47,6 +47,8 @@ def eventsourcing_env(database_url: str, pool_size: int) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "CREATE_TABLE": "y",
+        # The library's recorder, extended to keep the tamper-evident hash chain (infra/chain.py).
+        "APPLICATION_RECORDER_TOPIC": "infra.chain:ChainedApplicationRecorder",
     }
 
 

@@ -20,10 +20,10 @@ import psycopg
 import structlog
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from eventsourcing.persistence import Mapper, Notification
-from eventsourcing.postgres import PostgresApplicationRecorder
 
 from domain.base import CaseAggregate
 from infra import contract, metrics
+from infra.chain import ChainedApplicationRecorder
 from infra.contract import Topics
 from infra.kafka import client_config
 
@@ -34,7 +34,7 @@ class Relay:
     def __init__(
         self,
         *,
-        recorder: PostgresApplicationRecorder,
+        recorder: ChainedApplicationRecorder,
         mapper: Mapper[UUID],
         database_url: str,
         bootstrap_servers: str,
@@ -87,18 +87,19 @@ class Relay:
         log.info("relay stopped", position=self.published_position)
 
     def _publish(self, producer: Producer, notifications: Sequence[Notification]) -> None:
+        links = self.recorder.chain_links(notifications[0].id, notifications[-1].id)
         producer.begin_transaction()
         for notification in notifications:
             event = cast(CaseAggregate.Event, self.mapper.to_domain_event(notification))
             schema_name, value = contract.encode(event)
+            headers = contract.headers(schema_name, event, notification.id)
+            if notification.id in links:
+                headers["chain-hash"] = links[notification.id].hex()
             producer.produce(
                 self.topics.for_event(event),
                 key=str(event.case_id).encode(),
                 value=value,
-                headers=[
-                    (k, v.encode())
-                    for k, v in contract.headers(schema_name, event, notification.id).items()
-                ],
+                headers=[(k, v.encode()) for k, v in headers.items()],
             )
             producer.poll(0)
         last = notifications[-1].id

@@ -11,6 +11,7 @@ import structlog
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from infra.reports import AuditReport
 from projections.runner import EVENT_STORE_SOURCE, Delivery, Projection, apply_one
 
 log = structlog.get_logger(__name__)
@@ -225,3 +226,57 @@ def replay_dead_letters(
 
 def event_store_end(max_notification_id: int | None) -> dict[tuple[str, int], int]:
     return {(EVENT_STORE_SOURCE, 0): (max_notification_id or 0) + 1}
+
+
+RUNNER_TABLES = {"projection_offsets", "projection_meta", "dead_letters"}
+
+
+def drop_schema(database_url: str, schema: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def compare_schemas(database_url: str, live: str, scratch: str, generated_by: str) -> AuditReport:
+    """Rows that are in one schema's read-model tables and not in the other's, table by table."""
+    report = AuditReport("projection cross-check", live, generated_by)
+    ident = sql.Identifier
+    with psycopg.connect(database_url) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
+                (scratch,),
+            ).fetchall()
+            if r[0] not in RUNNER_TABLES
+        ]
+        for table in tables:
+            columns = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                    (scratch, table),
+                ).fetchall()
+            ]
+            cols = sql.SQL(", ").join(ident(c) for c in columns)
+            for left, right, label in (
+                (live, scratch, "only in live"),
+                (scratch, live, "missing from live"),
+            ):
+                rows = conn.execute(
+                    sql.SQL("SELECT {c} FROM {l}.{t} EXCEPT ALL SELECT {c} FROM {r}.{t}").format(
+                        c=cols, l=ident(left), r=ident(right), t=ident(table)
+                    )
+                ).fetchall()
+                if rows:
+                    report.fail(
+                        table=table,
+                        problem=f"{len(rows)} rows {label}",
+                        sample=[dict(zip(columns, row, strict=True)) for row in rows[:3]],
+                    )
+            count = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}.{}").format(ident(scratch), ident(table))
+            ).fetchone()
+            report.summary[f"{table} rows (rebuilt)"] = count[0] if count else 0
+    report.summary["tables compared"] = len(tables)
+    return report

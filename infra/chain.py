@@ -1,0 +1,141 @@
+"""Tamper evidence: a hash chain over the event store's global order.
+
+Every appended event extends the chain in the same database transaction as the append (under
+the event store's table lock, so the order of links is the commit order):
+
+    link(n) = SHA-256( link(n-1) | n | originator id | originator version | topic | state )
+
+with fixed-width integers and length-prefixed byte strings, starting from 32 zero bytes.
+Changing any stored byte, deleting an event or swapping two changes every later link, so
+recomputing the chain from the events and comparing it with the stored links, with the signed
+checkpoints and with the links carried in Kafka shows the first position that was altered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import Connection, Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+GENESIS = bytes(32)
+
+
+def link(
+    previous: bytes,
+    notification_id: int,
+    originator_id: UUID | str,
+    version: int,
+    topic: str,
+    state: bytes,
+) -> bytes:
+    digest = hashlib.sha256(previous)
+    oid = originator_id.bytes if isinstance(originator_id, UUID) else str(originator_id).encode()
+    topic_bytes = topic.encode()
+    digest.update(struct.pack(">qqI", notification_id, version, len(oid)))
+    digest.update(oid)
+    digest.update(struct.pack(">I", len(topic_bytes)))
+    digest.update(topic_bytes)
+    digest.update(struct.pack(">Q", len(state)))
+    digest.update(state)
+    return digest.digest()
+
+
+class ChainedApplicationRecorder(PostgresApplicationRecorder):
+    """The library's Postgres application recorder, extending the hash chain with every insert."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.chain_table_name = events_table_name + "_chain"
+        schema, table = Identifier(self.datastore.schema), Identifier(self.chain_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+                "notification_id bigint PRIMARY KEY, "
+                "chain_hash bytea NOT NULL)"
+            ).format(schema=schema, table=table)
+        )
+        self.select_head_statement = SQL(
+            "SELECT chain_hash FROM {schema}.{table} ORDER BY notification_id DESC LIMIT 1"
+        ).format(schema=schema, table=table)
+        self.insert_links_statement = SQL(
+            "INSERT INTO {schema}.{table} (notification_id, chain_hash) VALUES (%s, %s)"
+        ).format(schema=schema, table=table)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if not ids:
+            return ids
+        curs.execute(self.select_head_statement, prepare=True)
+        row = curs.fetchone()
+        previous = bytes(row["chain_hash"]) if row else GENESIS
+        links = []
+        for notification_id, event in zip(ids, stored_events, strict=True):
+            previous = link(
+                previous,
+                notification_id,
+                event.originator_id,
+                event.originator_version,
+                event.topic,
+                event.state,
+            )
+            links.append((notification_id, previous))
+        curs.executemany(self.insert_links_statement, links)
+        return ids
+
+    def chain_links(self, first: int, last: int) -> dict[int, bytes]:
+        """Stored links for notification ids first..last (inclusive)."""
+        statement = SQL(
+            "SELECT notification_id, chain_hash FROM {schema}.{table} "
+            "WHERE notification_id BETWEEN %s AND %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.chain_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (first, last))
+            return {r["notification_id"]: bytes(r["chain_hash"]) for r in curs.fetchall()}
+
+
+@dataclass(frozen=True)
+class Finding:
+    position: int
+    problem: str
+
+
+@dataclass
+class ChainWalk:
+    events: int = 0
+    head_position: int = 0
+    head_hash: bytes = GENESIS
+    first_break: Finding | None = None
+
+
+def walk(
+    conn: Connection[Any], events_table: str, chain_table: str, batch: int = 5000
+) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+    """Yield (position, recomputed link or None when the event is missing, stored link or None),
+    streaming the log in notification order with a server-side cursor."""
+    statement = SQL(
+        "SELECT coalesce(e.notification_id, c.notification_id) AS position, e.originator_id, "
+        "e.originator_version, e.topic, e.state, c.chain_hash "
+        "FROM {events} e FULL OUTER JOIN {chain} c ON c.notification_id = e.notification_id "
+        "ORDER BY 1"
+    ).format(events=Identifier(events_table), chain=Identifier(chain_table))
+    previous = GENESIS
+    with conn.transaction(), conn.cursor(name="chain_walk") as cur:
+        cur.itersize = batch
+        cur.execute(statement)
+        for position, originator_id, version, topic, state, stored in cur:
+            if state is None:
+                yield position, None, bytes(stored) if stored is not None else None
+                continue
+            previous = link(previous, position, originator_id, version, topic, bytes(state))
+            yield position, previous, bytes(stored) if stored is not None else None

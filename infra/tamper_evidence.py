@@ -1,0 +1,287 @@
+"""Signed checkpoints of the hash chain, and verification of the whole log.
+
+A checkpoint states "the chain's link at position N is H", signed with Ed25519. Checkpoints are
+written to the database and to the Kafka topic ``<prefix>.audit-checkpoints``. Verification
+recomputes the chain from the stored events alone and compares it with the stored links, every
+checkpoint (signature checked with the *published* public key) and the links the relay carried
+to Kafka in each message's ``chain-hash`` header; it reports the first position that disagrees.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import structlog
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from psycopg.sql import SQL, Identifier
+
+from infra.chain import walk
+from infra.reports import AuditReport
+
+log = structlog.get_logger(__name__)
+
+# Development and demo only: the README publishes its public key. Production sets AUDIT_SIGNING_KEY.
+DEMO_SIGNING_KEY = "PZQcOhkt2ohks9RU7SKHE7fb77PHZjF+T51Oda5Wbk8="
+
+AUDIT_DDL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE TABLE IF NOT EXISTS audit.checkpoints (
+    position    bigint PRIMARY KEY,
+    chain_hash  bytea NOT NULL,
+    created_at  timestamptz NOT NULL,
+    key_id      text NOT NULL,
+    signature   bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit.access_log (
+    id              bigserial PRIMARY KEY,
+    at              timestamptz NOT NULL DEFAULT now(),
+    actor_id        text NOT NULL,
+    actor_role      text NOT NULL,
+    action          text NOT NULL,
+    resource        text NOT NULL,
+    subject_ids     uuid[] NOT NULL,
+    reason          text,
+    correlation_id  text
+);
+CREATE INDEX IF NOT EXISTS access_log_subjects ON audit.access_log USING gin (subject_ids);
+CREATE INDEX IF NOT EXISTS access_log_actor ON audit.access_log (actor_id, at);
+CREATE OR REPLACE FUNCTION audit.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit.% is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+DROP TRIGGER IF EXISTS access_log_append_only ON audit.access_log;
+CREATE TRIGGER access_log_append_only BEFORE UPDATE OR DELETE ON audit.access_log
+    FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
+DROP TRIGGER IF EXISTS access_log_no_truncate ON audit.access_log;
+CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON audit.access_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
+DROP TRIGGER IF EXISTS checkpoints_append_only ON audit.checkpoints;
+CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE ON audit.checkpoints
+    FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
+"""
+
+
+def prepare(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('audit-schema'))")
+        conn.execute(AUDIT_DDL)
+
+
+def signing_key(encoded: str) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(encoded))
+
+
+def public_key_bytes(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public_key: bytes) -> str:
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
+
+def signed_bytes(position: int, chain_hash: bytes, created_at: str) -> bytes:
+    return f"reintegration-checkpoint-v1|{position}|{chain_hash.hex()}|{created_at}".encode()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    position: int
+    chain_hash: bytes
+    created_at: str
+    key_id: str
+    signature: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "chain_hash": self.chain_hash.hex(),
+            "created_at": self.created_at,
+            "key_id": self.key_id,
+            "signature": base64.b64encode(self.signature).decode(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        return cls(
+            int(data["position"]),
+            bytes.fromhex(data["chain_hash"]),
+            data["created_at"],
+            data["key_id"],
+            base64.b64decode(data["signature"]),
+        )
+
+    def signature_valid(self, public_key: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(
+                self.signature, signed_bytes(self.position, self.chain_hash, self.created_at)
+            )
+            return True
+        except InvalidSignature:
+            return False
+
+
+def write_checkpoint(
+    database_url: str,
+    chain_table: str,
+    key: Ed25519PrivateKey,
+    producer: Any = None,
+    topic: str | None = None,
+) -> Checkpoint | None:
+    """Sign the chain's head if it moved since the last checkpoint; store it, then publish it."""
+    with psycopg.connect(database_url) as conn:
+        head = conn.execute(
+            SQL(
+                "SELECT notification_id, chain_hash FROM {} ORDER BY notification_id DESC LIMIT 1"
+            ).format(Identifier(chain_table))
+        ).fetchone()
+        if head is None:
+            return None
+        last = conn.execute("SELECT max(position) FROM audit.checkpoints").fetchone()
+        if last and last[0] is not None and last[0] >= head[0]:
+            return None
+        created_at = datetime.now(UTC).isoformat()
+        public = public_key_bytes(key)
+        checkpoint = Checkpoint(
+            head[0],
+            bytes(head[1]),
+            created_at,
+            key_id(public),
+            key.sign(signed_bytes(head[0], bytes(head[1]), created_at)),
+        )
+        conn.execute(
+            "INSERT INTO audit.checkpoints (position, chain_hash, created_at, key_id, signature) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            (
+                checkpoint.position,
+                checkpoint.chain_hash,
+                created_at,
+                checkpoint.key_id,
+                checkpoint.signature,
+            ),
+        )
+    if producer is not None and topic:
+        producer.produce(
+            topic,
+            key=str(checkpoint.position).encode(),
+            value=json.dumps(checkpoint.to_json()).encode(),
+        )
+        if producer.flush(30):
+            raise RuntimeError("checkpoint not acknowledged by Kafka")
+    log.info("checkpoint signed", position=checkpoint.position, key_id=checkpoint.key_id)
+    return checkpoint
+
+
+def stored_checkpoints(database_url: str) -> list[Checkpoint]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT position, chain_hash, created_at, key_id, signature FROM audit.checkpoints ORDER BY position"
+        ).fetchall()
+    return [Checkpoint(r[0], bytes(r[1]), r[2].isoformat(), r[3], bytes(r[4])) for r in rows]
+
+
+def verify(
+    database_url: str,
+    events_table: str,
+    chain_table: str,
+    public_key: bytes,
+    checkpoints: list[Checkpoint],
+    kafka_links: dict[int, bytes] | None,
+    kafka_checkpoints: list[Checkpoint] | None,
+    generated_by: str,
+) -> AuditReport:
+    """Recompute the chain from the events and compare it with everything that attests to it."""
+    report = AuditReport("chain verification", events_table, generated_by)
+    db_positions = {c.position for c in checkpoints}
+    all_checkpoints = list(checkpoints) + [
+        c for c in (kafka_checkpoints or []) if c not in checkpoints
+    ]
+    unseen_in_kafka = dict(kafka_links or {})
+    wanted = {c.position for c in all_checkpoints}
+    recomputed_at: dict[int, bytes] = {}
+    events = 0
+    head = 0
+    chain_break: int | None = None
+    kafka_break: int | None = None
+    with psycopg.connect(database_url) as conn:
+        for position, recomputed, stored in walk(conn, events_table, chain_table):
+            head = max(head, position)
+            if recomputed is None:
+                if chain_break is None:
+                    chain_break = position
+                    report.fail(
+                        position=position, problem="event missing: the chain has a link for it"
+                    )
+                continue
+            events += 1
+            if position in wanted:
+                recomputed_at[position] = recomputed
+            if chain_break is None:
+                if stored is None:
+                    chain_break = position
+                    report.fail(
+                        position=position,
+                        problem="event not in the chain (added outside the event store)",
+                    )
+                elif stored != recomputed:
+                    chain_break = position
+                    report.fail(
+                        position=position,
+                        problem="stored link differs: event altered, deleted or reordered at or before here",
+                    )
+            carried = unseen_in_kafka.pop(position, None)
+            if carried is not None and kafka_break is None and carried != recomputed:
+                kafka_break = position
+                report.fail(position=position, problem="differs from the link carried in Kafka")
+    if unseen_in_kafka:
+        position = min(unseen_in_kafka)
+        report.fail(
+            position=position, problem="published to Kafka but missing from the event store"
+        )
+    for checkpoint in sorted(all_checkpoints, key=lambda c: c.position):
+        source = "database" if checkpoint in checkpoints else "kafka"
+        if checkpoint.key_id != key_id(public_key) or not checkpoint.signature_valid(public_key):
+            report.fail(
+                position=checkpoint.position, problem=f"checkpoint signature invalid ({source})"
+            )
+        elif checkpoint.position not in recomputed_at:
+            report.fail(
+                position=checkpoint.position, problem=f"checkpointed event missing ({source})"
+            )
+        elif recomputed_at[checkpoint.position] != checkpoint.chain_hash:
+            report.fail(
+                position=checkpoint.position,
+                problem=f"differs from the signed checkpoint ({source})",
+            )
+    if kafka_checkpoints is not None:
+        in_kafka = {c.position for c in kafka_checkpoints}
+        for checkpoint in checkpoints:
+            if checkpoint.position not in in_kafka:
+                report.note(position=checkpoint.position, problem="checkpoint not (yet) in Kafka")
+        for checkpoint in kafka_checkpoints:
+            if checkpoint.position not in db_positions:
+                report.fail(
+                    position=checkpoint.position,
+                    problem="checkpoint in Kafka is missing from the database",
+                )
+    failures = [f["position"] for f in report.findings if f.get("severity") != "info"]
+    report.summary = {
+        "events": events,
+        "head position": head,
+        "checkpoints verified": len(all_checkpoints),
+        "checkpoints in Kafka": "not checked"
+        if kafka_checkpoints is None
+        else len(kafka_checkpoints),
+        "links compared with Kafka": "not checked" if kafka_links is None else len(kafka_links),
+        "first broken position": min(failures) if failures else None,
+        "public key id": key_id(public_key),
+    }
+    return report

@@ -1,0 +1,206 @@
+"""The hash chain, signed checkpoints and Kafka copies catch any tampering done in Postgres."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from infra import tamper_evidence
+from infra.bootstrap import Container
+from infra.chain import GENESIS, link
+from tests.integration.conftest import Stack, register_households
+from tests.integration.test_dead_letters import publish_everything
+from tests.support import ROOT
+
+KEY = base64.b64encode(os.urandom(32)).decode()
+
+
+@pytest.fixture
+def audited(stack: Stack) -> Iterator[Stack]:
+    """A log of a few dozen events, published to Kafka, with a signed checkpoint at its head."""
+    settings = replace(stack.settings, audit_signing_key=KEY)
+    container = Container(settings)
+    container.prepare_read_models()
+    register_households(container, 12)
+    publish_everything(Stack(container, settings))
+    assert container.write_checkpoint() is not None
+    try:
+        yield Stack(container, settings)
+    finally:
+        container.close()
+
+
+def sql(stack: Stack, *statements: str) -> None:
+    with psycopg.connect(stack.settings.database_url or "") as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def positions(stack: Stack) -> list[int]:
+    with psycopg.connect(stack.settings.database_url or "") as conn:
+        return [
+            r[0]
+            for r in conn.execute("SELECT notification_id FROM reintegration_events ORDER BY 1")
+        ]
+
+
+def first_break(stack: Stack) -> int | None:
+    report = stack.container.verify_log("test")
+    assert report.ok == (report.summary["first broken position"] is None)
+    return report.summary["first broken position"]
+
+
+def test_an_untouched_log_verifies_against_links_checkpoints_and_kafka(audited: Stack) -> None:
+    report = audited.container.verify_log("test")
+    assert report.ok, report.to_text()
+    assert report.summary["events"] == len(positions(audited))
+    assert report.summary["checkpoints verified"] == 1
+    assert report.summary["checkpoints in Kafka"] == 1  # the same checkpoint, published
+    assert report.summary["links compared with Kafka"] == len(positions(audited))
+
+
+def test_changing_one_stored_byte_is_caught_at_its_position(audited: Stack) -> None:
+    target = positions(audited)[7]
+    sql(
+        audited,
+        "UPDATE reintegration_events SET state = overlay(state placing '\\x41'::bytea from 20 for 1) "
+        f"WHERE notification_id = {target}",
+    )
+    assert first_break(audited) == target
+
+
+def test_deleting_an_event_is_caught(audited: Stack) -> None:
+    target = positions(audited)[5]
+    sql(audited, f"DELETE FROM reintegration_events WHERE notification_id = {target}")
+    assert first_break(audited) == target
+
+
+def test_deleting_an_event_and_its_link_is_caught(audited: Stack) -> None:
+    target = positions(audited)[5]
+    sql(
+        audited,
+        f"DELETE FROM reintegration_events WHERE notification_id = {target}",
+        f"DELETE FROM reintegration_events_chain WHERE notification_id = {target}",
+    )
+    assert first_break(audited) == target
+
+
+def test_swapping_two_events_is_caught(audited: Stack) -> None:
+    a, b = positions(audited)[3], positions(audited)[9]
+    sql(
+        audited,
+        f"UPDATE reintegration_events SET notification_id = -1 WHERE notification_id = {a}",
+        f"UPDATE reintegration_events SET notification_id = {a} WHERE notification_id = {b}",
+        f"UPDATE reintegration_events SET notification_id = {b} WHERE notification_id = -1",
+    )
+    assert first_break(audited) == a
+
+
+def test_rewriting_the_stored_chain_to_hide_a_change_is_caught_by_checkpoints_and_kafka(
+    audited: Stack,
+) -> None:
+    target = positions(audited)[4]
+    sql(
+        audited,
+        "UPDATE reintegration_events SET state = overlay(state placing '\\x42'::bytea from 20 for 1) "
+        f"WHERE notification_id = {target}",
+    )
+    # The attacker recomputes every stored link so that the chain table agrees with the events.
+    with psycopg.connect(audited.settings.database_url or "") as conn:
+        rows = conn.execute(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM reintegration_events ORDER BY notification_id"
+        ).fetchall()
+        previous = GENESIS
+        for position, originator, version, topic, state in rows:
+            previous = link(previous, position, originator, version, topic, bytes(state))
+            conn.execute(
+                "UPDATE reintegration_events_chain SET chain_hash = %s WHERE notification_id = %s",
+                (previous, position),
+            )
+    report = audited.container.verify_log("test")
+    assert not report.ok
+    problems = {f["problem"] for f in report.findings}
+    assert "differs from the link carried in Kafka" in problems
+    assert any("signed checkpoint" in p for p in problems)
+    assert report.summary["first broken position"] == target
+
+
+def test_a_checkpoint_signed_with_another_key_is_refused(audited: Stack) -> None:
+    forger = Ed25519PrivateKey.generate()
+    position = positions(audited)[-1] + 1000
+    created = datetime.now(UTC).isoformat()
+    with psycopg.connect(audited.settings.database_url or "") as conn:
+        conn.execute(
+            "INSERT INTO audit.checkpoints VALUES (%s, %s, %s, %s, %s)",
+            (
+                position,
+                b"\x00" * 32,
+                created,
+                tamper_evidence.key_id(tamper_evidence.public_key_bytes(forger)),
+                forger.sign(tamper_evidence.signed_bytes(position, b"\x00" * 32, created)),
+            ),
+        )
+    report = audited.container.verify_log("test")
+    assert {
+        "position": position,
+        "problem": "checkpoint signature invalid (database)",
+    } in report.findings
+
+
+def test_checkpoints_and_the_access_log_are_append_only(audited: Stack) -> None:
+    with psycopg.connect(audited.settings.database_url or "") as conn:
+        conn.execute(
+            "INSERT INTO audit.access_log (actor_id, actor_role, action, resource, subject_ids) "
+            "VALUES ('a', 'operator', 'read', '/x', '{}')"
+        )
+        conn.commit()
+        for statement in (
+            "UPDATE audit.access_log SET actor_id = 'someone else'",
+            "DELETE FROM audit.access_log",
+            "TRUNCATE audit.access_log",
+            "DELETE FROM audit.checkpoints",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+            conn.rollback()
+
+
+def test_the_verify_command_exits_non_zero_and_names_the_first_broken_position(
+    audited: Stack,
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": audited.settings.database_url or "",
+        "KAFKA_BOOTSTRAP_SERVERS": audited.settings.kafka_bootstrap_servers or "",
+        "KAFKA_TOPIC_PREFIX": audited.settings.kafka_topic_prefix,
+        "AUDIT_SIGNING_KEY": KEY,
+    }
+    cli = [str(ROOT / ".venv/bin/reintegration"), "audit", "verify", "--json"]
+    clean = subprocess.run(cli, env=env, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    target = positions(audited)[2]
+    sql(audited, f"DELETE FROM reintegration_events WHERE notification_id = {target}")
+    broken = subprocess.run(cli, env=env, capture_output=True, text=True)
+    assert broken.returncode == 1
+    assert f'"first broken position": {target}' in broken.stdout
+    # With the published key given explicitly, the same verdict.
+    public = base64.b64encode(
+        tamper_evidence.public_key_bytes(tamper_evidence.signing_key(KEY))
+    ).decode()
+    explicit = subprocess.run(
+        [*cli, "--public-key", public],
+        env={**env, "AUDIT_SIGNING_KEY": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert explicit.returncode == 1
+    assert f'"first broken position": {target}' in explicit.stdout
