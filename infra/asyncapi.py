@@ -32,6 +32,28 @@ EVENT_HEADERS = {
             "type": "string",
             "description": "Id shared by everything one request or conversation caused.",
         },
+        "chain-hash": {
+            "type": "string",
+            "description": "The event's link in the tamper-evident hash chain (hex SHA-256).",
+        },
+    },
+}
+CHECKPOINT = {
+    "type": "object",
+    "description": "A signed statement of the hash chain's link at a position (JSON).",
+    "properties": {
+        "position": {"type": "integer"},
+        "chain_hash": {"type": "string", "description": "Hex SHA-256 link at the position."},
+        "created_at": {"type": "string", "format": "date-time"},
+        "key_id": {
+            "type": "string",
+            "description": "First 16 hex digits of SHA-256 of the public key.",
+        },
+        "signature": {
+            "type": "string",
+            "description": "Base64 Ed25519 signature of "
+            "'reintegration-checkpoint-v1|<position>|<chain_hash>|<created_at>'.",
+        },
     },
 }
 DEAD_LETTER_HEADERS = {
@@ -142,6 +164,20 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
                     }
                 },
             },
+            "auditCheckpoints": {
+                "address": topics.audit_checkpoints,
+                "title": "Audit checkpoints",
+                "description": "Signed checkpoints of the hash chain over the event log.",
+                "messages": {"Checkpoint": {"$ref": "#/components/messages/Checkpoint"}},
+                "bindings": {
+                    "kafka": {
+                        "topic": topics.audit_checkpoints,
+                        "partitions": 1,
+                        "topicConfiguration": forever(),
+                        "bindingVersion": BINDING_VERSION,
+                    }
+                },
+            },
         },
         "operations": {
             "receiveCaseEvents": {
@@ -149,6 +185,12 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
                 "channel": {"$ref": "#/channels/cases"},
                 "summary": "Subscribe to case events.",
                 "messages": [{"$ref": f"#/channels/cases/messages/{n}"} for n in messages],
+            },
+            "receiveAuditCheckpoints": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/auditCheckpoints"},
+                "summary": "Keep an independent copy of the signed checkpoints (auditors).",
+                "messages": [{"$ref": "#/channels/auditCheckpoints/messages/Checkpoint"}],
             },
             "receiveDeadLetters": {
                 "action": "receive",
@@ -160,6 +202,12 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
         "components": {
             "messages": {
                 **messages,
+                "Checkpoint": {
+                    "name": "Checkpoint",
+                    "title": "Signed checkpoint",
+                    "contentType": "application/json",
+                    "payload": CHECKPOINT,
+                },
                 "DeadLetter": {
                     "name": "DeadLetter",
                     "title": "Dead letter",

@@ -19,7 +19,9 @@ def register(service: RunningService, *fins: str) -> str:
         return str(response.json()["household_id"])
 
 
-def test_case_history_lists_every_event_with_actor_time_and_causation(service_with_kafka: RunningService) -> None:
+def test_case_history_lists_every_event_with_actor_time_and_causation(
+    service_with_kafka: RunningService,
+) -> None:
     head, child = random_fin(), random_fin()
     household_id = register(service_with_kafka, head, child)
     with service_with_kafka.client("auditor") as auditor:
@@ -44,13 +46,20 @@ def test_case_history_lists_every_event_with_actor_time_and_causation(service_wi
     assert "Məmmədova" in html.text and head in html.text
 
 
-def test_the_case_as_of_a_past_moment_is_replayed_from_the_event_store(service_with_kafka: RunningService) -> None:
+def test_the_case_as_of_a_past_moment_is_replayed_from_the_event_store(
+    service_with_kafka: RunningService,
+) -> None:
     before = datetime.now(UTC)
     time.sleep(0.01)
     household_id = register(service_with_kafka, random_fin())
     with service_with_kafka.client("auditor") as auditor:
-        earlier = auditor.get(f"/api/v1/audit/households/{household_id}", params={"as_of": before.isoformat()})
-        now = auditor.get(f"/api/v1/audit/households/{household_id}", params={"as_of": datetime.now(UTC).isoformat()})
+        earlier = auditor.get(
+            f"/api/v1/audit/households/{household_id}", params={"as_of": before.isoformat()}
+        )
+        now = auditor.get(
+            f"/api/v1/audit/households/{household_id}",
+            params={"as_of": datetime.now(UTC).isoformat()},
+        )
     assert earlier.status_code == 404
     assert now.status_code == 200, now.text
     state = now.json()
@@ -66,19 +75,31 @@ def test_every_read_of_personal_data_is_in_the_access_log_which_only_auditors_re
     household_id = register(service_with_kafka, head)
     with service_with_kafka.client("operator") as operator:
         get_when_projected(operator, household_id)
-        operator.get(f"/api/v1/households/{household_id}", headers={"X-Access-Reason": "phone call from the family"})
+        operator.get(
+            f"/api/v1/households/{household_id}",
+            headers={"X-Access-Reason": "phone call from the family"},
+        )
         assert operator.get("/api/v1/audit/access-log").status_code == 403
     with service_with_kafka.client("auditor") as auditor:
-        auditor.get(f"/api/v1/audit/households/{household_id}/history", params={"reason": "annual audit"})
-        log = auditor.get("/api/v1/audit/access-log", params={"subject_id": household_id}).json()["entries"]
+        auditor.get(
+            f"/api/v1/audit/households/{household_id}/history", params={"reason": "annual audit"}
+        )
+        log = auditor.get("/api/v1/audit/access-log", params={"subject_id": household_id}).json()[
+            "entries"
+        ]
     reads = [(e["actor_id"], e["action"], e["reason"]) for e in log]
     assert ("operator-user", "read household", "phone call from the family") in reads
     assert ("auditor-user", "read case history", "annual audit") in reads
     with service_with_kafka.client("auditor") as auditor:
         from domain.registry import person_id_for
 
-        by_person = auditor.get("/api/v1/audit/access-log", params={"subject_id": str(person_id_for(head))})
-    assert {e["action"] for e in by_person.json()["entries"]} >= {"read household", "read case history"}
+        by_person = auditor.get(
+            "/api/v1/audit/access-log", params={"subject_id": str(person_id_for(head))}
+        )
+    assert {e["action"] for e in by_person.json()["entries"]} >= {
+        "read household",
+        "read case history",
+    }
 
 
 def test_the_auditor_is_refused_every_command(service_with_kafka: RunningService) -> None:
@@ -98,10 +119,14 @@ def test_the_auditor_is_refused_every_command(service_with_kafka: RunningService
             assert response.status_code == 403, (method, path, response.text)
 
 
-def test_the_public_key_that_verifies_checkpoints_is_published(service_with_kafka: RunningService) -> None:
+def test_the_public_key_that_verifies_checkpoints_is_published(
+    service_with_kafka: RunningService,
+) -> None:
     with service_with_kafka.client(None) as anonymous:
         body = anonymous.get("/api/v1/audit/public-key").json()
-    demo = tamper_evidence.public_key_bytes(tamper_evidence.signing_key(tamper_evidence.DEMO_SIGNING_KEY))
+    demo = tamper_evidence.public_key_bytes(
+        tamper_evidence.signing_key(tamper_evidence.DEMO_SIGNING_KEY)
+    )
     assert body["algorithm"] == "Ed25519"
     assert base64.b64decode(body["public_key"]) == demo  # no AUDIT_SIGNING_KEY in this test service
     assert body["key_id"] == tamper_evidence.key_id(demo)

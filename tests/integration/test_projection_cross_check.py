@@ -30,5 +30,7 @@ def test_a_faithful_read_model_passes_and_a_tampered_one_is_reported(stack: Stac
     assert ("rm_households", "1 rows only in live") in problems
     assert ("rm_households", "1 rows missing from live") in problems
     with psycopg.connect(stack.settings.database_url or "") as conn:
-        leftovers = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname LIKE 'audit_scratch%'").fetchall()
+        leftovers = conn.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname LIKE 'audit_scratch%'"
+        ).fetchall()
     assert leftovers == []

@@ -27,4 +27,10 @@ def test_the_asyncapi_document_lists_every_topic_and_message_with_its_schema() -
         assert message["bindings"]["kafka"]["key"]["format"] == "uuid"
         assert schema.short_name in cases["messages"]
     headers = document["components"]["schemas"]["EventHeaders"]["properties"]
-    assert set(headers) == {"event-type", "event-id", "notification-id", "correlation-id"}
+    assert set(headers) == {
+        "event-type",
+        "event-id",
+        "notification-id",
+        "correlation-id",
+        "chain-hash",
+    }
