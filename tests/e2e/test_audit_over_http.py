@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from infra import tamper_evidence
-from tests.e2e.conftest import RunningService
+from tests.e2e.conftest import RunningService, start_service
 from tests.e2e.test_households_over_http import get_when_projected
-from tests.support import household_body, random_fin
+from tests.support import household_body, random_fin, wait_until
 
 
 def register(service: RunningService, *fins: str) -> str:
@@ -130,3 +132,34 @@ def test_the_public_key_that_verifies_checkpoints_is_published(
     assert body["algorithm"] == "Ed25519"
     assert base64.b64decode(body["public_key"]) == demo  # no AUDIT_SIGNING_KEY in this test service
     assert body["key_id"] == tamper_evidence.key_id(demo)
+
+
+def test_the_service_signs_checkpoints_periodically_with_the_configured_key(
+    tmp_path: Path, database_url: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    seed = base64.b64encode(os.urandom(32)).decode()
+    public = tamper_evidence.public_key_bytes(tamper_evidence.signing_key(seed))
+    for service in start_service(
+        tmp_path,
+        {
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "KAFKA_TOPIC_PREFIX": topic_prefix,
+            "AUDIT_SIGNING_KEY": seed,
+            "AUDIT_CHECKPOINT_INTERVAL_S": "1",
+        },
+    ):
+        register(service, random_fin())
+        with service.client("auditor") as auditor:
+            assert (
+                base64.b64decode(auditor.get("/api/v1/audit/public-key").json()["public_key"])
+                == public
+            )
+
+            def signed() -> list[dict[str, object]] | None:
+                return auditor.get("/api/v1/audit/checkpoints").json()["checkpoints"] or None
+
+            (checkpoint,) = wait_until(signed, timeout_s=30, what="a signed checkpoint")
+        restored = tamper_evidence.Checkpoint.from_json(checkpoint)
+        assert restored.signature_valid(public)
+        assert restored.position >= 2
