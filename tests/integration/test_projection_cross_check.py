@@ -21,7 +21,7 @@ def test_a_faithful_read_model_passes_and_a_tampered_one_is_reported(stack: Stac
 
     with psycopg.connect(stack.settings.database_url or "") as conn:
         conn.execute(
-            "UPDATE projection_households.rm_households SET origin_settlement_code = 'SUS-001' "
+            "UPDATE projection_households.rm_households SET origin_settlement_code = 'KAL-002' "
             "WHERE household_id = (SELECT household_id FROM projection_households.rm_households LIMIT 1)"
         )
     tampered = stack.container.cross_check_projection("households", "test")
