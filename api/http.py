@@ -18,7 +18,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from api import problems
+from api import problems, registry
+from api.http_models import MemberIn
 from domain.base import Actor, CommandContext, FieldError, NotFound, ValidationFailed, acting_as
 from domain.registry import NewMember, RegisterHousehold
 from infra import access_log, metrics
@@ -30,23 +31,6 @@ log = structlog.get_logger("api")
 WRITE_ROLES = ("operator", "supervisor")
 READ_ROLES = ("operator", "supervisor", "auditor")
 AUDIT_ROLES = ("auditor", "supervisor")
-
-
-class MemberIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    fin: str = Field(
-        description="National personal id (FIN): 7 Latin letters or digits", examples=["5ZK2M7P"]
-    )
-    first_name: str = Field(examples=["Aysel"])
-    last_name: str = Field(examples=["Məmmədova"])
-    patronymic: str | None = Field(default=None, examples=["Rauf qızı"])
-    birth_date: date = Field(examples=["1984-03-12"])
-    sex: str = Field(description="female or male", examples=["female"])
-    relationship: str = Field(
-        description="Relationship to the head: head, spouse, child, parent, sibling, grandchild, "
-        "grandparent, child_in_law, parent_in_law, other_relative",
-        examples=["head"],
-    )
 
 
 class HouseholdIn(BaseModel):
@@ -76,14 +60,21 @@ class MemberView(BaseModel):
     patronymic: str | None
     birth_date: date | None
     sex: str | None
+    idp_status: str | None
+    idp_certificate_number: str | None
+    date_of_death: date | None
 
 
 class HouseholdView(BaseModel):
     household_id: UUID
     head_person_id: UUID
     origin_settlement_code: str
+    origin_district_code: str | None
     current_address: str
     contact_phone: str | None
+    housing_condition: str | None
+    vulnerabilities: list[str]
+    split_from: UUID | None
     registered_at: datetime
     registered_by: str
     version: int
@@ -288,6 +279,8 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
             after_id=after_id,
         )
         return {"entries": entries, "next_after_id": entries[-1]["id"] if entries else None}
+
+    registry.install(app, container, require, command, audited_read, WRITE_ROLES, READ_ROLES)
 
     @app.get("/api/v1/audit/public-key", tags=["audit"])
     def audit_public_key() -> dict[str, str]:

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from domain.base import NotFound, ValidationFailed
-from domain.registry import PersonAlreadyRegistered
+from domain.registry import InvalidState, PersonAlreadyRegistered
+from infra.application import ConcurrentUpdate
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://reintegration.example/problems/"
@@ -86,6 +87,24 @@ def install(app: FastAPI) -> None:
             instance=request.url.path,
             field="members",
             fin=exc.fin,
+        )
+
+    @app.exception_handler(InvalidState)
+    async def _invalid_state(request: Request, exc: InvalidState) -> JSONResponse:
+        extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
+        return problem(
+            409,
+            "Conflicts with the case's state",
+            str(exc),
+            kind="invalid-state",
+            instance=request.url.path,
+            **extra,
+        )
+
+    @app.exception_handler(ConcurrentUpdate)
+    async def _concurrent(request: Request, exc: ConcurrentUpdate) -> JSONResponse:
+        return problem(
+            409, "Concurrent update", str(exc), kind="concurrent-update", instance=request.url.path
         )
 
     @app.exception_handler(NotFound)

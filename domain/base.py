@@ -105,8 +105,14 @@ class CaseAggregate(Aggregate):
 
         @property
         def case_id(self) -> UUID:
-            """The case (household) whose stream this event belongs to; keys Kafka messages."""
+            """The case (household) this event belongs to now."""
             return self.originator_id
+
+        @property
+        def partition_key(self) -> UUID:
+            """Keys the event's Kafka message: stable for the aggregate's whole life, so that its
+            events stay in order on one partition. By default the case (the household) itself."""
+            return self.case_id
 
     class Created(Event, Aggregate.Created):
         pass

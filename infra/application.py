@@ -5,6 +5,7 @@ Methods are commands: validate in the domain, save every new event in one transa
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -12,15 +13,29 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from domain.base import NotFound
+from domain.base import DomainError, FieldError, NotFound, ValidationFailed
 from domain.registry import (
+    RELATIONSHIPS,
     Household,
+    InvalidState,
     Member,
+    NewMember,
     Person,
     PersonAlreadyRegistered,
     RegisterHousehold,
+    normalise_fin,
+    person_id_for,
     register_household,
 )
+
+
+class ConcurrentUpdate(DomainError):
+    """Someone else changed the case between our read and our write; theirs is kept."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the case was changed by someone else at the same time; reload and try again"
+        )
 
 
 class DateAsISO(Transcoding):
@@ -67,6 +82,194 @@ class ReintegrationApplication(Application[UUID]):
             return household
         except AggregateNotFoundError:
             raise NotFound("household", household_id) from None
+
+    def get_person(self, fin: str) -> Person:
+        try:
+            person: Person = self.repository.get(person_id_for(fin))
+            return person
+        except AggregateNotFoundError:
+            raise NotFound("person with FIN", normalise_fin(fin)) from None
+
+    def _save(self, *aggregates: Any) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise ConcurrentUpdate from None
+
+    # --- households ------------------------------------------------------------------------
+
+    def add_member(
+        self, household_id: UUID, member: NewMember, reason: str, today: date | None = None
+    ) -> UUID:
+        """A new person joins (birth, marriage...); a registered person who belongs to no
+        household any more (removed after a marriage, say) may join too."""
+        household = self.get_household(household_id)
+        today = today or date.today()
+        try:
+            person = self.get_person(member.fin)
+        except NotFound:
+            # Validate the newcomer exactly as a registration would.
+            _, (person,) = register_household(
+                RegisterHousehold(
+                    [NewMember(**{**member.__dict__, "relationship": "head"})],
+                    household.origin_settlement_code,
+                    household.current_address,
+                ),
+                today,
+            )
+            person = Person(
+                fin=person.fin,
+                first_name=person.first_name,
+                last_name=person.last_name,
+                patronymic=person.patronymic,
+                birth_date=person.birth_date,
+                sex=person.sex,
+                household_id=household_id,
+                idp_certificate_number=person.idp_certificate_number,
+                origin_settlement_code=household.origin_settlement_code,
+                registered_address=person.registered_address,
+            )
+        else:
+            current = self.get_household(person.household_id)
+            if current.member(person.id) is not None:
+                raise InvalidState(
+                    f"{person.fin} is a member of household {current.id}: remove them there first",
+                    "fin",
+                )
+            person.move_to(household_id, reason)
+        household.add_member(person.id, person.fin, member.relationship, reason)
+        self._save(household, person)
+        return person.id
+
+    def remove_member(
+        self, household_id: UUID, person_id: UUID, reason: str, note: str | None
+    ) -> None:
+        household = self.get_household(household_id)
+        household.remove_member(person_id, reason, note)
+        self._save(household)
+
+    def change_head(
+        self, household_id: UUID, head_person_id: UUID, former_head_relationship: str, reason: str
+    ) -> None:
+        household = self.get_household(household_id)
+        household.change_head(head_person_id, former_head_relationship, reason)
+        self._save(household)
+
+    def split_household(
+        self,
+        household_id: UUID,
+        head_person_id: UUID,
+        relationships: dict[UUID, str],
+        current_address: str,
+        reason: str,
+    ) -> UUID:
+        """Members leave to form a new household: the old one records the split, the new one is
+        registered with them, and each person moves; all in one transaction."""
+        household = self.get_household(household_id)
+        errors = []
+        if head_person_id not in relationships:
+            errors.append(FieldError("head_person_id", "must be one of the members split off"))
+        for person_id, relationship in relationships.items():
+            expected = "head" if person_id == head_person_id else relationship
+            if relationship != expected or relationship not in RELATIONSHIPS:
+                errors.append(
+                    FieldError(
+                        f"relationships.{person_id}",
+                        "the new head is 'head'; others one of " + ", ".join(RELATIONSHIPS[1:]),
+                    )
+                )
+        if not current_address.strip():
+            errors.append(FieldError("current_address", "must not be empty"))
+        if errors:
+            raise ValidationFailed(errors)
+        members = []
+        for person_id, relationship in relationships.items():
+            existing = household.member(person_id)
+            if existing is None:
+                raise InvalidState(
+                    f"{person_id} is not a member of this household", "relationships"
+                )
+            members.append(Member(person_id, existing.fin, relationship))
+        new_household = Household(
+            head_person_id=head_person_id,
+            members=members,
+            origin_settlement_code=household.origin_settlement_code,
+            current_address=current_address.strip(),
+            contact_phone=None,
+        )
+        new_id: UUID = new_household.id
+        household.split_off(new_id, list(relationships), reason)
+        persons = []
+        for person_id in relationships:
+            person: Person = self.repository.get(person_id)
+            person.move_to(new_id, reason)
+            persons.append(person)
+        self._save(household, new_household, *persons)
+        return new_id
+
+    def record_housing_condition(
+        self, household_id: UUID, condition: str, note: str | None
+    ) -> None:
+        household = self.get_household(household_id)
+        household.record_housing_condition(condition, note)
+        self._save(household)
+
+    def record_vulnerability(
+        self, household_id: UUID, vulnerability: str, person_id: UUID | None, note: str | None
+    ) -> None:
+        household = self.get_household(household_id)
+        household.record_vulnerability(vulnerability, person_id, note)
+        self._save(household)
+
+    def clear_vulnerability(
+        self, household_id: UUID, vulnerability: str, person_id: UUID | None, reason: str
+    ) -> None:
+        household = self.get_household(household_id)
+        household.clear_vulnerability(vulnerability, person_id, reason)
+        self._save(household)
+
+    # --- persons ---------------------------------------------------------------------------
+
+    def correct_person(
+        self,
+        fin: str,
+        field: str,
+        new_value: str | None,
+        reason: str,
+        document_reference: str | None,
+    ) -> Person:
+        person = self.get_person(fin)
+        person.correct(field, new_value, reason, document_reference, date.today())
+        self._save(person)
+        return person
+
+    def grant_idp_status(
+        self, fin: str, basis: str, effective_date: date, certificate_number: str | None
+    ) -> Person:
+        person = self.get_person(fin)
+        person.grant_idp_status(basis, effective_date, certificate_number, date.today())
+        self._save(person)
+        return person
+
+    def end_idp_status(self, fin: str, basis: str, effective_date: date, reason: str) -> Person:
+        person = self.get_person(fin)
+        person.end_idp_status(basis, effective_date, reason, date.today())
+        self._save(person)
+        return person
+
+    def record_death(self, fin: str, date_of_death: date, document_reference: str | None) -> Person:
+        person = self.get_person(fin)
+        person.record_death(date_of_death, document_reference, date.today())
+        self._save(person)
+        return person
+
+    def issue_status_reference(self, fin: str) -> tuple[Person, str]:
+        """A reference of the person's IDP status with a code integration clients can verify."""
+        person = self.get_person(fin)
+        code = "-".join(secrets.token_hex(2).upper() for _ in range(4))
+        person.issue_status_reference(code)
+        self._save(person)
+        return person, code
 
     def _already_registered(self, persons: list[Person]) -> PersonAlreadyRegistered:
         """Name the FIN that collided: the first person whose id the store already holds."""

@@ -18,7 +18,20 @@ CASES_TOPIC = "cases"  # every event that belongs to a household, keyed by house
 
 EVENT_SCHEMAS: dict[type[CaseAggregate.Event], str] = {
     Person.Registered: "reintegration.registry.PersonRegistered",
+    Person.DetailCorrected: "reintegration.registry.PersonDetailCorrected",
+    Person.IdpStatusGranted: "reintegration.registry.IdpStatusGranted",
+    Person.IdpStatusEnded: "reintegration.registry.IdpStatusEnded",
+    Person.DeathRecorded: "reintegration.registry.PersonDeathRecorded",
+    Person.MovedToHousehold: "reintegration.registry.PersonMovedToHousehold",
+    Person.StatusReferenceIssued: "reintegration.registry.IdpStatusReferenceIssued",
     Household.Registered: "reintegration.registry.HouseholdRegistered",
+    Household.MemberAdded: "reintegration.registry.HouseholdMemberAdded",
+    Household.MemberRemoved: "reintegration.registry.HouseholdMemberRemoved",
+    Household.HeadChanged: "reintegration.registry.HouseholdHeadChanged",
+    Household.MembersSplitOff: "reintegration.registry.HouseholdMembersSplitOff",
+    Household.HousingConditionRecorded: "reintegration.registry.HousingConditionRecorded",
+    Household.VulnerabilityRecorded: "reintegration.registry.VulnerabilityRecorded",
+    Household.VulnerabilityCleared: "reintegration.registry.VulnerabilityCleared",
 }
 
 _ENVELOPE = {

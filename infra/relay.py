@@ -97,7 +97,7 @@ class Relay:
                 headers["chain-hash"] = links[notification.id].hex()
             producer.produce(
                 self.topics.for_event(event),
-                key=str(event.case_id).encode(),
+                key=str(event.partition_key).encode(),
                 value=value,
                 headers=[(k, v.encode()) for k, v in headers.items()],
             )

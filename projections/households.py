@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Any
 
-from psycopg import Cursor
+from psycopg import Cursor, sql
 
 NAME = "households"
 DDL = files("projections").joinpath("households.sql").read_text(encoding="utf-8")
@@ -49,7 +49,10 @@ WHERE rm_persons.version < excluded.version
 """
 
 SELECT_HOUSEHOLD = """
-SELECT household_id, head_person_id, origin_settlement_code, current_address, contact_phone,
+SELECT household_id, head_person_id, origin_settlement_code, origin_district_code, current_address,
+       contact_phone, housing_condition, vulnerabilities,
+       (SELECT from_household_id FROM rm_household_splits s WHERE s.new_household_id = household_id)
+           AS split_from,
        registered_at,
        registered_by, version, updated_at
 FROM rm_households WHERE household_id = %s
@@ -57,14 +60,46 @@ FROM rm_households WHERE household_id = %s
 
 SELECT_MEMBERS = """
 SELECT m.person_id, m.fin, m.relationship, p.first_name, p.last_name, p.patronymic,
-       p.birth_date, p.sex
+       p.birth_date, p.sex, p.idp_status, p.idp_certificate_number, p.date_of_death
 FROM rm_household_members m LEFT JOIN rm_persons p ON p.person_id = m.person_id
 WHERE m.household_id = %s ORDER BY m.position
 """
 
 
+def fold(text: str) -> str:
+    """Case-folding for search that respects Azerbaijani: I/ı and İ/i are different letters
+    (str.lower() would turn İ into i plus a combining dot, and I into i)."""
+    return text.replace("I", "ı").replace("İ", "i").lower().strip()
+
+
+def search_name(first: str | None, last: str | None, patronymic: str | None) -> str:
+    """Searchable by last name, then first name: "last first patronymic", folded."""
+    return fold(" ".join(p for p in (last, first, patronymic) if p))
+
+
+def _bump(cur: Cursor[Any], e: dict[str, Any]) -> bool:
+    """Advance the household's version; False when this event was applied before."""
+    cur.execute(BUMP_HOUSEHOLD, e)
+    return cur.rowcount == 1
+
+
+BUMP_HOUSEHOLD = """
+UPDATE rm_households SET version = %(aggregate_version)s, updated_at = %(occurred_at)s
+WHERE household_id = %(aggregate_id)s AND version < %(aggregate_version)s
+"""
+BUMP_PERSON = """
+UPDATE rm_persons SET version = %(aggregate_version)s
+WHERE person_id = %(aggregate_id)s AND version < %(aggregate_version)s
+"""
+
+
 def household_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
     cur.execute(UPSERT_HOUSEHOLD, e)
+    cur.execute(
+        "UPDATE rm_households SET origin_district_code = split_part(origin_settlement_code, '-', 1) "
+        "WHERE household_id = %s",
+        (e["aggregate_id"],),
+    )
     cur.executemany(
         UPSERT_MEMBER,
         [
@@ -76,11 +111,207 @@ def household_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
 
 def person_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
     cur.execute(UPSERT_PERSON, e)
+    cur.execute(
+        "UPDATE rm_persons SET idp_certificate_number = %s, origin_settlement_code = %s, "
+        "registered_address = %s, search_name = %s WHERE person_id = %s",
+        (
+            e.get("idp_certificate_number"),
+            e.get("origin_settlement_code"),
+            e.get("registered_address"),
+            search_name(e["first_name"], e["last_name"], e["patronymic"]),
+            e["aggregate_id"],
+        ),
+    )
+
+
+def member_added(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump(cur, e):
+        cur.execute(
+            "INSERT INTO rm_household_members (household_id, person_id, fin, relationship, position) "
+            "SELECT %s, %s, %s, %s, coalesce(max(position) + 1, 0) FROM rm_household_members "
+            "WHERE household_id = %s ON CONFLICT (household_id, person_id) DO NOTHING",
+            (e["aggregate_id"], e["person_id"], e["fin"], e["relationship"], e["aggregate_id"]),
+        )
+
+
+def member_removed(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump(cur, e):
+        _leave(cur, e["aggregate_id"], [e["person_id"]])
+
+
+def _leave(cur: Cursor[Any], household_id: Any, person_ids: list[Any]) -> None:
+    cur.execute(
+        "DELETE FROM rm_household_members WHERE household_id = %s AND person_id = ANY(%s)",
+        (household_id, person_ids),
+    )
+    cur.execute(
+        "DELETE FROM rm_household_vulnerabilities WHERE household_id = %s AND person_id = ANY(%s)",
+        (household_id, person_ids),
+    )
+    _refresh_vulnerabilities(cur, household_id)
+
+
+def head_changed(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump(cur, e):
+        cur.execute(
+            "UPDATE rm_households SET head_person_id = %(head_person_id)s WHERE household_id = %(aggregate_id)s",
+            e,
+        )
+        cur.execute(
+            "UPDATE rm_household_members SET relationship = CASE WHEN person_id = %(head_person_id)s "
+            "THEN 'head' ELSE %(former_head_relationship)s END WHERE household_id = %(aggregate_id)s "
+            "AND person_id IN (%(head_person_id)s, %(former_head_person_id)s)",
+            e,
+        )
+
+
+def members_split_off(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump(cur, e):
+        _leave(cur, e["aggregate_id"], e["person_ids"])
+        # Its own table: the new household's registration may arrive first or later (other key).
+        cur.execute(
+            "INSERT INTO rm_household_splits VALUES (%(new_household_id)s, %(aggregate_id)s, "
+            "%(person_ids)s, %(reason)s, %(occurred_at)s) ON CONFLICT DO NOTHING",
+            e,
+        )
+
+
+def housing_condition_recorded(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump(cur, e):
+        cur.execute(
+            "UPDATE rm_households SET housing_condition = %(condition)s WHERE household_id = %(aggregate_id)s",
+            e,
+        )
+
+
+def vulnerability_recorded(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump(cur, e):
+        cur.execute(
+            "INSERT INTO rm_household_vulnerabilities VALUES (%(aggregate_id)s, %(vulnerability)s, "
+            "%(person_id)s, %(note)s, %(occurred_at)s) ON CONFLICT DO NOTHING",
+            e,
+        )
+        _refresh_vulnerabilities(cur, e["aggregate_id"])
+
+
+def vulnerability_cleared(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump(cur, e):
+        cur.execute(
+            "DELETE FROM rm_household_vulnerabilities WHERE household_id = %(aggregate_id)s "
+            "AND vulnerability = %(vulnerability)s AND person_id IS NOT DISTINCT FROM %(person_id)s",
+            e,
+        )
+        _refresh_vulnerabilities(cur, e["aggregate_id"])
+
+
+def _refresh_vulnerabilities(cur: Cursor[Any], household_id: Any) -> None:
+    cur.execute(
+        "UPDATE rm_households SET vulnerabilities = coalesce((SELECT array_agg(DISTINCT vulnerability "
+        "ORDER BY vulnerability) FROM rm_household_vulnerabilities WHERE household_id = %s), '{}') "
+        "WHERE household_id = %s",
+        (household_id, household_id),
+    )
+
+
+CORRECTABLE = {
+    "first_name",
+    "last_name",
+    "patronymic",
+    "birth_date",
+    "sex",
+    "idp_certificate_number",
+    "registered_address",
+}
+
+
+def detail_corrected(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if e["field"] not in CORRECTABLE:
+        raise ValueError(f"unknown corrected field {e['field']!r}")
+    if _bump_person(cur, e):
+        column = sql.Identifier(e["field"])
+        cur.execute(
+            sql.SQL("UPDATE rm_persons SET {} = %s WHERE person_id = %s").format(column),
+            (e["new_value"], e["aggregate_id"]),
+        )
+        cur.execute(
+            "UPDATE rm_persons SET search_name = %s WHERE person_id = %s",
+            (_search_name_of(cur, e["aggregate_id"]), e["aggregate_id"]),
+        )
+
+
+def _search_name_of(cur: Cursor[Any], person_id: Any) -> str:
+    cur.execute(
+        "SELECT first_name, last_name, patronymic FROM rm_persons WHERE person_id = %s",
+        (person_id,),
+    )
+    row = cur.fetchone()
+    return search_name(row["first_name"], row["last_name"], row["patronymic"]) if row else ""
+
+
+def _bump_person(cur: Cursor[Any], e: dict[str, Any]) -> bool:
+    cur.execute(BUMP_PERSON, e)
+    return cur.rowcount == 1
+
+
+def idp_status_granted(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump_person(cur, e):
+        cur.execute(
+            "UPDATE rm_persons SET idp_status = 'active', idp_status_since = %(effective_date)s, "
+            "idp_certificate_number = %(certificate_number)s WHERE person_id = %(aggregate_id)s",
+            e,
+        )
+
+
+def idp_status_ended(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump_person(cur, e):
+        cur.execute(
+            "UPDATE rm_persons SET idp_status = 'ended' WHERE person_id = %(aggregate_id)s", e
+        )
+
+
+def death_recorded(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump_person(cur, e):
+        cur.execute(
+            "UPDATE rm_persons SET date_of_death = %(date_of_death)s WHERE person_id = %(aggregate_id)s",
+            e,
+        )
+
+
+def moved_to_household(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump_person(cur, e):
+        cur.execute(
+            "UPDATE rm_persons SET household_id = %(household_id)s WHERE person_id = %(aggregate_id)s",
+            e,
+        )
+
+
+def status_reference_issued(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump_person(cur, e):
+        cur.execute(
+            "INSERT INTO rm_status_references (verification_code, person_id, fin, household_id, status, "
+            "certificate_number, issued_at, issued_by) SELECT %(verification_code)s, person_id, fin, "
+            "%(household_id)s, %(status)s, %(certificate_number)s, %(occurred_at)s, %(actor_id)s "
+            "FROM rm_persons WHERE person_id = %(aggregate_id)s ON CONFLICT DO NOTHING",
+            e,
+        )
 
 
 HANDLERS = {
     "reintegration.registry.HouseholdRegistered": household_registered,
     "reintegration.registry.PersonRegistered": person_registered,
+    "reintegration.registry.HouseholdMemberAdded": member_added,
+    "reintegration.registry.HouseholdMemberRemoved": member_removed,
+    "reintegration.registry.HouseholdHeadChanged": head_changed,
+    "reintegration.registry.HouseholdMembersSplitOff": members_split_off,
+    "reintegration.registry.HousingConditionRecorded": housing_condition_recorded,
+    "reintegration.registry.VulnerabilityRecorded": vulnerability_recorded,
+    "reintegration.registry.VulnerabilityCleared": vulnerability_cleared,
+    "reintegration.registry.PersonDetailCorrected": detail_corrected,
+    "reintegration.registry.IdpStatusGranted": idp_status_granted,
+    "reintegration.registry.IdpStatusEnded": idp_status_ended,
+    "reintegration.registry.PersonDeathRecorded": death_recorded,
+    "reintegration.registry.PersonMovedToHousehold": moved_to_household,
+    "reintegration.registry.IdpStatusReferenceIssued": status_reference_issued,
 }
 
 
@@ -94,3 +325,113 @@ def get_household(cur: Cursor[Any], household_id: Any) -> dict[str, Any] | None:
     cur.execute(SELECT_MEMBERS, (household_id,))
     household["members"] = [dict(m) for m in cur.fetchall()]
     return household
+
+
+PERSON_COLUMNS = """
+person_id, fin, first_name, last_name, patronymic, birth_date, sex, household_id,
+idp_status, idp_status_since, idp_certificate_number, origin_settlement_code, registered_address,
+date_of_death, version
+"""
+
+
+def get_person(cur: Cursor[Any], fin: str) -> dict[str, Any] | None:
+    cur.execute(f"SELECT {PERSON_COLUMNS} FROM rm_persons WHERE fin = %s", (fin.strip().upper(),))
+    row = cur.fetchone()
+    return dict(row) if row else None
+
+
+def _like_prefix(text: str) -> str:
+    escaped = fold(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def find_persons(
+    cur: Cursor[Any],
+    *,
+    name_prefix: str | None = None,
+    origin_settlement: str | None = None,
+    origin_district: str | None = None,
+    idp_status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Persons by name prefix (last name first, Azerbaijani-aware, case-insensitive), origin and
+    IDP status, ordered by name; paginated."""
+    clauses, params = ["true"], []
+    if name_prefix:
+        clauses.append("search_name LIKE %s")
+        params.append(_like_prefix(name_prefix))
+    if origin_settlement:
+        clauses.append("origin_settlement_code = %s")
+        params.append(origin_settlement)
+    if origin_district:
+        clauses.append("split_part(origin_settlement_code, '-', 1) = %s")
+        params.append(origin_district)
+    if idp_status:
+        clauses.append("idp_status = %s")
+        params.append(idp_status)
+    cur.execute(
+        f"SELECT {PERSON_COLUMNS} FROM rm_persons WHERE {' AND '.join(clauses)} "
+        "ORDER BY search_name, fin LIMIT %s OFFSET %s",
+        [*params, limit, offset],
+    )
+    return [dict(r) for r in cur.fetchall()]
+
+
+def find_households(
+    cur: Cursor[Any],
+    *,
+    fin: str | None = None,
+    name_prefix: str | None = None,
+    origin_settlement: str | None = None,
+    origin_district: str | None = None,
+    housing_condition: str | None = None,
+    vulnerability: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Households by a member's FIN or name prefix, origin, housing condition and vulnerability."""
+    clauses, params = ["true"], []
+    if fin:
+        clauses.append(
+            "h.household_id IN (SELECT household_id FROM rm_household_members WHERE fin = %s)"
+        )
+        params.append(fin.strip().upper())
+    if name_prefix:
+        clauses.append(
+            "h.household_id IN (SELECT m.household_id FROM rm_household_members m "
+            "JOIN rm_persons p USING (person_id) WHERE p.search_name LIKE %s)"
+        )
+        params.append(_like_prefix(name_prefix))
+    if origin_settlement:
+        clauses.append("h.origin_settlement_code = %s")
+        params.append(origin_settlement)
+    if origin_district:
+        clauses.append("h.origin_district_code = %s")
+        params.append(origin_district)
+    if housing_condition:
+        clauses.append("h.housing_condition = %s")
+        params.append(housing_condition)
+    if vulnerability:
+        clauses.append("h.vulnerabilities @> ARRAY[%s]")
+        params.append(vulnerability)
+    cur.execute(
+        "SELECT h.household_id, h.head_person_id, p.fin AS head_fin, p.first_name AS head_first_name, "
+        "p.last_name AS head_last_name, h.origin_settlement_code, h.housing_condition, h.vulnerabilities, "
+        "(SELECT count(*) FROM rm_household_members m WHERE m.household_id = h.household_id) AS member_count, "
+        "h.registered_at FROM rm_households h LEFT JOIN rm_persons p ON p.person_id = h.head_person_id "
+        f"WHERE {' AND '.join(clauses)} ORDER BY h.registered_at, h.household_id LIMIT %s OFFSET %s",
+        [*params, limit, offset],
+    )
+    return [dict(r) for r in cur.fetchall()]
+
+
+def get_status_reference(cur: Cursor[Any], verification_code: str) -> dict[str, Any] | None:
+    cur.execute(
+        "SELECT r.verification_code, r.fin, r.household_id, r.status, r.certificate_number, r.issued_at, "
+        "p.idp_status AS current_status FROM rm_status_references r "
+        "JOIN rm_persons p USING (person_id) WHERE r.verification_code = %s",
+        (verification_code.strip().upper(),),
+    )
+    row = cur.fetchone()
+    return dict(row) if row else None

@@ -34,3 +34,49 @@ CREATE TABLE IF NOT EXISTS rm_persons (
     version       bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rm_persons_household ON rm_persons (household_id);
+-- Registry, complete (idempotent migrations of existing read models).
+ALTER TABLE rm_households ADD COLUMN IF NOT EXISTS housing_condition text;
+ALTER TABLE rm_households ADD COLUMN IF NOT EXISTS vulnerabilities text[] NOT NULL DEFAULT '{}';
+ALTER TABLE rm_households ADD COLUMN IF NOT EXISTS origin_district_code text;
+CREATE INDEX IF NOT EXISTS rm_households_district ON rm_households (origin_district_code);
+CREATE INDEX IF NOT EXISTS rm_households_housing ON rm_households (housing_condition);
+CREATE INDEX IF NOT EXISTS rm_households_vulnerabilities ON rm_households USING gin (vulnerabilities);
+
+CREATE TABLE IF NOT EXISTS rm_household_vulnerabilities (
+    household_id   uuid NOT NULL,
+    vulnerability  text NOT NULL,
+    person_id      uuid,
+    note           text,
+    recorded_at    timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS rm_household_vulnerabilities_key
+    ON rm_household_vulnerabilities (household_id, vulnerability, coalesce(person_id, '00000000-0000-0000-0000-000000000000'));
+
+ALTER TABLE rm_persons ADD COLUMN IF NOT EXISTS idp_certificate_number text;
+ALTER TABLE rm_persons ADD COLUMN IF NOT EXISTS origin_settlement_code text;
+ALTER TABLE rm_persons ADD COLUMN IF NOT EXISTS registered_address text;
+ALTER TABLE rm_persons ADD COLUMN IF NOT EXISTS idp_status text NOT NULL DEFAULT 'none';
+ALTER TABLE rm_persons ADD COLUMN IF NOT EXISTS idp_status_since date;
+ALTER TABLE rm_persons ADD COLUMN IF NOT EXISTS date_of_death date;
+ALTER TABLE rm_persons ADD COLUMN IF NOT EXISTS search_name text NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS rm_persons_search_name ON rm_persons (search_name text_pattern_ops);
+CREATE INDEX IF NOT EXISTS rm_persons_origin ON rm_persons (origin_settlement_code);
+
+CREATE TABLE IF NOT EXISTS rm_status_references (
+    verification_code   text PRIMARY KEY,
+    person_id           uuid NOT NULL,
+    fin                 text NOT NULL,
+    household_id        uuid NOT NULL,
+    status              text NOT NULL,
+    certificate_number  text,
+    issued_at           timestamptz NOT NULL,
+    issued_by           text NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rm_household_splits (
+    new_household_id   uuid PRIMARY KEY,
+    from_household_id  uuid NOT NULL,
+    person_ids         uuid[] NOT NULL,
+    reason             text NOT NULL,
+    split_at           timestamptz NOT NULL
+);

@@ -66,7 +66,8 @@ def domain_event_classes() -> list[type]:
                     and name not in ("Event", "Created")
                 ):
                     found.append(member)
-    return found
+    # A base that other events extend (Person.Changed) is not itself recorded.
+    return [c for c in found if not any(o is not c and issubclass(o, c) for o in found)]
 
 
 def avro_type_for(annotation: Any) -> Any:

@@ -1,0 +1,371 @@
+"""Registry endpoints beyond registration: members, head, split, housing, vulnerabilities,
+person corrections, IDP status, deaths, status references, and the registry queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import FastAPI, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.http_models import MemberIn
+from domain.base import Actor, NotFound
+from domain.registry import NewMember
+from infra.application import ReintegrationApplication
+from infra.bootstrap import Container
+from projections import households
+
+Strict = ConfigDict(extra="forbid")
+
+
+class AddMemberIn(MemberIn):
+    reason: str = Field(description="birth, marriage, adoption or other", examples=["birth"])
+
+
+class RemoveMemberIn(BaseModel):
+    model_config = Strict
+    reason: str = Field(description="death, marriage_out, moved_out or other")
+    note: str | None = None
+
+
+class ChangeHeadIn(BaseModel):
+    model_config = Strict
+    head_person_id: UUID
+    former_head_relationship: str = Field(
+        description="The former head's relationship to the new head"
+    )
+    reason: str
+
+
+class SplitIn(BaseModel):
+    model_config = Strict
+    head_person_id: UUID = Field(
+        description="Head of the new household (one of the members split off)"
+    )
+    relationships: dict[UUID, str] = Field(
+        description="Every member split off and their relationship to the new head"
+    )
+    current_address: str
+    reason: str
+
+
+class HousingConditionIn(BaseModel):
+    model_config = Strict
+    condition: str = Field(
+        description="dormitory, sanatorium, unfinished_building, administrative_building, others_flat or own_or_rented"
+    )
+    note: str | None = None
+
+
+class VulnerabilityIn(BaseModel):
+    model_config = Strict
+    vulnerability: str = Field(
+        description="disability, chronic_illness, single_parent, elderly_living_alone, martyr_family or war_participant"
+    )
+    person_id: UUID | None = Field(
+        default=None, description="The member concerned, if it is one member's"
+    )
+    note: str | None = None
+
+
+class ClearVulnerabilityIn(BaseModel):
+    model_config = Strict
+    vulnerability: str
+    person_id: UUID | None = None
+    reason: str
+
+
+class CorrectionIn(BaseModel):
+    model_config = Strict
+    field: str = Field(
+        description="first_name, last_name, patronymic, birth_date, sex, idp_certificate_number or registered_address"
+    )
+    new_value: str | None = Field(description="Dates as YYYY-MM-DD; null clears an optional detail")
+    reason: str
+    document_reference: str | None = None
+
+
+class GrantStatusIn(BaseModel):
+    model_config = Strict
+    basis: str = Field(description="Legal or administrative basis")
+    effective_date: date
+    certificate_number: str | None = None
+
+
+class EndStatusIn(BaseModel):
+    model_config = Strict
+    basis: str
+    effective_date: date
+    reason: str
+
+
+class DeathIn(BaseModel):
+    model_config = Strict
+    date_of_death: date
+    document_reference: str | None = None
+
+
+def install(
+    app: FastAPI,
+    container: Container,
+    require: Callable[..., Any],
+    command: Callable[[Request, Actor], Any],
+    audited_read: Callable[[Request, Actor, str, list[UUID]], None],
+    write_roles: tuple[str, ...],
+    read_roles: tuple[str, ...],
+) -> None:
+    def application() -> ReintegrationApplication:
+        return container.application
+
+    def done(household_id: UUID) -> dict[str, Any]:
+        return {
+            "household_id": household_id,
+            "version": container.application.get_household(household_id).version,
+        }
+
+    @app.post("/api/v1/households/{household_id}/members", status_code=201, tags=["registry"])
+    def add_member(
+        household_id: UUID,
+        body: AddMemberIn,
+        request: Request,
+        actor: Actor = require(*write_roles),
+    ) -> dict[str, Any]:
+        """A person joins the household (birth, marriage, adoption)."""
+        member = NewMember(**body.model_dump(exclude={"reason"}))
+        with command(request, actor):
+            person_id = application().add_member(household_id, member, body.reason)
+        return {**done(household_id), "person_id": person_id}
+
+    @app.post("/api/v1/households/{household_id}/members/{person_id}/removal", tags=["registry"])
+    def remove_member(
+        household_id: UUID,
+        person_id: UUID,
+        body: RemoveMemberIn,
+        request: Request,
+        actor: Actor = require(*write_roles),
+    ) -> dict[str, Any]:
+        """A member leaves the household (death, marriage out, moved out)."""
+        with command(request, actor):
+            application().remove_member(household_id, person_id, body.reason, body.note)
+        return done(household_id)
+
+    @app.post("/api/v1/households/{household_id}/head", tags=["registry"])
+    def change_head(
+        household_id: UUID,
+        body: ChangeHeadIn,
+        request: Request,
+        actor: Actor = require(*write_roles),
+    ) -> dict[str, Any]:
+        with command(request, actor):
+            application().change_head(
+                household_id, body.head_person_id, body.former_head_relationship, body.reason
+            )
+        return done(household_id)
+
+    @app.post("/api/v1/households/{household_id}/split", status_code=201, tags=["registry"])
+    def split(
+        household_id: UUID, body: SplitIn, request: Request, actor: Actor = require(*write_roles)
+    ) -> dict[str, Any]:
+        """Members leave to form a new household; returns the new household's id."""
+        with command(request, actor):
+            new_id = application().split_household(
+                household_id,
+                body.head_person_id,
+                body.relationships,
+                body.current_address,
+                body.reason,
+            )
+        return {"household_id": new_id, "split_from": household_id}
+
+    @app.post("/api/v1/households/{household_id}/housing-condition", tags=["registry"])
+    def housing(
+        household_id: UUID,
+        body: HousingConditionIn,
+        request: Request,
+        actor: Actor = require(*write_roles),
+    ) -> dict[str, Any]:
+        with command(request, actor):
+            application().record_housing_condition(household_id, body.condition, body.note)
+        return done(household_id)
+
+    @app.post("/api/v1/households/{household_id}/vulnerabilities", tags=["registry"])
+    def vulnerability(
+        household_id: UUID,
+        body: VulnerabilityIn,
+        request: Request,
+        actor: Actor = require(*write_roles),
+    ) -> dict[str, Any]:
+        with command(request, actor):
+            application().record_vulnerability(
+                household_id, body.vulnerability, body.person_id, body.note
+            )
+        return done(household_id)
+
+    @app.post("/api/v1/households/{household_id}/vulnerabilities/clearance", tags=["registry"])
+    def clear_vulnerability(
+        household_id: UUID,
+        body: ClearVulnerabilityIn,
+        request: Request,
+        actor: Actor = require(*write_roles),
+    ) -> dict[str, Any]:
+        with command(request, actor):
+            application().clear_vulnerability(
+                household_id, body.vulnerability, body.person_id, body.reason
+            )
+        return done(household_id)
+
+    def person_done(person: Any) -> dict[str, Any]:
+        return {
+            "person_id": person.id,
+            "fin": person.fin,
+            "version": person.version,
+            "idp_status": person.idp_status,
+        }
+
+    @app.post("/api/v1/persons/{fin}/corrections", tags=["registry"])
+    def correct(
+        fin: str, body: CorrectionIn, request: Request, actor: Actor = require(*write_roles)
+    ) -> dict[str, Any]:
+        """Correct one detail; the old value stays in the history."""
+        with command(request, actor):
+            person = application().correct_person(
+                fin, body.field, body.new_value, body.reason, body.document_reference
+            )
+        return person_done(person)
+
+    @app.post("/api/v1/persons/{fin}/idp-status/grant", tags=["registry"])
+    def grant(
+        fin: str, body: GrantStatusIn, request: Request, actor: Actor = require(*write_roles)
+    ) -> dict[str, Any]:
+        with command(request, actor):
+            person = application().grant_idp_status(
+                fin, body.basis, body.effective_date, body.certificate_number
+            )
+        return person_done(person)
+
+    @app.post("/api/v1/persons/{fin}/idp-status/end", tags=["registry"])
+    def end(
+        fin: str, body: EndStatusIn, request: Request, actor: Actor = require(*write_roles)
+    ) -> dict[str, Any]:
+        with command(request, actor):
+            person = application().end_idp_status(fin, body.basis, body.effective_date, body.reason)
+        return person_done(person)
+
+    @app.post("/api/v1/persons/{fin}/death", tags=["registry"])
+    def death(
+        fin: str, body: DeathIn, request: Request, actor: Actor = require(*write_roles)
+    ) -> dict[str, Any]:
+        with command(request, actor):
+            person = application().record_death(fin, body.date_of_death, body.document_reference)
+        return person_done(person)
+
+    @app.post("/api/v1/persons/{fin}/status-references", status_code=201, tags=["registry"])
+    def issue_reference(
+        fin: str, request: Request, actor: Actor = require(*write_roles)
+    ) -> dict[str, Any]:
+        """Issue the citizen's IDP status reference, with a code integration clients verify."""
+        with command(request, actor):
+            person, code = application().issue_status_reference(fin)
+        return {
+            "verification_code": code,
+            "fin": person.fin,
+            "status": person.idp_status,
+            "certificate_number": person.idp_certificate_number,
+            "household_id": person.household_id,
+            "issued_at": person.modified_on,
+        }
+
+    @app.get("/api/v1/status-references/{verification_code}", tags=["registry"])
+    def verify_reference(
+        verification_code: str,
+        fin: str,
+        request: Request,
+        actor: Actor = require("integration", *read_roles),
+    ) -> dict[str, Any]:
+        """Check a status reference: valid when the code was issued for this FIN. Gives the status
+        stated on the reference and the person's current status."""
+        with container.read_pool.connection() as conn, conn.cursor() as cur:
+            found = households.get_status_reference(cur, verification_code)
+        if found is None or found["fin"] != fin.strip().upper():
+            return {"valid": False}
+        audited_read(request, actor, "verify status reference", [found["household_id"]])
+        return {"valid": True, **found}
+
+    @app.get("/api/v1/persons/{fin}", tags=["registry"])
+    def get_person(
+        fin: str, request: Request, actor: Actor = require(*read_roles)
+    ) -> dict[str, Any]:
+        with container.read_pool.connection() as conn, conn.cursor() as cur:
+            found = households.get_person(cur, fin)
+        if found is None:
+            raise NotFound("person with FIN", fin)
+        audited_read(request, actor, "read person", [found["person_id"]])
+        return found
+
+    @app.get("/api/v1/persons", tags=["registry"])
+    def search_persons(
+        request: Request,
+        name_prefix: str | None = None,
+        origin_settlement: str | None = None,
+        origin_district: str | None = None,
+        idp_status: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        actor: Actor = require(*read_roles),
+    ) -> dict[str, Any]:
+        """Search persons: name prefix (last name first; Azerbaijani letters folded correctly)."""
+        with container.read_pool.connection() as conn, conn.cursor() as cur:
+            found = households.find_persons(
+                cur,
+                name_prefix=name_prefix,
+                origin_settlement=origin_settlement,
+                origin_district=origin_district,
+                idp_status=idp_status,
+                limit=limit,
+                offset=offset,
+            )
+        if found:
+            audited_read(request, actor, "search persons", [p["person_id"] for p in found])
+        return {
+            "items": found,
+            "limit": limit,
+            "offset": offset,
+            "next_offset": offset + limit if len(found) == limit else None,
+        }
+
+    @app.get("/api/v1/households", tags=["registry"])
+    def search_households(
+        request: Request,
+        fin: str | None = None,
+        name_prefix: str | None = None,
+        origin_settlement: str | None = None,
+        origin_district: str | None = None,
+        housing_condition: str | None = None,
+        vulnerability: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        actor: Actor = require(*read_roles),
+    ) -> dict[str, Any]:
+        with container.read_pool.connection() as conn, conn.cursor() as cur:
+            found = households.find_households(
+                cur,
+                fin=fin,
+                name_prefix=name_prefix,
+                origin_settlement=origin_settlement,
+                origin_district=origin_district,
+                housing_condition=housing_condition,
+                vulnerability=vulnerability,
+                limit=limit,
+                offset=offset,
+            )
+        if found:
+            audited_read(request, actor, "search households", [h["household_id"] for h in found])
+        return {
+            "items": found,
+            "limit": limit,
+            "offset": offset,
+            "next_offset": offset + limit if len(found) == limit else None,
+        }
