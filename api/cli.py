@@ -528,6 +528,54 @@ def audit_access_log(
         table_console().print(table if entries else "no reads recorded")
 
 
+import_cli = typer.Typer(no_args_is_help=True, help="Load existing data.")
+cli.add_typer(import_cli, name="import")
+
+
+@import_cli.command("registry")
+def import_registry(
+    file: Annotated[
+        Path, typer.Argument(help="CSV export of the registry (columns in the README)")
+    ],
+    report: Annotated[
+        Path | None, typer.Option(help="Where to write rejected rows (default FILE.rejected.csv)")
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, max=5000, help="Households per transaction")] = 200,
+    by: ByOption = "importer",
+) -> None:
+    """Load the existing IDP registry. Idempotent: a second run registers nobody twice. Rejected
+    rows are written to the report with the reason, without stopping the import."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from infra.legacy_import import BadFile, LegacyImport, write_report
+
+    if not file.is_file():
+        raise fail(f"{file}: no such file")
+    report = report or file.with_name(file.name + ".rejected.csv")
+    with running() as (container, _stop):
+        importer = LegacyImport(container.application, Actor(by, "operator"), batch)
+        with Progress(
+            TextColumn(f"importing {file.name}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("import", total=file.stat().st_size)
+            try:
+                result = importer.run(file, lambda done: progress.update(task, completed=done))
+            except BadFile as exc:
+                raise fail(f"{file}: {exc}") from None
+        write_report(result, report)
+        console.print(
+            f"{result.households_registered} households ({result.persons_registered} persons) registered; "
+            f"{result.households_already_registered} households were already registered and were skipped; "
+            f"{result.rows_rejected} rows rejected"
+            + (f" (reasons in {report})" if result.rows_rejected else ""),
+            soft_wrap=True,
+        )
+
+
 demo_cli = typer.Typer(no_args_is_help=True, help="Demonstration data.")
 cli.add_typer(demo_cli, name="demo")
 
