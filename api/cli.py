@@ -576,6 +576,79 @@ def import_registry(
         )
 
 
+surveys_cli = typer.Typer(no_args_is_help=True, help="Questionnaires and survey statistics.")
+cli.add_typer(surveys_cli, name="surveys")
+
+
+@surveys_cli.command("publish")
+def surveys_publish(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Questionnaire JSON (default: the shipped pre-return survey)"),
+    ] = None,
+    by: ByOption = "supervisor",
+) -> None:
+    """Publish a questionnaire version, acting as a supervisor."""
+    import json
+
+    from domain.base import CommandContext, ValidationFailed, acting_as
+    from domain.registry import InvalidState
+    from domain.surveys import shipped_pre_return_questionnaire
+
+    try:
+        data = (
+            json.loads(file.read_text(encoding="utf-8"))
+            if file
+            else shipped_pre_return_questionnaire()
+        )
+    except (OSError, ValueError) as exc:
+        raise fail(f"{file}: {exc}") from None
+    with running() as (container, _stop):
+        context = CommandContext(
+            Actor(by, "supervisor"), f"cli-{secrets.token_hex(4)}", "cli:surveys publish"
+        )
+        try:
+            with acting_as(context):
+                questionnaire = container.application.publish_questionnaire(data)
+        except ValidationFailed as exc:
+            raise fail(str(exc)) from None
+        except InvalidState as exc:
+            raise fail(str(exc), 1) from None
+        console.print(
+            f"published {questionnaire.code} version {questionnaire.questionnaire_version}"
+        )
+
+
+@surveys_cli.command("statistics")
+def surveys_statistics(
+    questionnaire: str = "pre-return",
+    by: Annotated[str, typer.Option(help="settlement or district")] = "settlement",
+) -> None:
+    """Intention to return, top obstacles and employment needs per origin."""
+    from rich.table import Table
+
+    from projections import households
+
+    if by not in ("settlement", "district"):
+        raise fail("--by is settlement or district")
+    with running() as (container, _stop):
+        with container.read_pool.connection() as conn, conn.cursor() as cur:
+            rows = households.survey_statistics(cur, questionnaire, by)
+        table = Table(
+            by, "households", "intention", "top obstacles", "households needing jobs", "persons"
+        )
+        for r in rows:
+            table.add_row(
+                r["origin"],
+                str(r["households"]),
+                ", ".join(f"{k} {v}" for k, v in (r["intention"] or {}).items()),
+                ", ".join(f"{o['obstacle']} {o['households']}" for o in (r["top_obstacles"] or [])),
+                str(r["households_needing_jobs"]),
+                str(r["persons_needing_jobs"]),
+            )
+        table_console().print(table if rows else "no completed surveys")
+
+
 demo_cli = typer.Typer(no_args_is_help=True, help="Demonstration data.")
 cli.add_typer(demo_cli, name="demo")
 

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from api import problems, registry
+from api import problems, registry, surveys
 from api.http_models import MemberIn
 from domain.base import Actor, CommandContext, FieldError, NotFound, ValidationFailed, acting_as
 from domain.registry import NewMember, RegisterHousehold
@@ -75,6 +75,7 @@ class HouseholdView(BaseModel):
     housing_condition: str | None
     vulnerabilities: list[str]
     split_from: UUID | None
+    latest_survey: dict[str, Any] | None
     registered_at: datetime
     registered_by: str
     version: int
@@ -281,6 +282,7 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
         return {"entries": entries, "next_after_id": entries[-1]["id"] if entries else None}
 
     registry.install(app, container, require, command, audited_read, WRITE_ROLES, READ_ROLES)
+    surveys.install(app, container, require, command, audited_read, WRITE_ROLES, READ_ROLES)
 
     @app.get("/api/v1/audit/public-key", tags=["audit"])
     def audit_public_key() -> dict[str, str]:

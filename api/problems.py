@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 
 from domain.base import NotFound, ValidationFailed
 from domain.registry import InvalidState, PersonAlreadyRegistered
+from domain.surveys import SurveyStateError
 from infra.application import ConcurrentUpdate
 
 PROBLEM_JSON = "application/problem+json"
@@ -90,7 +91,10 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(InvalidState)
-    async def _invalid_state(request: Request, exc: InvalidState) -> JSONResponse:
+    @app.exception_handler(SurveyStateError)
+    async def _invalid_state(
+        request: Request, exc: InvalidState | SurveyStateError
+    ) -> JSONResponse:
         extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
         return problem(
             409,

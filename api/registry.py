@@ -345,10 +345,12 @@ def install(
         origin_district: str | None = None,
         housing_condition: str | None = None,
         vulnerability: str | None = None,
+        survey_status: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
         actor: Actor = require(*read_roles),
     ) -> dict[str, Any]:
+        """Search households; survey_status is none, started or completed (latest survey)."""
         with container.read_pool.connection() as conn, conn.cursor() as cur:
             found = households.find_households(
                 cur,
@@ -358,6 +360,7 @@ def install(
                 origin_district=origin_district,
                 housing_condition=housing_condition,
                 vulnerability=vulnerability,
+                survey_status=survey_status,
                 limit=limit,
                 offset=offset,
             )

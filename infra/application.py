@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
+from domain import surveys
 from domain.base import DomainError, FieldError, NotFound, ValidationFailed
 from domain.registry import (
     RELATIONSHIPS,
@@ -60,6 +61,20 @@ class MemberAsDict(Transcoding):
         return Member(**data)
 
 
+class DataclassAsDict(Transcoding):
+    """A frozen dataclass of the domain, stored as a dict of its fields."""
+
+    def __init__(self, cls: type, name: str) -> None:
+        self.type = cls
+        self.name = name
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**data)
+
+
 class ReintegrationApplication(Application[UUID]):
     name = "reintegration"  # events table: reintegration_events
 
@@ -67,6 +82,9 @@ class ReintegrationApplication(Application[UUID]):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
         transcoder.register(MemberAsDict())
+        transcoder.register(DataclassAsDict(surveys.Question, "survey_question"))
+        transcoder.register(DataclassAsDict(surveys.Option, "survey_option"))
+        transcoder.register(DataclassAsDict(surveys.ShowIf, "survey_show_if"))
 
     def register_household(self, command: RegisterHousehold, today: date | None = None) -> UUID:
         household, persons = register_household(command, today or date.today())
@@ -277,3 +295,79 @@ class ReintegrationApplication(Application[UUID]):
             if self.recorder.select_events(person.id, limit=1):
                 return PersonAlreadyRegistered(person.fin)
         return PersonAlreadyRegistered(persons[0].fin)
+
+    # --- surveys ---------------------------------------------------------------------------
+
+    def publish_questionnaire(self, data: dict[str, Any]) -> surveys.Questionnaire:
+        """Publish a questionnaire version; publishing the same code and version again is refused."""
+        try:
+            questionnaire = surveys.publish(
+                str(data.get("code", "")),
+                int(data.get("version", 0)),
+                str(data.get("title_az", "")),
+                str(data.get("title_en", "")),
+                surveys.questions_from(list(data.get("questions", []))),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed(
+                [FieldError("body", f"malformed questionnaire: {exc}")]
+            ) from None
+        try:
+            self.save(questionnaire)
+        except IntegrityError:
+            raise InvalidState(
+                f"questionnaire {questionnaire.code} version {questionnaire.questionnaire_version} is already "
+                "published; publish a new version instead",
+                "version",
+            ) from None
+        return questionnaire
+
+    def get_questionnaire(self, code: str, version: int) -> surveys.Questionnaire:
+        try:
+            questionnaire: surveys.Questionnaire = self.repository.get(
+                surveys.questionnaire_id(code, version)
+            )
+            return questionnaire
+        except AggregateNotFoundError:
+            raise NotFound("questionnaire", f"{code} version {version}") from None
+
+    def get_response(self, response_id: UUID) -> surveys.SurveyResponse:
+        try:
+            response: surveys.SurveyResponse = self.repository.get(response_id)
+            return response
+        except AggregateNotFoundError:
+            raise NotFound("survey response", response_id) from None
+
+    def start_survey(self, household_id: UUID, code: str, version: int) -> UUID:
+        self.get_household(household_id)
+        questionnaire = self.get_questionnaire(code, version)
+        response = surveys.SurveyResponse(
+            household_id=household_id,
+            questionnaire_id=questionnaire.id,
+            questionnaire_code=questionnaire.code,
+            questionnaire_version=questionnaire.questionnaire_version,
+        )
+        self._save(response)
+        return response.id
+
+    def answer_survey(
+        self, response_id: UUID, question_id: str, value: Any
+    ) -> surveys.SurveyResponse:
+        response = self.get_response(response_id)
+        response.answer(self.repository.get(response.questionnaire_id), question_id, value)
+        self._save(response)
+        return response
+
+    def correct_survey_answer(
+        self, response_id: UUID, question_id: str, value: Any, reason: str
+    ) -> surveys.SurveyResponse:
+        response = self.get_response(response_id)
+        response.correct(self.repository.get(response.questionnaire_id), question_id, value, reason)
+        self._save(response)
+        return response
+
+    def complete_survey(self, response_id: UUID) -> surveys.SurveyResponse:
+        response = self.get_response(response_id)
+        response.complete(self.repository.get(response.questionnaire_id))
+        self._save(response)
+        return response

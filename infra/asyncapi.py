@@ -12,7 +12,7 @@ import yaml
 
 import schemas
 from infra.config import PROJECT_ROOT
-from infra.contract import EVENT_SCHEMAS, Topics
+from infra.contract import CASES_TOPIC, EVENT_SCHEMAS, REFERENCE_TOPIC, Topics, topic_suffix
 
 DOCUMENT = PROJECT_ROOT / "schemas" / "asyncapi.yaml"
 BINDING_VERSION = "0.5.0"
@@ -104,7 +104,18 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
                 f"v{i}": s.fingerprint.hex() for i, s in enumerate(released, start=1)
             },
         }
-    case_messages = {n: {"$ref": f"#/components/messages/{n}"} for n in messages}
+    topic_of = {
+        schemas.catalogue()[name].short_name: topic_suffix(cls)
+        for cls, name in EVENT_SCHEMAS.items()
+    }
+    case_messages = {
+        n: {"$ref": f"#/components/messages/{n}"} for n in messages if topic_of[n] == CASES_TOPIC
+    }
+    reference_messages = {
+        n: {"$ref": f"#/components/messages/{n}"}
+        for n in messages
+        if topic_of[n] == REFERENCE_TOPIC
+    }
 
     def forever() -> dict[str, Any]:
         return {"retention.ms": -1, "retention.bytes": -1, "cleanup.policy": ["delete"]}
@@ -150,6 +161,20 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
                     }
                 },
             },
+            "referenceData": {
+                "address": topics.reference_data,
+                "title": "Reference data",
+                "description": "Published questionnaires (and later rule sets and settlements), keyed by their id.",
+                "messages": reference_messages,
+                "bindings": {
+                    "kafka": {
+                        "topic": topics.reference_data,
+                        "partitions": partitions,
+                        "topicConfiguration": forever(),
+                        "bindingVersion": BINDING_VERSION,
+                    }
+                },
+            },
             "deadLetters": {
                 "address": topics.dead_letters,
                 "title": "Dead letters",
@@ -184,7 +209,15 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
                 "action": "receive",
                 "channel": {"$ref": "#/channels/cases"},
                 "summary": "Subscribe to case events.",
-                "messages": [{"$ref": f"#/channels/cases/messages/{n}"} for n in messages],
+                "messages": [{"$ref": f"#/channels/cases/messages/{n}"} for n in case_messages],
+            },
+            "receiveReferenceData": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/referenceData"},
+                "summary": "Subscribe to published questionnaires.",
+                "messages": [
+                    {"$ref": f"#/channels/referenceData/messages/{n}"} for n in reference_messages
+                ],
             },
             "receiveAuditCheckpoints": {
                 "action": "receive",

@@ -13,8 +13,10 @@ from typing import Any
 import schemas
 from domain.base import CaseAggregate
 from domain.registry import Household, Person
+from domain.surveys import Questionnaire, SurveyResponse
 
 CASES_TOPIC = "cases"  # every event that belongs to a household, keyed by household id
+REFERENCE_TOPIC = "reference-data"  # questionnaires (later rule sets, settlements), keyed by id
 
 EVENT_SCHEMAS: dict[type[CaseAggregate.Event], str] = {
     Person.Registered: "reintegration.registry.PersonRegistered",
@@ -32,7 +34,18 @@ EVENT_SCHEMAS: dict[type[CaseAggregate.Event], str] = {
     Household.HousingConditionRecorded: "reintegration.registry.HousingConditionRecorded",
     Household.VulnerabilityRecorded: "reintegration.registry.VulnerabilityRecorded",
     Household.VulnerabilityCleared: "reintegration.registry.VulnerabilityCleared",
+    Questionnaire.Published: "reintegration.surveys.QuestionnairePublished",
+    SurveyResponse.Started: "reintegration.surveys.SurveyStarted",
+    SurveyResponse.QuestionAnswered: "reintegration.surveys.SurveyQuestionAnswered",
+    SurveyResponse.AnswerCorrected: "reintegration.surveys.SurveyAnswerCorrected",
+    SurveyResponse.Completed: "reintegration.surveys.SurveyCompleted",
 }
+REFERENCE_EVENTS: set[type[CaseAggregate.Event]] = {Questionnaire.Published}
+
+
+def topic_suffix(event_class: type) -> str:
+    return REFERENCE_TOPIC if event_class in REFERENCE_EVENTS else CASES_TOPIC
+
 
 _ENVELOPE = {
     "occurred_at": lambda e: e.timestamp,
@@ -54,8 +67,12 @@ class Topics:
     def relay_position(self) -> str:
         return f"{self.prefix}.relay-position"
 
+    @property
+    def reference_data(self) -> str:
+        return f"{self.prefix}.{REFERENCE_TOPIC}"
+
     def for_event(self, event: CaseAggregate.Event) -> str:
-        return self.cases
+        return f"{self.prefix}.{topic_suffix(type(event))}"
 
     @property
     def audit_checkpoints(self) -> str:
@@ -67,7 +84,7 @@ class Topics:
 
     @property
     def event_topics(self) -> list[str]:
-        return [self.cases]
+        return [self.cases, self.reference_data]
 
 
 class UnmappedEvent(Exception):

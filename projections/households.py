@@ -6,10 +6,12 @@ aggregate version, so applying an event twice leaves the same rows.
 
 from __future__ import annotations
 
+import json
 from importlib.resources import files
 from typing import Any
 
 from psycopg import Cursor, sql
+from psycopg.types.json import Jsonb
 
 NAME = "households"
 DDL = files("projections").joinpath("households.sql").read_text(encoding="utf-8")
@@ -296,6 +298,70 @@ def status_reference_issued(cur: Cursor[Any], e: dict[str, Any]) -> None:
         )
 
 
+def questionnaire_published(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    cur.execute(
+        "INSERT INTO rm_questionnaires VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (
+            e["aggregate_id"],
+            e["code"],
+            e["questionnaire_version"],
+            e["title_az"],
+            e["title_en"],
+            Jsonb(e["questions"]),
+            e["occurred_at"],
+            e["actor_id"],
+        ),
+    )
+
+
+def survey_started(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    cur.execute(
+        "INSERT INTO rm_survey_responses VALUES (%(aggregate_id)s, %(household_id)s, %(questionnaire_code)s, "
+        "%(questionnaire_version)s, 'started', %(occurred_at)s, NULL, %(aggregate_version)s) ON CONFLICT DO NOTHING",
+        e,
+    )
+
+
+def _bump_response(cur: Cursor[Any], e: dict[str, Any]) -> bool:
+    cur.execute(
+        "UPDATE rm_survey_responses SET version = %(aggregate_version)s "
+        "WHERE response_id = %(aggregate_id)s AND version < %(aggregate_version)s",
+        e,
+    )
+    return cur.rowcount == 1
+
+
+def question_answered(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump_response(cur, e):
+        cur.execute(
+            "INSERT INTO rm_survey_answers VALUES (%s, %s, %s, %s) ON CONFLICT (response_id, question_id) "
+            "DO UPDATE SET value = excluded.value, answered_at = excluded.answered_at",
+            (e["aggregate_id"], e["question_id"], Jsonb(json.loads(e["value"])), e["occurred_at"]),
+        )
+
+
+def answer_corrected(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump_response(cur, e):
+        cur.execute(
+            "UPDATE rm_survey_answers SET value = %s, answered_at = %s WHERE response_id = %s AND question_id = %s",
+            (
+                Jsonb(json.loads(e["new_value"])),
+                e["occurred_at"],
+                e["aggregate_id"],
+                e["question_id"],
+            ),
+        )
+
+
+def survey_completed(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump_response(cur, e):
+        cur.execute(
+            "UPDATE rm_survey_responses SET status = 'completed', completed_at = %(occurred_at)s "
+            "WHERE response_id = %(aggregate_id)s",
+            e,
+        )
+
+
 HANDLERS = {
     "reintegration.registry.HouseholdRegistered": household_registered,
     "reintegration.registry.PersonRegistered": person_registered,
@@ -312,11 +378,22 @@ HANDLERS = {
     "reintegration.registry.PersonDeathRecorded": death_recorded,
     "reintegration.registry.PersonMovedToHousehold": moved_to_household,
     "reintegration.registry.IdpStatusReferenceIssued": status_reference_issued,
+    "reintegration.surveys.QuestionnairePublished": questionnaire_published,
+    "reintegration.surveys.SurveyStarted": survey_started,
+    "reintegration.surveys.SurveyQuestionAnswered": question_answered,
+    "reintegration.surveys.SurveyAnswerCorrected": answer_corrected,
+    "reintegration.surveys.SurveyCompleted": survey_completed,
 }
 
 
+LATEST_SURVEY_STATUS = (
+    "SELECT r.status FROM rm_survey_responses r WHERE r.household_id = h.household_id "
+    "ORDER BY r.started_at DESC LIMIT 1"
+)
+
+
 def get_household(cur: Cursor[Any], household_id: Any) -> dict[str, Any] | None:
-    """The household and its members as the API returns them, or None when unknown."""
+    """The household's full profile: members and the latest survey with its answers."""
     cur.execute(SELECT_HOUSEHOLD, (household_id,))
     row = cur.fetchone()
     if row is None:
@@ -324,6 +401,20 @@ def get_household(cur: Cursor[Any], household_id: Any) -> dict[str, Any] | None:
     household = dict(row)
     cur.execute(SELECT_MEMBERS, (household_id,))
     household["members"] = [dict(m) for m in cur.fetchall()]
+    cur.execute(
+        "SELECT response_id, questionnaire_code, questionnaire_version, status, started_at, completed_at "
+        "FROM rm_survey_responses WHERE household_id = %s ORDER BY started_at DESC LIMIT 1",
+        (household_id,),
+    )
+    survey = cur.fetchone()
+    if survey is not None:
+        survey = dict(survey)
+        cur.execute(
+            "SELECT question_id, value FROM rm_survey_answers WHERE response_id = %s ORDER BY answered_at",
+            (survey["response_id"],),
+        )
+        survey["answers"] = {r["question_id"]: r["value"] for r in cur.fetchall()}
+    household["latest_survey"] = survey
     return household
 
 
@@ -387,10 +478,12 @@ def find_households(
     origin_district: str | None = None,
     housing_condition: str | None = None,
     vulnerability: str | None = None,
+    survey_status: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Households by a member's FIN or name prefix, origin, housing condition and vulnerability."""
+    """Households by a member's FIN or name prefix, origin, housing condition, vulnerability and
+    the status of their latest survey (none, started, completed)."""
     clauses, params = ["true"], []
     if fin:
         clauses.append(
@@ -415,6 +508,9 @@ def find_households(
     if vulnerability:
         clauses.append("h.vulnerabilities @> ARRAY[%s]")
         params.append(vulnerability)
+    if survey_status:
+        clauses.append(f"coalesce(({LATEST_SURVEY_STATUS}), 'none') = %s")
+        params.append(survey_status)
     cur.execute(
         "SELECT h.household_id, h.head_person_id, p.fin AS head_fin, p.first_name AS head_first_name, "
         "p.last_name AS head_last_name, h.origin_settlement_code, h.housing_condition, h.vulnerabilities, "
@@ -435,3 +531,40 @@ def get_status_reference(cur: Cursor[Any], verification_code: str) -> dict[str, 
     )
     row = cur.fetchone()
     return dict(row) if row else None
+
+
+def survey_statistics(cur: Cursor[Any], code: str, by: str) -> list[dict[str, Any]]:
+    """Per origin settlement or district, over each household's latest completed response to the
+    questionnaire: intention to return, top obstacles, employment needs."""
+    group = "h.origin_settlement_code" if by == "settlement" else "h.origin_district_code"
+    cur.execute(
+        f"""
+        WITH latest AS (
+            SELECT DISTINCT ON (r.household_id) r.household_id, r.response_id
+            FROM rm_survey_responses r
+            WHERE r.questionnaire_code = %s AND r.status = 'completed'
+            ORDER BY r.household_id, r.completed_at DESC
+        ), answers AS (
+            SELECT {group} AS origin, l.household_id, a.question_id, a.value
+            FROM latest l JOIN rm_households h USING (household_id)
+            JOIN rm_survey_answers a ON a.response_id = l.response_id
+        )
+        SELECT origin,
+               count(DISTINCT household_id) AS households,
+               (SELECT jsonb_object_agg(v, n) FROM (
+                    SELECT value #>> '{{}}' AS v, count(*) AS n FROM answers x
+                    WHERE x.origin = o.origin AND question_id = 'intention' GROUP BY 1) i) AS intention,
+               (SELECT jsonb_agg(jsonb_build_object('obstacle', v, 'households', n) ORDER BY n DESC, v) FROM (
+                    SELECT jsonb_array_elements_text(value) AS v, count(*) AS n FROM answers x
+                    WHERE x.origin = o.origin AND question_id = 'obstacles' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5) t)
+                   AS top_obstacles,
+               (SELECT count(*) FROM answers x WHERE x.origin = o.origin
+                    AND question_id = 'employment_needed' AND value = '"yes"') AS households_needing_jobs,
+               (SELECT coalesce(sum((value #>> '{{}}')::numeric), 0) FROM answers x WHERE x.origin = o.origin
+                    AND question_id = 'employment_count') AS persons_needing_jobs
+        FROM (SELECT DISTINCT origin FROM answers) o JOIN answers USING (origin)
+        GROUP BY origin ORDER BY origin
+        """,
+        (code,),
+    )
+    return [dict(r) for r in cur.fetchall()]

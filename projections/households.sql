@@ -80,3 +80,34 @@ CREATE TABLE IF NOT EXISTS rm_household_splits (
     reason             text NOT NULL,
     split_at           timestamptz NOT NULL
 );
+
+-- Surveys.
+CREATE TABLE IF NOT EXISTS rm_questionnaires (
+    questionnaire_id  uuid PRIMARY KEY,
+    code              text NOT NULL,
+    version           int NOT NULL,
+    title_az          text NOT NULL,
+    title_en          text NOT NULL,
+    questions         jsonb NOT NULL,
+    published_at      timestamptz NOT NULL,
+    published_by      text NOT NULL,
+    UNIQUE (code, version)
+);
+CREATE TABLE IF NOT EXISTS rm_survey_responses (
+    response_id         uuid PRIMARY KEY,
+    household_id        uuid NOT NULL,
+    questionnaire_code  text NOT NULL,
+    questionnaire_version int NOT NULL,
+    status              text NOT NULL,
+    started_at          timestamptz NOT NULL,
+    completed_at        timestamptz,
+    version             bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_survey_responses_household ON rm_survey_responses (household_id, started_at);
+CREATE TABLE IF NOT EXISTS rm_survey_answers (
+    response_id   uuid NOT NULL,
+    question_id   text NOT NULL,
+    value         jsonb NOT NULL,
+    answered_at   timestamptz NOT NULL,
+    PRIMARY KEY (response_id, question_id)
+);

@@ -131,7 +131,7 @@ def test_rebuild_serves_from_the_old_tables_resumes_after_interruption_and_swaps
     assert status.returncode == 0, status.stderr
     assert "households" in status.stdout
     state = container.projection_status("households")
-    assert len(state.partitions) == 3
+    assert len(state.partitions) == 6  # 3 partitions of the case events, 3 of reference data
     assert state.total_lag == 0
 
 
