@@ -576,6 +576,333 @@ def import_registry(
         )
 
 
+persons_cli = typer.Typer(no_args_is_help=True, help="Registry: persons.")
+households_cli = typer.Typer(no_args_is_help=True, help="Registry: households (cases).")
+cli.add_typer(persons_cli, name="persons")
+cli.add_typer(households_cli, name="households")
+OperatorOption = Annotated[
+    str, typer.Option("--by", help="Operator acting (recorded on the event)", envvar="USER")
+]
+
+
+@contextmanager
+def _command(by: str) -> Iterator[Container]:
+    """Run one registry command as an operator; domain errors become one-line messages."""
+    from domain.base import CommandContext, DomainError, NotFound, ValidationFailed, acting_as
+    from domain.registry import InvalidState, PersonAlreadyRegistered
+    from infra.application import ConcurrentUpdate
+
+    with running() as (container, _stop):
+        context = CommandContext(Actor(by, "operator"), f"cli-{secrets.token_hex(4)}", "cli")
+        try:
+            with acting_as(context):
+                yield container
+        except ValidationFailed as exc:
+            raise fail(str(exc)) from None
+        except (NotFound, InvalidState, ConcurrentUpdate, PersonAlreadyRegistered) as exc:
+            raise fail(str(exc), 1) from None
+        except DomainError as exc:
+            raise fail(str(exc), 1) from None
+
+
+def _date_option(text: str, name: str) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise fail(f"{name} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _show(data: Any) -> None:
+    import json
+
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+@persons_cli.command("show")
+def persons_show(fin: str) -> None:
+    """A person from the read model."""
+    from projections import households
+
+    with running() as (container, _stop):
+        container.prepare_read_models()
+        with container.read_pool.connection() as conn, conn.cursor() as cur:
+            found = households.get_person(cur, fin)
+        if found is None:
+            raise fail(f"no person with FIN {fin}", 1)
+        _show(found)
+
+
+@persons_cli.command("search")
+def persons_search(
+    name_prefix: Annotated[
+        str | None, typer.Option(help="Last name first; Azerbaijani-aware")
+    ] = None,
+    origin_settlement: str | None = None,
+    origin_district: str | None = None,
+    idp_status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> None:
+    """Search persons in the read model."""
+    from rich.table import Table
+
+    from projections import households
+
+    with running() as (container, _stop):
+        container.prepare_read_models()
+        with container.read_pool.connection() as conn, conn.cursor() as cur:
+            found = households.find_persons(
+                cur,
+                name_prefix=name_prefix,
+                origin_settlement=origin_settlement,
+                origin_district=origin_district,
+                idp_status=idp_status,
+                limit=limit,
+                offset=offset,
+            )
+        table = Table(
+            "FIN",
+            "last name",
+            "first name",
+            "patronymic",
+            "born",
+            "origin",
+            "IDP status",
+            "household",
+        )
+        for p in found:
+            table.add_row(
+                p["fin"],
+                p["last_name"],
+                p["first_name"],
+                p["patronymic"] or "",
+                str(p["birth_date"]),
+                p["origin_settlement_code"] or "",
+                p["idp_status"],
+                str(p["household_id"]),
+            )
+        table_console().print(table if found else "nobody found")
+
+
+@persons_cli.command("correct")
+def persons_correct(
+    fin: str,
+    field: str,
+    new_value: str,
+    reason: Annotated[str, typer.Option(help="Why (required)")],
+    document: Annotated[str | None, typer.Option(help="Supporting document reference")] = None,
+    by: OperatorOption = "operator",
+) -> None:
+    """Correct one detail of a person; the old value stays in the history."""
+    with _command(by) as container:
+        person = container.application.correct_person(
+            fin, field, new_value or None, reason, document
+        )
+    console.print(f"{person.fin}: {field} corrected (version {person.version})")
+
+
+@persons_cli.command("grant-status")
+def persons_grant_status(
+    fin: str,
+    basis: Annotated[str, typer.Option(help="Legal or administrative basis")],
+    effective: Annotated[str, typer.Option(help="Effective date, YYYY-MM-DD")],
+    certificate: Annotated[str | None, typer.Option(help="IDP certificate number")] = None,
+    by: OperatorOption = "operator",
+) -> None:
+    """Grant IDP status."""
+    with _command(by) as container:
+        person = container.application.grant_idp_status(
+            fin, basis, _date_option(effective, "--effective"), certificate
+        )
+    console.print(f"{person.fin}: IDP status {person.idp_status}")
+
+
+@persons_cli.command("end-status")
+def persons_end_status(
+    fin: str,
+    basis: Annotated[str, typer.Option()],
+    effective: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    reason: Annotated[str, typer.Option()],
+    by: OperatorOption = "operator",
+) -> None:
+    """End IDP status."""
+    with _command(by) as container:
+        person = container.application.end_idp_status(
+            fin, basis, _date_option(effective, "--effective"), reason
+        )
+    console.print(f"{person.fin}: IDP status {person.idp_status}")
+
+
+@persons_cli.command("record-death")
+def persons_record_death(
+    fin: str,
+    date_of_death: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
+    document: Annotated[str | None, typer.Option()] = None,
+    by: OperatorOption = "operator",
+) -> None:
+    """Record a death."""
+    with _command(by) as container:
+        person = container.application.record_death(
+            fin, _date_option(date_of_death, "--date"), document
+        )
+    console.print(f"{person.fin}: death recorded")
+
+
+@persons_cli.command("status-reference")
+def persons_status_reference(fin: str, by: OperatorOption = "operator") -> None:
+    """Issue an IDP status reference and print its verification code."""
+    with _command(by) as container:
+        person, code = container.application.issue_status_reference(fin)
+    _show(
+        {
+            "verification_code": code,
+            "fin": person.fin,
+            "status": person.idp_status,
+            "certificate_number": person.idp_certificate_number,
+            "household_id": person.household_id,
+        }
+    )
+
+
+def _household_id(text: str) -> Any:
+    from uuid import UUID
+
+    try:
+        return UUID(text)
+    except ValueError:
+        raise fail(f"{text!r} is not a household id (a UUID)") from None
+
+
+@households_cli.command("show")
+def households_show(household_id: str) -> None:
+    """A household's profile from the read model."""
+    from projections import households
+
+    with running() as (container, _stop):
+        container.prepare_read_models()
+        with container.read_pool.connection() as conn, conn.cursor() as cur:
+            found = households.get_household(cur, _household_id(household_id))
+        if found is None:
+            raise fail(f"no household {household_id}", 1)
+        _show(found)
+
+
+@households_cli.command("search")
+def households_search(
+    fin: str | None = None,
+    name_prefix: str | None = None,
+    origin_settlement: str | None = None,
+    origin_district: str | None = None,
+    housing_condition: str | None = None,
+    vulnerability: str | None = None,
+    survey_status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> None:
+    """Search households in the read model."""
+    from rich.table import Table
+
+    from projections import households
+
+    with running() as (container, _stop):
+        container.prepare_read_models()
+        with container.read_pool.connection() as conn, conn.cursor() as cur:
+            found = households.find_households(
+                cur,
+                fin=fin,
+                name_prefix=name_prefix,
+                origin_settlement=origin_settlement,
+                origin_district=origin_district,
+                housing_condition=housing_condition,
+                vulnerability=vulnerability,
+                survey_status=survey_status,
+                limit=limit,
+                offset=offset,
+            )
+        table = Table("household", "head", "origin", "members", "housing", "vulnerabilities")
+        for h in found:
+            table.add_row(
+                str(h["household_id"]),
+                f"{h['head_last_name'] or ''} {h['head_first_name'] or ''} ({h['head_fin']})",
+                h["origin_settlement_code"],
+                str(h["member_count"]),
+                h["housing_condition"] or "",
+                ", ".join(h["vulnerabilities"]),
+            )
+        table_console().print(table if found else "no households found")
+
+
+@households_cli.command("housing-condition")
+def households_housing(
+    household_id: str, condition: str, note: str | None = None, by: OperatorOption = "operator"
+) -> None:
+    """Record the household's housing condition."""
+    with _command(by) as container:
+        container.application.record_housing_condition(_household_id(household_id), condition, note)
+    console.print(f"{household_id}: housing condition {condition}")
+
+
+@households_cli.command("vulnerability")
+def households_vulnerability(
+    household_id: str,
+    vulnerability: str,
+    person: Annotated[str | None, typer.Option(help="FIN of the member concerned")] = None,
+    note: str | None = None,
+    by: OperatorOption = "operator",
+) -> None:
+    """Record a vulnerability of the household or of one member."""
+    from domain.registry import person_id_for
+
+    with _command(by) as container:
+        container.application.record_vulnerability(
+            _household_id(household_id),
+            vulnerability,
+            person_id_for(person) if person else None,
+            note,
+        )
+    console.print(f"{household_id}: {vulnerability} recorded")
+
+
+@households_cli.command("remove-member")
+def households_remove_member(
+    household_id: str,
+    fin: str,
+    reason: str,
+    note: str | None = None,
+    by: OperatorOption = "operator",
+) -> None:
+    """A member leaves the household (death, marriage_out, moved_out, other)."""
+    from domain.registry import person_id_for
+
+    with _command(by) as container:
+        container.application.remove_member(
+            _household_id(household_id), person_id_for(fin), reason, note
+        )
+    console.print(f"{household_id}: {fin} removed")
+
+
+@households_cli.command("change-head")
+def households_change_head(
+    household_id: str,
+    fin: Annotated[str, typer.Argument(help="FIN of the new head")],
+    former_head_relationship: Annotated[
+        str, typer.Option(help="The former head's new relationship")
+    ],
+    reason: Annotated[str, typer.Option()],
+    by: OperatorOption = "operator",
+) -> None:
+    """Make another member the head."""
+    from domain.registry import person_id_for
+
+    with _command(by) as container:
+        container.application.change_head(
+            _household_id(household_id), person_id_for(fin), former_head_relationship, reason
+        )
+    console.print(f"{household_id}: {fin} is the head")
+
+
 surveys_cli = typer.Typer(no_args_is_help=True, help="Questionnaires and survey statistics.")
 cli.add_typer(surveys_cli, name="surveys")
 
