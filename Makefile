@@ -43,3 +43,8 @@ lint: install
 
 clean: down
 	rm -rf .data
+
+## Benchmarks (on demand): `make bench` (quick) or `make bench SIZE=full` (the registry's size).
+SIZE ?= quick
+bench: install
+	$(BIN)/python -m bench.import_bench --size $(SIZE)

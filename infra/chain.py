@@ -50,12 +50,20 @@ def link(
 
 
 class ChainedApplicationRecorder(PostgresApplicationRecorder):
-    """The library's Postgres application recorder, extending the hash chain with every insert."""
+    """The library's Postgres application recorder, extending the hash chain with every insert.
+
+    The links are computed by a PL/pgSQL function (PostgreSQL's own sha256) called in the
+    same transaction right after the events are inserted, while the event store's table lock
+    is held: no extra round trip, and the order of links is the commit order. Python's
+    ``link()`` computes the same bytes, so verification needs nothing from the database.
+    """
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.chain_table_name = events_table_name + "_chain"
         schema, table = Identifier(self.datastore.schema), Identifier(self.chain_table_name)
+        events = Identifier(events_table_name)
+        self.extend_function = Identifier(events_table_name + "_extend_chain")
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
@@ -63,34 +71,35 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
                 "chain_hash bytea NOT NULL)"
             ).format(schema=schema, table=table)
         )
-        self.select_head_statement = SQL(
-            "SELECT chain_hash FROM {schema}.{table} ORDER BY notification_id DESC LIMIT 1"
-        ).format(schema=schema, table=table)
-        self.insert_links_statement = SQL(
-            "INSERT INTO {schema}.{table} (notification_id, chain_hash) VALUES (%s, %s)"
-        ).format(schema=schema, table=table)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}() RETURNS void LANGUAGE plpgsql AS $$\n"
+                "DECLARE previous bytea; head bigint; r record;\n"
+                "BEGIN\n"
+                "  SELECT notification_id, chain_hash INTO head, previous FROM {schema}.{table}\n"
+                "    ORDER BY notification_id DESC LIMIT 1;\n"
+                "  previous := coalesce(previous, decode(repeat('00', 32), 'hex'));\n"
+                "  FOR r IN SELECT notification_id, originator_id, originator_version, topic, state\n"
+                "      FROM {schema}.{events} WHERE notification_id > coalesce(head, 0) ORDER BY notification_id LOOP\n"
+                "    previous := sha256(previous || int8send(r.notification_id) || int8send(r.originator_version)\n"
+                "      || int4send(16) || uuid_send(r.originator_id)\n"
+                "      || int4send(octet_length(convert_to(r.topic, 'UTF8'))) || convert_to(r.topic, 'UTF8')\n"
+                "      || int8send(octet_length(r.state)::bigint) || r.state);\n"
+                "    INSERT INTO {schema}.{table} (notification_id, chain_hash) VALUES (r.notification_id, previous);\n"
+                "  END LOOP;\n"
+                "END $$"
+            ).format(schema=schema, table=table, events=events, function=self.extend_function)
+        )
+        self.extend_statement = SQL("SELECT {schema}.{function}()").format(
+            schema=schema, function=self.extend_function
+        )
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        if not ids:
-            return ids
-        curs.execute(self.select_head_statement, prepare=True)
-        row = curs.fetchone()
-        previous = bytes(row["chain_hash"]) if row else GENESIS
-        links = []
-        for notification_id, event in zip(ids, stored_events, strict=True):
-            previous = link(
-                previous,
-                notification_id,
-                event.originator_id,
-                event.originator_version,
-                event.topic,
-                event.state,
-            )
-            links.append((notification_id, previous))
-        curs.executemany(self.insert_links_statement, links)
+        if ids:
+            curs.execute(self.extend_statement, prepare=True)  # nothing to fetch: no round trip
         return ids
 
     def chain_links(self, first: int, last: int) -> dict[int, bytes]:

@@ -225,14 +225,18 @@ class LegacyImport:
                     self._reject(result, ref, rows, str(exc))
                     continue
                 prepared.append((ref, rows, aggregates))
-        if not prepared:
-            return
+        for chunk in _chunks(prepared):
+            self._save_chunk(chunk, result)
+
+    def _save_chunk(
+        self, chunk: list[tuple[str, list[Row], list[Any]]], result: ImportResult
+    ) -> None:
         try:
-            self.app.save(*[a for _, _, aggregates in prepared for a in aggregates])
-            saved = prepared
+            self.app.save(*[a for _, _, aggregates in chunk for a in aggregates])
+            saved = chunk
         except IntegrityError:
             saved = []
-            for ref, rows, aggregates in prepared:  # someone registered one meanwhile: one by one
+            for ref, rows, aggregates in chunk:  # someone registered one meanwhile: one by one
                 try:
                     self.app.save(*aggregates)
                     saved.append((ref, rows, aggregates))
@@ -262,6 +266,27 @@ class LegacyImport:
         ):
             household.record_vulnerability(vulnerability, None, "legacy registry import")
         return [household, *persons]
+
+
+# One transaction holds at most this many events: the event store's insert (psycopg pipeline
+# mode) stalls on much larger ones here (about 1,000 events); see the README's Benchmarks.
+MAX_EVENTS_PER_TRANSACTION = 300
+
+
+def _chunks(
+    prepared: list[tuple[str, list[Row], list[Any]]],
+) -> Iterator[list[tuple[str, list[Row], list[Any]]]]:
+    chunk: list[tuple[str, list[Row], list[Any]]] = []
+    events = 0
+    for item in prepared:
+        count = sum(len(a.pending_events) for a in item[2])
+        if chunk and events + count > MAX_EVENTS_PER_TRANSACTION:
+            yield chunk
+            chunk, events = [], 0
+        chunk.append(item)
+        events += count
+    if chunk:
+        yield chunk
 
 
 def write_report(result: ImportResult, path: Path) -> None:
