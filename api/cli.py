@@ -766,13 +766,13 @@ def persons_status_reference(fin: str, by: OperatorOption = "operator") -> None:
     )
 
 
-def _household_id(text: str) -> Any:
+def _household_id(text: str, what: str = "household") -> Any:
     from uuid import UUID
 
     try:
         return UUID(text)
     except ValueError:
-        raise fail(f"{text!r} is not a household id (a UUID)") from None
+        raise fail(f"{text!r} is not a {what} id (a UUID)") from None
 
 
 @households_cli.command("show")
@@ -903,6 +903,86 @@ def households_change_head(
     console.print(f"{household_id}: {fin} is the head")
 
 
+@households_cli.command("add-member")
+def households_add_member(
+    household_id: str,
+    fin: str,
+    first_name: Annotated[str, typer.Option()],
+    last_name: Annotated[str, typer.Option()],
+    birth_date: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    sex: Annotated[str, typer.Option(help="female or male")],
+    relationship: Annotated[str, typer.Option(help="Relationship to the head")],
+    reason: Annotated[str, typer.Option(help="birth, marriage, adoption or other")],
+    patronymic: str | None = None,
+    by: OperatorOption = "operator",
+) -> None:
+    """A person joins the household (a registered person who belongs to no household may too)."""
+    from domain.registry import NewMember
+
+    member = NewMember(
+        fin,
+        first_name,
+        last_name,
+        patronymic,
+        _date_option(birth_date, "--birth-date"),
+        sex,
+        relationship,
+    )
+    with _command(by) as container:
+        container.application.add_member(_household_id(household_id), member, reason)
+    console.print(f"{household_id}: {fin} joined")
+
+
+@households_cli.command("split")
+def households_split(
+    household_id: str,
+    member: Annotated[
+        list[str], typer.Option(help="FIN=relationship for each member leaving (one is head)")
+    ],
+    address: Annotated[str, typer.Option(help="Address of the new household")],
+    reason: Annotated[str, typer.Option()],
+    by: OperatorOption = "operator",
+) -> None:
+    """Members leave to form a new household; prints its id."""
+    from domain.registry import person_id_for
+
+    relationships = {}
+    for item in member:
+        fin, sep, relationship = item.partition("=")
+        if not sep:
+            raise fail(f"--member {item!r} is not FIN=relationship")
+        relationships[person_id_for(fin)] = relationship
+    heads = [p for p, r in relationships.items() if r == "head"]
+    if len(heads) != 1:
+        raise fail("exactly one --member must be FIN=head")
+    with _command(by) as container:
+        new_id = container.application.split_household(
+            _household_id(household_id), heads[0], relationships, address, reason
+        )
+    print(new_id)
+
+
+@households_cli.command("clear-vulnerability")
+def households_clear_vulnerability(
+    household_id: str,
+    vulnerability: str,
+    reason: Annotated[str, typer.Option()],
+    person: Annotated[str | None, typer.Option(help="FIN of the member concerned")] = None,
+    by: OperatorOption = "operator",
+) -> None:
+    """A recorded vulnerability no longer applies."""
+    from domain.registry import person_id_for
+
+    with _command(by) as container:
+        container.application.clear_vulnerability(
+            _household_id(household_id),
+            vulnerability,
+            person_id_for(person) if person else None,
+            reason,
+        )
+    console.print(f"{household_id}: {vulnerability} cleared")
+
+
 surveys_cli = typer.Typer(no_args_is_help=True, help="Questionnaires and survey statistics.")
 cli.add_typer(surveys_cli, name="surveys")
 
@@ -944,6 +1024,71 @@ def surveys_publish(
         console.print(
             f"published {questionnaire.code} version {questionnaire.questionnaire_version}"
         )
+
+
+def _answer_value(text: str) -> Any:
+    """An answer typed on the command line: JSON when it parses (2, true, ["a","b"]), else text."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@surveys_cli.command("start")
+def surveys_start(
+    household_id: str,
+    questionnaire: str = "pre-return",
+    version: int = 1,
+    by: OperatorOption = "operator",
+) -> None:
+    """Start a household's survey; prints the response id."""
+    with _command(by) as container:
+        print(
+            container.application.start_survey(_household_id(household_id), questionnaire, version)
+        )
+
+
+@surveys_cli.command("answer")
+def surveys_answer(
+    response_id: str,
+    question_id: str,
+    value: Annotated[
+        str, typer.Argument(help='JSON or text: yes, 2, \'["housing","jobs"]\', 2026-05-01')
+    ],
+    by: OperatorOption = "operator",
+) -> None:
+    """Answer one question."""
+    with _command(by) as container:
+        response = container.application.answer_survey(
+            _household_id(response_id, "survey response"), question_id, _answer_value(value)
+        )
+    console.print(f"{question_id}: {response.answers[question_id]}")
+
+
+@surveys_cli.command("correct")
+def surveys_correct(
+    response_id: str,
+    question_id: str,
+    value: str,
+    reason: Annotated[str, typer.Option()],
+    by: OperatorOption = "operator",
+) -> None:
+    """Correct an answer, with a reason."""
+    with _command(by) as container:
+        response = container.application.correct_survey_answer(
+            _household_id(response_id, "survey response"), question_id, _answer_value(value), reason
+        )
+    console.print(f"{question_id}: {response.answers[question_id]}")
+
+
+@surveys_cli.command("complete")
+def surveys_complete(response_id: str, by: OperatorOption = "operator") -> None:
+    """Complete the survey (refused while a required question that is shown is unanswered)."""
+    with _command(by) as container:
+        container.application.complete_survey(_household_id(response_id, "survey response"))
+    console.print("completed")
 
 
 @surveys_cli.command("statistics")

@@ -64,3 +64,66 @@ def test_person_commands_record_the_operator_and_refuse_bad_input_in_one_line(st
         "nigar",
         "nigar",
     ]
+
+
+def test_a_survey_is_answered_from_the_command_line_and_a_married_person_moves(
+    stack: Stack,
+) -> None:
+    register_households(stack.container, 2)
+    app = stack.container.application
+    households = [
+        n.originator_id for n in app.recorder.select_notifications(1, 100) if "Household" in n.topic
+    ]
+    assert run(stack, "surveys", "publish").returncode == 0
+    started = run(stack, "surveys", "start", str(households[0]))
+    assert started.returncode == 0, started.stderr
+    response_id = started.stdout.strip()
+    assert run(stack, "surveys", "answer", response_id, "intention", "no").returncode == 0
+    hidden = run(stack, "surveys", "answer", response_id, "employment_count", "2")
+    assert hidden.returncode == 1 and "not asked" in hidden.stderr
+    wrong = run(stack, "surveys", "answer", response_id, "obstacles", '["dragons"]')
+    assert wrong.returncode == 2 and "value:" in wrong.stderr
+    incomplete = run(stack, "surveys", "complete", response_id)
+    assert incomplete.returncode == 2 and "answers.obstacles" in incomplete.stderr
+    for question, value in [
+        ("reasons_not_to_return", '["jobs"]'),
+        ("obstacles", '["jobs","housing"]'),
+        ("employment_needed", "yes"),
+        ("employment_count", "1"),
+        ("health_needs", "no"),
+        ("school_children", "0"),
+    ]:
+        answered = run(stack, "surveys", "answer", response_id, question, value)
+        assert answered.returncode == 0, answered.stderr
+    assert run(stack, "surveys", "complete", response_id).returncode == 0
+
+    # A member of the second household marries into the first: removed there, then added here.
+    second = app.get_household(households[1])
+    spouse = next(m for m in second.members if m.relationship != "head")  # the seeder gives it two
+    removed = run(
+        stack, "households", "remove-member", str(households[1]), spouse.fin, "marriage_out"
+    )
+    assert removed.returncode == 0, removed.stderr
+    person = app.get_person(spouse.fin)
+    joined = run(
+        stack,
+        "households",
+        "add-member",
+        str(households[0]),
+        spouse.fin,
+        "--first-name",
+        person.first_name,
+        "--last-name",
+        person.last_name,
+        "--birth-date",
+        person.birth_date.isoformat(),
+        "--sex",
+        person.sex,
+        "--relationship",
+        "child_in_law",
+        "--reason",
+        "marriage",
+    )
+    assert joined.returncode == 0, joined.stderr
+    assert app.get_person(spouse.fin).household_id == households[0]
+    assert app.get_household(households[0]).member(person.id) is not None
