@@ -158,7 +158,9 @@ def relay() -> None:
             raise fail("the relay needs KAFKA_BOOTSTRAP_SERVERS")
         container.ensure_topics()
         _serve_metrics(container)
-        container.prepare_read_models()
+        from infra import tamper_evidence
+
+        tamper_evidence.prepare(container.database_url)  # the checkpoints table
         container.start_background(stop, relay=False, projections=False, checkpoints=True)
         container.relay().run(stop)
 

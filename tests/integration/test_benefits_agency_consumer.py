@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import threading
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 from confluent_kafka import Producer
-from fastavro import parse_schema, schemaless_writer
 
 from consumers.benefits_agency.__main__ import BenefitsAgencyConsumer
 from tests.integration.conftest import Stack, register_households
 from tests.integration.test_dead_letters import publish_everything
-from tests.support import ROOT, create_database, random_fin
+from tests.integration.test_schema_evolution import household_registered_v1
+from tests.support import ROOT, create_database
 
 CONTRACT = ROOT / "schemas"
 
@@ -45,35 +43,12 @@ def test_the_benefits_agency_builds_its_register_from_the_published_contract(
     publish_everything(stack)
 
     # A message written with the released v1 schema, and an event type the agency does not know.
-    import schemas  # only to build the old-format test message, as a producer would have
-
-    v1 = schemas.history()["reintegration.registry.HouseholdRegistered"][0]
-    household_id, head = uuid.uuid4(), uuid.uuid4()
-    body = io.BytesIO()
-    schemaless_writer(
-        body,
-        parse_schema(v1.definition),
-        {
-            "event_id": uuid.uuid4(),
-            "occurred_at": datetime.now(UTC),
-            "actor_id": "a",
-            "actor_role": "operator",
-            "correlation_id": "c",
-            "causation_id": "k",
-            "aggregate_id": household_id,
-            "aggregate_version": 1,
-            "case_id": household_id,
-            "head_person_id": head,
-            "members": [{"person_id": head, "fin": random_fin(), "relationship": "head"}],
-            "origin_settlement_code": "ZAN-003",
-            "current_address": "Bərdə",
-        },
-    )
+    household_id = uuid.uuid4()
     producer = Producer({"bootstrap.servers": stack.settings.kafka_bootstrap_servers})
     producer.produce(
         stack.container.topics.cases,
         key=str(household_id).encode(),
-        value=b"\xc3\x01" + v1.fingerprint + body.getvalue(),
+        value=household_registered_v1(household_id, "ZAN-003", "Bərdə", actor="a"),
         headers=[("event-type", b"reintegration.registry.HouseholdRegistered")],
     )
     producer.produce(

@@ -83,12 +83,12 @@ def test_a_household_event_stored_as_v1_is_upcast_and_published_with_the_current
     assert record["aggregate_id"] == household.id
 
 
-def test_a_kafka_message_written_with_the_v1_schema_is_projected_with_the_v2_reader(
-    stack: Stack,
-) -> None:
+def household_registered_v1(
+    household_id: uuid.UUID, origin: str, address: str, actor: str = "legacy-writer"
+) -> bytes:
+    """A HouseholdRegistered message as a producer using the released v1 schema wrote it."""
     v1 = schemas.history()[HOUSEHOLD][0]
-    assert "contact_phone" not in {f["name"] for f in v1.definition["fields"]}
-    household_id, head = uuid.uuid4(), uuid.uuid4()
+    head = uuid.uuid4()
     body = io.BytesIO()
     schemaless_writer(
         body,
@@ -96,7 +96,7 @@ def test_a_kafka_message_written_with_the_v1_schema_is_projected_with_the_v2_rea
         {
             "event_id": uuid.uuid4(),
             "occurred_at": datetime.now(UTC),
-            "actor_id": "legacy-writer",
+            "actor_id": actor,
             "actor_role": "operator",
             "correlation_id": "c",
             "causation_id": "k",
@@ -105,15 +105,24 @@ def test_a_kafka_message_written_with_the_v1_schema_is_projected_with_the_v2_rea
             "case_id": household_id,
             "head_person_id": head,
             "members": [{"person_id": head, "fin": random_fin(), "relationship": "head"}],
-            "origin_settlement_code": "LAC-003",
-            "current_address": "Gəncə",
+            "origin_settlement_code": origin,
+            "current_address": address,
         },
     )
+    return b"\xc3\x01" + v1.fingerprint + body.getvalue()
+
+
+def test_a_kafka_message_written_with_the_v1_schema_is_projected_with_the_v2_reader(
+    stack: Stack,
+) -> None:
+    v1 = schemas.history()[HOUSEHOLD][0]
+    assert "contact_phone" not in {f["name"] for f in v1.definition["fields"]}
+    household_id = uuid.uuid4()
     producer = Producer({"bootstrap.servers": stack.settings.kafka_bootstrap_servers})
     producer.produce(
         stack.container.topics.cases,
         key=str(household_id).encode(),
-        value=b"\xc3\x01" + v1.fingerprint + body.getvalue(),
+        value=household_registered_v1(household_id, "LAC-003", "Gəncə"),
         headers=[("event-type", HOUSEHOLD.encode())],
     )
     assert producer.flush(10) == 0
