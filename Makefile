@@ -46,5 +46,6 @@ clean: down
 
 ## Benchmarks (on demand): `make bench` (quick) or `make bench SIZE=full` (the registry's size).
 SIZE ?= quick
-bench: install
+bench: install kafka-fetch
 	$(BIN)/python -m bench.import_bench --size $(SIZE)
+	$(BIN)/python -m bench.pipeline_bench --size $(SIZE)
