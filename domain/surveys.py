@@ -177,10 +177,6 @@ class Questionnaire(CaseAggregate):
         title_en: str
         questions: list[Question]
 
-        @property
-        def case_id(self) -> UUID:
-            return self.originator_id
-
     @staticmethod
     def create_id(code: str, questionnaire_version: int) -> UUID:
         return questionnaire_id(code, questionnaire_version)
