@@ -450,7 +450,7 @@ def find_persons(
     IDP status, ordered by name; paginated."""
     clauses, params = ["true"], []
     if name_prefix:
-        clauses.append("search_name LIKE %s")
+        clauses.append('search_name COLLATE "C" LIKE %s')
         params.append(_like_prefix(name_prefix))
     if origin_settlement:
         clauses.append("origin_settlement_code = %s")
@@ -463,7 +463,7 @@ def find_persons(
         params.append(idp_status)
     cur.execute(
         f"SELECT {PERSON_COLUMNS} FROM rm_persons WHERE {' AND '.join(clauses)} "
-        "ORDER BY search_name, fin LIMIT %s OFFSET %s",
+        'ORDER BY search_name COLLATE "C", fin LIMIT %s OFFSET %s',
         [*params, limit, offset],
     )
     return [dict(r) for r in cur.fetchall()]

@@ -111,3 +111,7 @@ CREATE TABLE IF NOT EXISTS rm_survey_answers (
     answered_at   timestamptz NOT NULL,
     PRIMARY KEY (response_id, question_id)
 );
+
+-- Name search: a "C"-collated index serves both the prefix match and the order, so a page of
+-- results is read straight off the index even when a common prefix matches many thousands.
+CREATE INDEX IF NOT EXISTS rm_persons_search_name_c ON rm_persons ((search_name COLLATE "C"), fin);
