@@ -79,20 +79,29 @@ def search_name(first: str | None, last: str | None, patronymic: str | None) -> 
     return fold(" ".join(p for p in (last, first, patronymic) if p))
 
 
-def _bump(cur: Cursor[Any], e: dict[str, Any]) -> bool:
-    """Advance the household's version; False when this event was applied before."""
-    cur.execute(BUMP_HOUSEHOLD, e)
+def _advance(cur: Cursor[Any], e: dict[str, Any], table: str, key: str, also: str = "") -> bool:
+    """The idempotence guard: move the row to the event's aggregate version; False when this
+    event (or a later one) was applied before, and the handler must do nothing."""
+    cur.execute(
+        sql.SQL(
+            "UPDATE {table} SET version = %(aggregate_version)s{also} "
+            "WHERE {key} = %(aggregate_id)s AND version < %(aggregate_version)s"
+        ).format(table=sql.Identifier(table), key=sql.Identifier(key), also=sql.SQL(also)),
+        e,
+    )
     return cur.rowcount == 1
 
 
-BUMP_HOUSEHOLD = """
-UPDATE rm_households SET version = %(aggregate_version)s, updated_at = %(occurred_at)s
-WHERE household_id = %(aggregate_id)s AND version < %(aggregate_version)s
-"""
-BUMP_PERSON = """
-UPDATE rm_persons SET version = %(aggregate_version)s
-WHERE person_id = %(aggregate_id)s AND version < %(aggregate_version)s
-"""
+def _bump(cur: Cursor[Any], e: dict[str, Any]) -> bool:
+    return _advance(cur, e, "rm_households", "household_id", ", updated_at = %(occurred_at)s")
+
+
+def _bump_person(cur: Cursor[Any], e: dict[str, Any]) -> bool:
+    return _advance(cur, e, "rm_persons", "person_id")
+
+
+def _bump_response(cur: Cursor[Any], e: dict[str, Any]) -> bool:
+    return _advance(cur, e, "rm_survey_responses", "response_id")
 
 
 def household_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
@@ -250,11 +259,6 @@ def _search_name_of(cur: Cursor[Any], person_id: Any) -> str:
     return search_name(row["first_name"], row["last_name"], row["patronymic"]) if row else ""
 
 
-def _bump_person(cur: Cursor[Any], e: dict[str, Any]) -> bool:
-    cur.execute(BUMP_PERSON, e)
-    return cur.rowcount == 1
-
-
 def idp_status_granted(cur: Cursor[Any], e: dict[str, Any]) -> None:
     if _bump_person(cur, e):
         cur.execute(
@@ -320,15 +324,6 @@ def survey_started(cur: Cursor[Any], e: dict[str, Any]) -> None:
         "%(questionnaire_version)s, 'started', %(occurred_at)s, NULL, %(aggregate_version)s) ON CONFLICT DO NOTHING",
         e,
     )
-
-
-def _bump_response(cur: Cursor[Any], e: dict[str, Any]) -> bool:
-    cur.execute(
-        "UPDATE rm_survey_responses SET version = %(aggregate_version)s "
-        "WHERE response_id = %(aggregate_id)s AND version < %(aggregate_version)s",
-        e,
-    )
-    return cur.rowcount == 1
 
 
 def question_answered(cur: Cursor[Any], e: dict[str, Any]) -> None:
