@@ -846,6 +846,38 @@ def households_housing(
     console.print(f"{household_id}: housing condition {condition}")
 
 
+@households_cli.command("verify-circumstances")
+def households_verify(
+    household_id: str,
+    document: Annotated[str, typer.Option(help="Reference of the verification act")],
+    verified_on: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    living_at_registered_address: Annotated[
+        bool, typer.Option("--living-at-address/--not-living-at-address")
+    ] = True,
+    private_housing: Annotated[
+        bool, typer.Option("--private-housing/--no-private-housing")
+    ] = False,
+    sham_marriage_or_divorce: Annotated[
+        bool, typer.Option("--sham-marriage-or-divorce/--no-sham-marriage-or-divorce")
+    ] = False,
+    note: str | None = None,
+    by: OperatorOption = "operator",
+) -> None:
+    """Record what a verification found (the facts Resolution 65's exclusions depend on)."""
+    on = _date_option(verified_on, "--verified-on")
+    with _command(by) as container:
+        container.application.verify_circumstances(
+            _household_id(household_id),
+            living_at_registered_address,
+            private_housing,
+            sham_marriage_or_divorce,
+            on,
+            document,
+            note,
+        )
+    console.print(f"{household_id}: circumstances verified")
+
+
 @households_cli.command("vulnerability")
 def households_vulnerability(
     household_id: str,
@@ -1131,17 +1163,26 @@ cli.add_typer(demo_cli, name="demo")
 def demo_seed(
     households: Annotated[int, typer.Option(min=1, max=10_000, help="How many households")] = 20,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same families)")] = 2026,
+    documented: Annotated[
+        bool,
+        typer.Option(
+            help="Also record IDP status, housing, a verification and a pre-return survey"
+        ),
+    ] = True,
 ) -> None:
     """Register demonstration households (reproducible from the seed), acting as demo-operator."""
     from infra.demo import seed_households
 
     with running() as (container, _stop):
-        ids = seed_households(container.application, households, seed)
+        ids = seed_households(container.application, households, seed, documented)
         console.print(
             f"registered {len(ids)} demo households; the first is {ids[0] if ids else '-'}"
         )
         for household_id in ids[:3]:
             print(household_id)
+
+
+from api import cli_eligibility  # noqa: E402, F401  (registers rule-sets, eligibility, audits)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from domain.base import NotFound, ValidationFailed
+from domain.eligibility import EligibilityStateError, NotPermitted
 from domain.registry import InvalidState, PersonAlreadyRegistered
 from domain.surveys import SurveyStateError
 from infra.application import ConcurrentUpdate
@@ -92,8 +93,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidState)
     @app.exception_handler(SurveyStateError)
+    @app.exception_handler(EligibilityStateError)
     async def _invalid_state(
-        request: Request, exc: InvalidState | SurveyStateError
+        request: Request, exc: InvalidState | SurveyStateError | EligibilityStateError
     ) -> JSONResponse:
         extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
         return problem(
@@ -110,6 +112,10 @@ def install(app: FastAPI) -> None:
         return problem(
             409, "Concurrent update", str(exc), kind="concurrent-update", instance=request.url.path
         )
+
+    @app.exception_handler(NotPermitted)
+    async def _not_permitted(request: Request, exc: NotPermitted) -> JSONResponse:
+        return problem(403, "Forbidden", str(exc), kind="forbidden", instance=request.url.path)
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:

@@ -60,6 +60,20 @@ class HousingConditionIn(BaseModel):
     note: str | None = None
 
 
+class CircumstancesIn(BaseModel):
+    model_config = Strict
+    living_at_registered_address: bool = Field(
+        description="The family was found actually living at its registered address"
+    )
+    private_housing_after_displacement: bool = Field(
+        description="Private housing acquired after displacement was found"
+    )
+    sham_marriage_or_divorce: bool = Field(description="A sham marriage or divorce was found")
+    verified_on: date
+    document_reference: str = Field(description="Reference of the verification act")
+    note: str | None = None
+
+
 class VulnerabilityIn(BaseModel):
     model_config = Strict
     vulnerability: str = Field(
@@ -189,6 +203,18 @@ def install(
     ) -> dict[str, Any]:
         with command(request, actor):
             application().record_housing_condition(household_id, body.condition, body.note)
+        return done(household_id)
+
+    @app.post("/api/v1/households/{household_id}/circumstances", tags=["registry"])
+    def circumstances(
+        household_id: UUID,
+        body: CircumstancesIn,
+        request: Request,
+        actor: Actor = require(*write_roles),
+    ) -> dict[str, Any]:
+        """Record what a verification found: the facts Resolution 65's exclusions depend on."""
+        with command(request, actor):
+            application().verify_circumstances(household_id, **body.model_dump())
         return done(household_id)
 
     @app.post("/api/v1/households/{household_id}/vulnerabilities", tags=["registry"])

@@ -474,6 +474,17 @@ class Household(CaseAggregate):
         person_id: UUID | None
         reason: str
 
+    class CircumstancesVerified(CaseAggregate.Event):
+        """What a verification (a visit, a documents check) found about the circumstances the
+        exclusions of Cabinet Resolution No. 65 depend on."""
+
+        living_at_registered_address: bool
+        private_housing_after_displacement: bool
+        sham_marriage_or_divorce: bool
+        verified_on: date
+        document_reference: str
+        note: str | None
+
     @event(Registered)
     def __init__(
         self,
@@ -490,6 +501,7 @@ class Household(CaseAggregate):
         self.contact_phone = contact_phone
         self.housing_condition: str | None = None
         self.vulnerabilities: list[tuple[str, UUID | None]] = []
+        self.circumstances: dict[str, Any] | None = None
 
     def member(self, person_id: UUID) -> Member | None:
         return next((m for m in self.members if m.person_id == person_id), None)
@@ -628,6 +640,49 @@ class Household(CaseAggregate):
     @event(VulnerabilityCleared)
     def _cleared(self, vulnerability: str, person_id: UUID | None, reason: str) -> None:
         self.vulnerabilities.remove((vulnerability, person_id))
+
+    def verify_circumstances(
+        self,
+        living_at_registered_address: bool,
+        private_housing_after_displacement: bool,
+        sham_marriage_or_divorce: bool,
+        verified_on: date,
+        document_reference: str,
+        note: str | None,
+        today: date,
+    ) -> None:
+        errors: list[FieldError] = []
+        if verified_on > today:
+            errors.append(FieldError("verified_on", "cannot be in the future"))
+        if not (document_reference or "").strip():
+            errors.append(FieldError("document_reference", "the verification act is required"))
+        _require(errors)
+        self._verified(
+            living_at_registered_address=living_at_registered_address,
+            private_housing_after_displacement=private_housing_after_displacement,
+            sham_marriage_or_divorce=sham_marriage_or_divorce,
+            verified_on=verified_on,
+            document_reference=document_reference.strip(),
+            note=_text(note),
+        )
+
+    @event(CircumstancesVerified)
+    def _verified(
+        self,
+        living_at_registered_address: bool,
+        private_housing_after_displacement: bool,
+        sham_marriage_or_divorce: bool,
+        verified_on: date,
+        document_reference: str,
+        note: str | None,
+    ) -> None:
+        self.circumstances = {
+            "living_at_registered_address": living_at_registered_address,
+            "private_housing_after_displacement": private_housing_after_displacement,
+            "sham_marriage_or_divorce": sham_marriage_or_divorce,
+            "verified_on": verified_on,
+            "document_reference": document_reference,
+        }
 
 
 def register_household(command: RegisterHousehold, today: date) -> tuple[Household, list[Person]]:

@@ -22,6 +22,7 @@ from domain.base import CaseAggregate, DomainError, FieldError, ValidationFailed
 QUESTION_TYPES = ("yes_no", "single_choice", "multiple_choice", "number", "text", "date")
 MAX_TEXT_ANSWER = 2000
 QUESTIONNAIRE_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:questionnaire")
+RESPONSE_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:survey-response")
 
 
 class SurveyError(DomainError):
@@ -66,6 +67,12 @@ class Question:
 
 def questionnaire_id(code: str, version: int) -> UUID:
     return uuid5(QUESTIONNAIRE_NAMESPACE, f"{code}:{version}")
+
+
+def response_id(household_id: UUID, code: str, ordinal: int) -> UUID:
+    """A household's responses to a questionnaire are numbered 1, 2, ...: the write model finds
+    them without an index, and two surveys started at once cannot both be number n."""
+    return uuid5(RESPONSE_NAMESPACE, f"{household_id}:{code}:{ordinal}")
 
 
 def validate_questions(questions: list[Question]) -> list[FieldError]:
@@ -272,6 +279,20 @@ class SurveyResponse(CaseAggregate):
         self.questionnaire_version = questionnaire_version
         self.answers: dict[str, Any] = {}
         self.completed = False
+
+    @classmethod
+    def start(
+        cls, household_id: UUID, questionnaire: Questionnaire, ordinal: int
+    ) -> SurveyResponse:
+        response: SurveyResponse = cls._create(
+            cls.Started,
+            id=response_id(household_id, questionnaire.code, ordinal),
+            household_id=household_id,
+            questionnaire_id=questionnaire.id,
+            questionnaire_code=questionnaire.code,
+            questionnaire_version=questionnaire.questionnaire_version,
+        )
+        return response
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         kwargs.setdefault("household_id", self.household_id)

@@ -13,7 +13,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from domain import surveys
+from domain import eligibility, surveys
 from domain.base import DomainError, FieldError, NotFound, ValidationFailed
 from domain.registry import (
     RELATIONSHIPS,
@@ -85,6 +85,7 @@ class ReintegrationApplication(Application[UUID]):
         transcoder.register(DataclassAsDict(surveys.Question, "survey_question"))
         transcoder.register(DataclassAsDict(surveys.Option, "survey_option"))
         transcoder.register(DataclassAsDict(surveys.ShowIf, "survey_show_if"))
+        transcoder.register(DataclassAsDict(eligibility.CriterionOutcome, "criterion_outcome"))
 
     def register_household(self, command: RegisterHousehold, today: date | None = None) -> UUID:
         household, persons = register_household(command, today or date.today())
@@ -232,6 +233,28 @@ class ReintegrationApplication(Application[UUID]):
         household.record_housing_condition(condition, note)
         self._save(household)
 
+    def verify_circumstances(
+        self,
+        household_id: UUID,
+        living_at_registered_address: bool,
+        private_housing_after_displacement: bool,
+        sham_marriage_or_divorce: bool,
+        verified_on: date,
+        document_reference: str,
+        note: str | None,
+    ) -> None:
+        household = self.get_household(household_id)
+        household.verify_circumstances(
+            living_at_registered_address,
+            private_housing_after_displacement,
+            sham_marriage_or_divorce,
+            verified_on,
+            document_reference,
+            note,
+            date.today(),
+        )
+        self._save(household)
+
     def record_vulnerability(
         self, household_id: UUID, vulnerability: str, person_id: UUID | None, note: str | None
     ) -> None:
@@ -341,14 +364,19 @@ class ReintegrationApplication(Application[UUID]):
     def start_survey(self, household_id: UUID, code: str, version: int) -> UUID:
         self.get_household(household_id)
         questionnaire = self.get_questionnaire(code, version)
-        response = surveys.SurveyResponse(
-            household_id=household_id,
-            questionnaire_id=questionnaire.id,
-            questionnaire_code=questionnaire.code,
-            questionnaire_version=questionnaire.questionnaire_version,
-        )
+        ordinal = len(self.survey_responses(household_id, code)) + 1
+        response = surveys.SurveyResponse.start(household_id, questionnaire, ordinal)
         self._save(response)
         return response.id
+
+    def survey_responses(self, household_id: UUID, code: str) -> list[UUID]:
+        """The household's responses to a questionnaire (any version), oldest first."""
+        found: list[UUID] = []
+        while self.recorder.select_events(
+            surveys.response_id(household_id, code, len(found) + 1), limit=1
+        ):
+            found.append(surveys.response_id(household_id, code, len(found) + 1))
+        return found
 
     def answer_survey(
         self, response_id: UUID, question_id: str, value: Any
@@ -371,3 +399,156 @@ class ReintegrationApplication(Application[UUID]):
         response.complete(self.repository.get(response.questionnaire_id))
         self._save(response)
         return response
+
+    # --- eligibility: rule sets ------------------------------------------------------------
+
+    def rule_set_versions(self, code: str) -> list[eligibility.RuleSet]:
+        """Every version of a rule set, from version 1 up (versions are numbered without gaps)."""
+        versions: list[eligibility.RuleSet] = []
+        while True:
+            try:
+                versions.append(
+                    self.repository.get(eligibility.rule_set_id(code, len(versions) + 1))
+                )
+            except AggregateNotFoundError:
+                return versions
+
+    def get_rule_set(self, code: str, version: int) -> eligibility.RuleSet:
+        try:
+            rule_set: eligibility.RuleSet = self.repository.get(
+                eligibility.rule_set_id(code, version)
+            )
+            return rule_set
+        except AggregateNotFoundError:
+            raise NotFound("rule set", f"{code} version {version}") from None
+
+    def draft_rule_set(
+        self, document: eligibility.RuleSetDocument, validation: eligibility.Validation
+    ) -> eligibility.RuleSet:
+        if validation.errors:
+            raise ValidationFailed(list(validation.errors))
+        existing = self.rule_set_versions(document.code)
+        if document.version != len(existing) + 1:
+            raise eligibility.EligibilityStateError(
+                f"{document.code} has {len(existing)} version(s): the next is "
+                f"{len(existing) + 1} (revise a draft instead of drafting it again)",
+                "version",
+            )
+        rule_set = eligibility.RuleSet(
+            code=document.code,
+            rule_set_version=document.version,
+            document=eligibility.canonical_json(document.source),
+            document_hash=document.hash,
+            example_failures=list(validation.example_failures),
+        )
+        self._save(rule_set)
+        return rule_set
+
+    def revise_rule_set(
+        self,
+        document: eligibility.RuleSetDocument,
+        validation: eligibility.Validation,
+        reason: str,
+    ) -> eligibility.RuleSet:
+        if validation.errors:
+            raise ValidationFailed(list(validation.errors))
+        rule_set = self.get_rule_set(document.code, document.version)
+        rule_set.revise(document, validation, reason)
+        self._save(rule_set)
+        return rule_set
+
+    def approve_rule_set(
+        self,
+        code: str,
+        version: int,
+        act_reference: str,
+        effective_from: date | None,
+        validation: eligibility.Validation,
+    ) -> eligibility.RuleSet:
+        """Approve a draft; the earlier approved version is superseded in the same transaction
+        (it stays in force until the new version's effective date)."""
+        versions = self.rule_set_versions(code)
+        if not 1 <= version <= len(versions):
+            raise NotFound("rule set", f"{code} version {version}")
+        rule_set = versions[version - 1]
+        later = [r for r in versions if r.rule_set_version > version and r.status != "draft"]
+        if later:
+            raise eligibility.EligibilityStateError(
+                f"version {later[0].rule_set_version} is already approved: draft a new version",
+                "version",
+            )
+        rule_set.approve(act_reference, effective_from, validation)
+        earlier = [r for r in versions if r.rule_set_version < version and r.status == "approved"]
+        for older in earlier:
+            older.supersede(version, rule_set.effective_from or date.today())
+        self._save(rule_set, *earlier)
+        return rule_set
+
+    # --- eligibility: decisions ------------------------------------------------------------
+
+    def current_decision(self, household_id: UUID) -> eligibility.EligibilityDecision | None:
+        """The household's latest decision: decisions are numbered 1, 2, ... without gaps."""
+        sequence = 0
+        while self.recorder.select_events(
+            eligibility.decision_id(household_id, sequence + 1), limit=1
+        ):
+            sequence += 1
+        if sequence == 0:
+            return None
+        decision: eligibility.EligibilityDecision = self.repository.get(
+            eligibility.decision_id(household_id, sequence)
+        )
+        return decision
+
+    def get_decision(self, decision_id: UUID) -> eligibility.EligibilityDecision:
+        try:
+            decision: eligibility.EligibilityDecision = self.repository.get(decision_id)
+            return decision
+        except AggregateNotFoundError:
+            raise NotFound("eligibility decision", decision_id) from None
+
+    def record_decisions(self, *decisions: eligibility.EligibilityDecision) -> None:
+        self._save(*decisions)
+
+    def _current(self, decision_id: UUID) -> eligibility.EligibilityDecision:
+        decision = self.get_decision(decision_id)
+        successor = eligibility.decision_id(decision.household_id, decision.sequence + 1)
+        if self.recorder.select_events(successor, limit=1):
+            raise eligibility.EligibilityStateError(
+                f"decision {decision_id} is superseded by {successor}: act on the current one",
+                "decision_id",
+            )
+        return decision
+
+    def override_decision(
+        self,
+        decision_id: UUID,
+        result: str,
+        priority_group: str | None,
+        rooms_entitled: int | None,
+        justification: str,
+    ) -> eligibility.EligibilityDecision:
+        decision = self._current(decision_id)
+        decision.override(result, priority_group, rooms_entitled, justification)
+        self._save(decision)
+        return decision
+
+    def lodge_appeal(self, decision_id: UUID, grounds: str) -> UUID:
+        decision = self._current(decision_id)
+        appeal_id = decision.lodge_appeal(grounds)
+        self._save(decision)
+        return appeal_id
+
+    def decide_appeal(
+        self,
+        decision_id: UUID,
+        appeal_id: UUID,
+        outcome: str,
+        reasons: str,
+        result: str | None,
+        priority_group: str | None,
+    ) -> eligibility.EligibilityDecision:
+        decision = self.get_decision(decision_id)
+        decision.decide_appeal(appeal_id, outcome, reasons, result, priority_group)
+        self._save(decision)
+        return decision

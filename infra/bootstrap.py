@@ -21,13 +21,14 @@ from infra.application import ReintegrationApplication
 from infra.config import Settings
 from infra.contract import Topics
 from infra.postgres import eventsourcing_env, start_embedded
-from projections import households
+from projections import eligibility, households
 from projections.runner import EventStoreProjector, KafkaProjector, Projection
 
 log = structlog.get_logger(__name__)
 
 PROJECTIONS = {
     households.NAME: Projection(households.NAME, households.DDL, households.HANDLERS),
+    eligibility.NAME: Projection(eligibility.NAME, eligibility.DDL, eligibility.HANDLERS),
 }
 
 
@@ -51,6 +52,16 @@ class Container:
         app = ReintegrationApplication(env=env)
         self._closers.append(app.close)
         return app
+
+    @cached_property
+    def eligibility(self) -> Any:
+        """Rule sets, determinations and the auditor's re-run (CEL as expression language)."""
+        from infra.cel_language import CelLanguage
+        from infra.eligibility import Eligibility
+
+        return Eligibility(
+            self.application, self.read_pool, CelLanguage(), self.settings.default_rule_set
+        )
 
     @cached_property
     def topics(self) -> Topics:
@@ -255,6 +266,16 @@ class Container:
             return report
         finally:
             drop_schema(self.database_url, scratch)
+
+    def catch_up_read_models(self) -> None:
+        """Without Kafka, bring every projection up to the end of the event store's log (for a
+        command-line process that reads views no `serve` may be keeping up to date). With Kafka,
+        the projector processes do that; this does nothing."""
+        self.prepare_read_models()
+        if self.settings.kafka_bootstrap_servers:
+            return
+        for name in PROJECTIONS:
+            self.projector(name).run(threading.Event(), until_caught_up=True)
 
     def ensure_topics(self) -> None:
         from infra.kafka import ensure_topics

@@ -14,6 +14,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
+from domain import eligibility
 from domain.base import NotFound
 from domain.registry import Household, Person
 from infra import contract
@@ -81,8 +82,18 @@ def case_events(
         for member in getattr(event, "members", []) or []:
             if member.person_id not in people:
                 people.append(member.person_id)
-    everything = household_events + (_stored(app, people) if people else [])
+    # Aggregates numbered per household: its survey responses and eligibility decisions.
+    others = [*people, *app.survey_responses(household_id, "pre-return")]
+    others += _numbered(app, lambda n: eligibility.decision_id(household_id, n))
+    everything = household_events + (_stored(app, others) if others else [])
     return sorted(everything, key=lambda item: item[0])
+
+
+def _numbered(app: ReintegrationApplication, id_for: Any) -> list[UUID]:
+    found: list[UUID] = []
+    while app.recorder.select_events(id_for(len(found) + 1), limit=1):
+        found.append(id_for(len(found) + 1))
+    return found
 
 
 def history(app: ReintegrationApplication, household_id: UUID) -> dict[str, Any]:
@@ -129,6 +140,24 @@ def render_html(history_: dict[str, Any], chain: Any, generated_by: str) -> str:
         generated_by=generated_by,
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def _decision_as_of(aggregates: dict[UUID, Any]) -> dict[str, Any] | None:
+    decisions = [a for a in aggregates.values() if isinstance(a, eligibility.EligibilityDecision)]
+    if not decisions:
+        return None
+    d = max(decisions, key=lambda a: a.sequence)
+    return {
+        "decision_id": str(d.id),
+        "sequence": d.sequence,
+        "rule_set": {"id": d.rule_set_code, "version": d.rule_set_version},
+        "result": d.effective_result,
+        "priority_group": d.effective_priority_group,
+        "rooms_entitled": d.effective_rooms,
+        "determined": {"result": d.result, "at": d.created_on.isoformat(), "by": d.determined_by},
+        "overridden_by": d.overridden_by,
+        "version": d.version,
+    }
 
 
 def as_of(app: ReintegrationApplication, household_id: UUID, moment: datetime) -> dict[str, Any]:
@@ -180,8 +209,8 @@ def as_of(app: ReintegrationApplication, household_id: UUID, moment: datetime) -
             "modified_at": household.modified_on.isoformat(),
         },
         "members": members,
-        # Filled once eligibility, housing and relocation record events for the case.
-        "eligibility_decision": None,
+        "eligibility_decision": _decision_as_of(aggregates),
+        # Filled once housing and relocation record events for the case.
         "allocation": None,
         "relocation_stage": None,
     }

@@ -41,6 +41,7 @@ class Settings:
     audit_signing_key: str | None = None
     audit_public_key: str | None = None
     audit_checkpoint_interval_s: int = 60
+    default_rule_set: str = "great-return-housing"
 
     @property
     def development(self) -> bool:
@@ -81,6 +82,7 @@ class Settings:
             audit_public_key=env.get("AUDIT_PUBLIC_KEY") or None,
             audit_checkpoint_interval_s=_positive_int(env, "AUDIT_CHECKPOINT_INTERVAL_S", 60),
             metrics_port=_positive_int(env, "METRICS_PORT", 1) if env.get("METRICS_PORT") else None,
+            default_rule_set=env.get("ELIGIBILITY_RULE_SET") or "great-return-housing",
         )
 
     def with_tokens_for_api(self) -> tuple[Settings, dict[str, Actor]]:

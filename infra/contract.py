@@ -12,6 +12,7 @@ from typing import Any
 
 import schemas
 from domain.base import CaseAggregate
+from domain.eligibility import EligibilityDecision, RuleSet
 from domain.registry import Household, Person
 from domain.surveys import Questionnaire, SurveyResponse
 
@@ -34,13 +35,28 @@ EVENT_SCHEMAS: dict[type[CaseAggregate.Event], str] = {
     Household.HousingConditionRecorded: "reintegration.registry.HousingConditionRecorded",
     Household.VulnerabilityRecorded: "reintegration.registry.VulnerabilityRecorded",
     Household.VulnerabilityCleared: "reintegration.registry.VulnerabilityCleared",
+    Household.CircumstancesVerified: "reintegration.registry.HouseholdCircumstancesVerified",
     Questionnaire.Published: "reintegration.surveys.QuestionnairePublished",
     SurveyResponse.Started: "reintegration.surveys.SurveyStarted",
     SurveyResponse.QuestionAnswered: "reintegration.surveys.SurveyQuestionAnswered",
     SurveyResponse.AnswerCorrected: "reintegration.surveys.SurveyAnswerCorrected",
     SurveyResponse.Completed: "reintegration.surveys.SurveyCompleted",
+    RuleSet.Drafted: "reintegration.eligibility.RuleSetDrafted",
+    RuleSet.DraftRevised: "reintegration.eligibility.RuleSetDraftRevised",
+    RuleSet.Approved: "reintegration.eligibility.RuleSetApproved",
+    RuleSet.Superseded: "reintegration.eligibility.RuleSetSuperseded",
+    EligibilityDecision.Determined: "reintegration.eligibility.EligibilityDetermined",
+    EligibilityDecision.Overridden: "reintegration.eligibility.DecisionOverridden",
+    EligibilityDecision.AppealLodged: "reintegration.eligibility.AppealLodged",
+    EligibilityDecision.AppealDecided: "reintegration.eligibility.AppealDecided",
 }
-REFERENCE_EVENTS: set[type[CaseAggregate.Event]] = {Questionnaire.Published}
+REFERENCE_EVENTS: set[type[CaseAggregate.Event]] = {
+    Questionnaire.Published,
+    RuleSet.Drafted,
+    RuleSet.DraftRevised,
+    RuleSet.Approved,
+    RuleSet.Superseded,
+}
 
 
 def topic_suffix(event_class: type) -> str:

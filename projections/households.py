@@ -52,7 +52,9 @@ WHERE rm_persons.version < excluded.version
 
 SELECT_HOUSEHOLD = """
 SELECT household_id, head_person_id, origin_settlement_code, origin_district_code, current_address,
-       contact_phone, housing_condition, vulnerabilities,
+       contact_phone, housing_condition, vulnerabilities, living_at_registered_address,
+       private_housing_after_displacement, sham_marriage_or_divorce, circumstances_verified_on,
+       circumstances_document,
        (SELECT from_household_id FROM rm_household_splits s WHERE s.new_household_id = household_id)
            AS split_from,
        registered_at,
@@ -191,6 +193,18 @@ def housing_condition_recorded(cur: Cursor[Any], e: dict[str, Any]) -> None:
     if _bump(cur, e):
         cur.execute(
             "UPDATE rm_households SET housing_condition = %(condition)s WHERE household_id = %(aggregate_id)s",
+            e,
+        )
+
+
+def circumstances_verified(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _bump(cur, e):
+        cur.execute(
+            "UPDATE rm_households SET living_at_registered_address = %(living_at_registered_address)s, "
+            "private_housing_after_displacement = %(private_housing_after_displacement)s, "
+            "sham_marriage_or_divorce = %(sham_marriage_or_divorce)s, "
+            "circumstances_verified_on = %(verified_on)s, "
+            "circumstances_document = %(document_reference)s WHERE household_id = %(aggregate_id)s",
             e,
         )
 
@@ -366,6 +380,7 @@ HANDLERS = {
     "reintegration.registry.HouseholdMembersSplitOff": members_split_off,
     "reintegration.registry.HousingConditionRecorded": housing_condition_recorded,
     "reintegration.registry.VulnerabilityRecorded": vulnerability_recorded,
+    "reintegration.registry.HouseholdCircumstancesVerified": circumstances_verified,
     "reintegration.registry.VulnerabilityCleared": vulnerability_cleared,
     "reintegration.registry.PersonDetailCorrected": detail_corrected,
     "reintegration.registry.IdpStatusGranted": idp_status_granted,

@@ -115,3 +115,10 @@ CREATE TABLE IF NOT EXISTS rm_survey_answers (
 -- Name search: a "C"-collated index serves both the prefix match and the order, so a page of
 -- results is read straight off the index even when a common prefix matches many thousands.
 CREATE INDEX IF NOT EXISTS rm_persons_search_name_c ON rm_persons ((search_name COLLATE "C"), fin);
+
+-- What the latest verification of the household's circumstances found (Resolution 65).
+ALTER TABLE rm_households ADD COLUMN IF NOT EXISTS living_at_registered_address boolean;
+ALTER TABLE rm_households ADD COLUMN IF NOT EXISTS private_housing_after_displacement boolean;
+ALTER TABLE rm_households ADD COLUMN IF NOT EXISTS sham_marriage_or_divorce boolean;
+ALTER TABLE rm_households ADD COLUMN IF NOT EXISTS circumstances_verified_on date;
+ALTER TABLE rm_households ADD COLUMN IF NOT EXISTS circumstances_document text;

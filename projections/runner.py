@@ -479,7 +479,8 @@ class EventStoreProjector:
             psycopg.connect(self.database_url, autocommit=True) as listener,
         ):
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-            log.info("projection started", projection=self.projection.name, source="event store")
+            say = log.debug if until_caught_up else log.info  # a catch-up is not worth a line
+            say("projection started", projection=self.projection.name, source="event store")
             while not stop.is_set():
                 if self.catch_up(conn):
                     continue
@@ -488,7 +489,7 @@ class EventStoreProjector:
                     break
                 for _ in listener.notifies(timeout=0.5, stop_after=1):
                     pass
-        log.info("projection stopped", projection=self.projection.name)
+        say("projection stopped", projection=self.projection.name)
 
     def catch_up(self, conn: psycopg.Connection[Any]) -> int:
         """Apply one batch from the log; return how many notifications it held."""
