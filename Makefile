@@ -49,3 +49,4 @@ SIZE ?= quick
 bench: install kafka-fetch
 	$(BIN)/python -m bench.import_bench --size $(SIZE)
 	$(BIN)/python -m bench.pipeline_bench --size $(SIZE)
+	$(BIN)/python -m bench.eligibility_bench --size $(SIZE)

@@ -11,7 +11,8 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent, Transcoding
+from psycopg.sql import SQL, Identifier
 
 from domain import eligibility, surveys
 from domain.base import DomainError, FieldError, NotFound, ValidationFailed
@@ -108,6 +109,52 @@ class ReintegrationApplication(Application[UUID]):
             return person
         except AggregateNotFoundError:
             raise NotFound("person with FIN", normalise_fin(fin)) from None
+
+    def load_many(self, ids: list[UUID]) -> dict[UUID, Any]:
+        """Many aggregates in one query (batch work: determinations of a settlement); ids
+        that do not exist are simply absent."""
+        if not ids:
+            return {}
+        recorder: Any = self.recorder
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(Identifier(recorder.events_table_name))
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(statement, (list(ids),))
+            rows = cur.fetchall()
+        aggregates: dict[UUID, Any] = {}
+        for r in rows:
+            stored = StoredEvent(
+                r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])
+            )
+            event: Any = self.mapper.to_domain_event(stored)
+            aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
+        return aggregates
+
+    def count_numbered(self, id_for: Any, keys: list[Any], window: int = 4) -> dict[Any, int]:
+        """For aggregates numbered 1, 2, ... per key (a household's decisions, its survey
+        responses): how many each key has, in one query for the usual few."""
+        if not keys:
+            return {}
+        recorder: Any = self.recorder
+        candidates = {id_for(key, n): (key, n) for key in keys for n in range(1, window + 1)}
+        statement = SQL(
+            "SELECT originator_id FROM {} WHERE originator_id = ANY(%s) AND originator_version = 1"
+        ).format(Identifier(recorder.events_table_name))
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(statement, (list(candidates),))
+            found = {candidates[r["originator_id"]] for r in cur.fetchall()}
+        counts = {}
+        for key in keys:
+            n = 0
+            while (key, n + 1) in found:
+                n += 1
+            if n == window:  # rare: more than the window; probe on one by one
+                while recorder.select_events(id_for(key, n + 1), limit=1):
+                    n += 1
+            counts[key] = n
+        return counts
 
     def _save(self, *aggregates: Any) -> None:
         try:

@@ -33,8 +33,11 @@ class CelExpression:
     facts_used: frozenset[str]
 
     def evaluate(self, facts: Mapping[str, Any]) -> Any:
+        # Only the facts the expression reads cross into CEL: converting the whole snapshot
+        # for every expression would cost far more than evaluating it.
+        used = {name: facts[name] for name in self.facts_used if name in facts}
         try:
-            return self.program.execute(dict(facts))
+            return self.program.execute(used)
         except (
             RuntimeError,
             KeyError,

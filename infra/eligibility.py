@@ -21,8 +21,10 @@ import yaml
 from psycopg_pool import ConnectionPool
 
 from domain import eligibility as el
+from domain import surveys
 from domain.base import DomainError, NotFound
 from domain.geography import settlement
+from domain.registry import Household
 from infra.application import ConcurrentUpdate, ReintegrationApplication
 
 log = structlog.get_logger(__name__)
@@ -46,6 +48,14 @@ def load_document_text(text: str) -> Any:
         from domain.base import FieldError, ValidationFailed
 
         raise ValidationFailed([FieldError("body", f"not YAML or JSON: {exc}")]) from None
+
+
+@dataclass
+class _Case:
+    household: Household
+    persons: list[Any]
+    survey_answers: dict[str, Any] | None
+    current: el.EligibilityDecision | None
 
 
 @dataclass
@@ -109,6 +119,7 @@ class Eligibility:
         self.language = language
         self.default_rule_set = default_rule_set
         self._engines: dict[tuple[UUID, str], el.RuleEngine] = {}
+        self._rule_sets: dict[tuple[str, int], el.RuleSet] = {}
 
     # --- rule sets -------------------------------------------------------------------------
 
@@ -145,26 +156,59 @@ class Eligibility:
             self._engines[key] = el.RuleEngine(rule_set.parsed, self.language)
         return self._engines[key]
 
-    # --- facts -----------------------------------------------------------------------------
+    # --- facts ---------------------------------------------------------------------------
 
     def facts(self, household_id: UUID, on: date | None = None) -> dict[str, Any]:
-        household = self.app.get_household(household_id)
-        persons: list[Any] = [self.app.repository.get(m.person_id) for m in household.members]
+        case = self._load([household_id])[household_id]
+        return self._facts_of(case, on or date.today())
+
+    def _load(self, household_ids: list[UUID]) -> dict[UUID, _Case]:
+        """What determinations need, for many households in a few queries: each household, its
+        people, its pre-return surveys and its current decision, all from the write model."""
+        app = self.app
+        households = app.load_many(household_ids)
+        missing = [h for h in household_ids if not isinstance(households.get(h), Household)]
+        if len(household_ids) == 1 and missing:
+            raise NotFound("household", missing[0])
+        present = [h for h in household_ids if h not in missing]
+        persons = app.load_many([m.person_id for h in present for m in households[h].members])
+
+        def response(h: UUID, n: int) -> UUID:
+            return surveys.response_id(h, PRE_RETURN_SURVEY, n)
+
+        survey_counts = app.count_numbered(response, present)
+        responses = app.load_many(
+            [response(h, n) for h, count in survey_counts.items() for n in range(1, count + 1)]
+        )
+        decision_counts = app.count_numbered(el.decision_id, present)
+        decisions = app.load_many(
+            [el.decision_id(h, count) for h, count in decision_counts.items() if count]
+        )
+        cases: dict[UUID, _Case] = {}
+        for h in present:
+            completed = [
+                responses[response(h, n)]
+                for n in range(survey_counts[h], 0, -1)
+                if responses[response(h, n)].completed
+            ]
+            cases[h] = _Case(
+                household=households[h],
+                persons=[persons[m.person_id] for m in households[h].members],
+                survey_answers=dict(completed[0].answers) if completed else None,
+                current=decisions.get(el.decision_id(h, decision_counts[h])),
+            )
+        return cases
+
+    @staticmethod
+    def _facts_of(case: _Case, on: date) -> dict[str, Any]:
+        household = case.household
         return el.household_facts(
             household,
-            persons,
-            self._survey_answers(household_id),
+            case.persons,
+            case.survey_answers,
             settlement(household.origin_settlement_code) is not None,
-            on or date.today(),
+            on,
         )
-
-    def _survey_answers(self, household_id: UUID) -> dict[str, Any] | None:
-        """The answers of the household's latest completed pre-return survey."""
-        for response_id in reversed(self.app.survey_responses(household_id, PRE_RETURN_SURVEY)):
-            response = self.app.get_response(response_id)
-            if response.completed:
-                return dict(response.answers)
-        return None
 
     # --- determinations --------------------------------------------------------------------
 
@@ -176,7 +220,8 @@ class Eligibility:
         on: date | None = None,
     ) -> Outcome:
         rule_set = self.in_force(rule_set_code, on)
-        outcome = self._decide(household_id, rule_set, reason, on, reassess=False)
+        case = self._load([household_id])[household_id]
+        outcome = self._decide(household_id, case, rule_set, reason, on, reassess=False)
         if outcome.decision is not None:
             self.app.record_decisions(outcome.decision)
         return outcome
@@ -184,14 +229,15 @@ class Eligibility:
     def _decide(
         self,
         household_id: UUID,
+        case: _Case,
         rule_set: el.RuleSet,
         reason: str,
         on: date | None,
         *,
         reassess: bool,
     ) -> Outcome:
-        facts = self.facts(household_id, on)
-        current = self.app.current_decision(household_id)
+        facts = self._facts_of(case, on or date.today())
+        current = case.current
         if (
             current is not None
             and current.rule_set_id == rule_set.id
@@ -219,58 +265,64 @@ class Eligibility:
         reassess: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> BatchSummary:
-        """Determine each household; decisions are saved in small transactions. A household that
-        fails (not found, changed concurrently) is reported and the batch goes on. Running it
-        again after an interruption decides only what is still undecided."""
+        """Determine each household, loading and saving them a batch at a time. A household
+        that fails (not found, changed concurrently) is reported and the batch goes on. Run
+        again after an interruption, it decides only what is still undecided."""
         rule_set = self.in_force(rule_set_code)
         summary = BatchSummary()
-        pending: list[el.EligibilityDecision] = []
-
-        def flush() -> None:
-            if not pending:
-                return
-            try:
-                self.app.record_decisions(*pending)
-                done = list(pending)
-            except ConcurrentUpdate:
-                done = []
-                for decision in pending:  # one by one: only the one that raced is lost
-                    try:
-                        self.app.record_decisions(decision)
-                        done.append(decision)
-                    except ConcurrentUpdate as exc:
-                        summary.failed.append((decision.household_id, str(exc)))
-            for decision in done:
-                summary.decided += 1
-                summary.results[decision.result] = summary.results.get(decision.result, 0) + 1
+        ids = list(household_ids)
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[start : start + BATCH_SIZE]
+            cases = self._load(chunk)
+            pending: list[el.EligibilityDecision] = []
+            for household_id in chunk:
+                case = cases.get(household_id)
+                if case is None:
+                    summary.failed.append((household_id, f"household {household_id} not found"))
+                    continue
+                try:
+                    outcome = self._decide(
+                        household_id, case, rule_set, reason, None, reassess=reassess
+                    )
+                except DomainError as exc:
+                    summary.failed.append((household_id, str(exc)))
+                    continue
+                if outcome.decision is None:
+                    summary.unchanged += 1
+                else:
+                    pending.append(outcome.decision)
+            self._save_decisions(pending, summary)
             if progress:
-                progress(len(pending))
-            pending.clear()
-
-        for household_id in household_ids:
-            try:
-                outcome = self._decide(household_id, rule_set, reason, None, reassess=reassess)
-            except DomainError as exc:
-                summary.failed.append((household_id, str(exc)))
-                if progress:
-                    progress(1)
-                continue
-            if outcome.decision is None:
-                summary.unchanged += 1
-                if progress:
-                    progress(1)
-            else:
-                pending.append(outcome.decision)
-                if len(pending) >= BATCH_SIZE:
-                    flush()
-        flush()
+                progress(len(chunk))
         log.info(
             "eligibility batch",
             rule_set=rule_set.code,
             version=rule_set.rule_set_version,
-            **summary.as_dict() | {"failed": len(summary.failed)},
+            decided=summary.decided,
+            unchanged=summary.unchanged,
+            failed=len(summary.failed),
         )
         return summary
+
+    def _save_decisions(
+        self, decisions: list[el.EligibilityDecision], summary: BatchSummary
+    ) -> None:
+        """One transaction for the batch; if someone decided one of these households
+        meanwhile, one at a time, so that only the household that raced is left out."""
+        try:
+            self.app.record_decisions(*decisions)
+            saved = decisions
+        except ConcurrentUpdate:
+            saved = []
+            for decision in decisions:
+                try:
+                    self.app.record_decisions(decision)
+                    saved.append(decision)
+                except ConcurrentUpdate as exc:
+                    summary.failed.append((decision.household_id, str(exc)))
+        for decision in saved:
+            summary.decided += 1
+            summary.results[decision.result] = summary.results.get(decision.result, 0) + 1
 
     def households_in(self, settlement_code: str) -> list[UUID]:
         with self.read_pool.connection() as conn:
@@ -300,7 +352,7 @@ class Eligibility:
 
     def rerun(self, decision_id: UUID) -> Rerun:
         decision = self.app.get_decision(decision_id)
-        rule_set = self.app.get_rule_set(decision.rule_set_code, decision.rule_set_version)
+        rule_set = self._approved_rule_set(decision.rule_set_code, decision.rule_set_version)
         facts = decision.facts_snapshot
         engine = self.engine(rule_set)
         again = engine.determine(facts)
@@ -332,6 +384,16 @@ class Eligibility:
             recorded_engine=decision.engine_version,
             current_engine=engine.version,
         )
+
+    def _approved_rule_set(self, code: str, version: int) -> el.RuleSet:
+        """Approved versions never change, so one load serves every decision that used it."""
+        key = (code, version)
+        cached = self._rule_sets.get(key)
+        if cached is None:
+            cached = self.app.get_rule_set(code, version)
+            if cached.status != "draft":
+                self._rule_sets[key] = cached
+        return cached
 
     def decisions_to_rerun(self, settlement_code: str | None) -> list[UUID]:
         """Every recorded decision (current and superseded), of a settlement or of all."""
