@@ -114,6 +114,15 @@ def _print_development_banner(host: str, port: int, tokens: dict[str, Actor]) ->
         highlight=False,
         soft_wrap=True,
     )
+    console.print(
+        "The Great Return in Aghali, end to end (clearance, public lottery, offers, convoys,\n"
+        "arrivals), in another terminal:\n"
+        "  REINTEGRATION_ENV=development .venv/bin/reintegration demo great-return\n"
+        f"  curl -s '{url}/api/v1/relocation/pipeline?settlement_code=ZAN-002' "
+        f"-H 'Authorization: Bearer {operator}'\n",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _serve_metrics(container: Container) -> None:
@@ -1182,7 +1191,7 @@ def demo_seed(
             print(household_id)
 
 
-from api import cli_eligibility  # noqa: E402, F401  (registers rule-sets, eligibility, audits)
+from api import cli_eligibility, cli_housing  # noqa: E402, F401  (they register their commands)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from api import eligibility, problems, registry, surveys
+from api import eligibility, housing, problems, registry, surveys
 from api.http_models import MemberIn
 from domain.base import Actor, CommandContext, FieldError, NotFound, ValidationFailed, acting_as
 from domain.registry import NewMember, RegisterHousehold
@@ -284,6 +284,7 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
     registry.install(app, container, require, command, audited_read, WRITE_ROLES, READ_ROLES)
     surveys.install(app, container, require, command, audited_read, WRITE_ROLES, READ_ROLES)
     eligibility.install(app, container, require, command, audited_read, WRITE_ROLES, READ_ROLES)
+    housing.install(app, container, require, command, audited_read, WRITE_ROLES, READ_ROLES)
 
     @app.get("/api/v1/audit/public-key", tags=["audit"])
     def audit_public_key() -> dict[str, str]:

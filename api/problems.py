@@ -11,7 +11,10 @@ from starlette.exceptions import HTTPException
 
 from domain.base import NotFound, ValidationFailed
 from domain.eligibility import EligibilityStateError, NotPermitted
+from domain.housing import HousingStateError
 from domain.registry import InvalidState, PersonAlreadyRegistered
+from domain.reintegration import ReintegrationError
+from domain.relocation import RelocationStateError
 from domain.surveys import SurveyStateError
 from infra.application import ConcurrentUpdate
 
@@ -94,10 +97,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidState)
     @app.exception_handler(SurveyStateError)
     @app.exception_handler(EligibilityStateError)
-    async def _invalid_state(
-        request: Request, exc: InvalidState | SurveyStateError | EligibilityStateError
-    ) -> JSONResponse:
-        extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
+    @app.exception_handler(HousingStateError)
+    @app.exception_handler(RelocationStateError)
+    @app.exception_handler(ReintegrationError)
+    async def _invalid_state(request: Request, exc: Exception) -> JSONResponse:
+        field = getattr(exc, "field", None)
+        extra: dict[str, Any] = {"field": field} if field else {}
         return problem(
             409,
             "Conflicts with the case's state",

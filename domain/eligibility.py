@@ -232,6 +232,7 @@ class RuleSetDocument:
     room_entitlement: tuple[RoomRow, ...]
     examples: tuple[Example, ...]
     source: dict[str, Any] = field(compare=False, repr=False)
+    offer_deadline_days: int = 5  # a family that does not accept an offer within it loses it
 
     @property
     def hash(self) -> str:
@@ -355,6 +356,10 @@ def parse_document(data: Any) -> RuleSetDocument:
             )
         )
     rooms = _room_table(data.get("room_entitlement"), errors)
+    deadline = data.get("offer_deadline_days", 5)
+    if not isinstance(deadline, int) or isinstance(deadline, bool) or not 1 <= deadline <= 60:
+        errors.append(FieldError("offer_deadline_days", "whole days, 1 to 60"))
+        deadline = 5
     examples = []
     for i, item in enumerate(data.get("examples") or []):
         at = f"examples[{i}]."
@@ -395,6 +400,7 @@ def parse_document(data: Any) -> RuleSetDocument:
         room_entitlement=rooms,
         examples=tuple(examples),
         source=json.loads(canonical_json(data)),
+        offer_deadline_days=deadline,
     )
 
 

@@ -14,7 +14,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent, Transcoding
 from psycopg.sql import SQL, Identifier
 
-from domain import eligibility, surveys
+from domain import eligibility, housing, surveys
 from domain.base import DomainError, FieldError, NotFound, ValidationFailed
 from domain.registry import (
     RELATIONSHIPS,
@@ -87,6 +87,10 @@ class ReintegrationApplication(Application[UUID]):
         transcoder.register(DataclassAsDict(surveys.Option, "survey_option"))
         transcoder.register(DataclassAsDict(surveys.ShowIf, "survey_show_if"))
         transcoder.register(DataclassAsDict(eligibility.CriterionOutcome, "criterion_outcome"))
+        transcoder.register(DataclassAsDict(housing.Entrant, "lottery_entrant"))
+        transcoder.register(DataclassAsDict(housing.RoundUnit, "lottery_unit"))
+        transcoder.register(DataclassAsDict(housing.Assignment, "lottery_assignment"))
+        transcoder.register(DataclassAsDict(housing.ReservePlace, "lottery_reserve_place"))
 
     def register_household(self, command: RegisterHousehold, today: date | None = None) -> UUID:
         household, persons = register_household(command, today or date.today())
@@ -155,6 +159,17 @@ class ReintegrationApplication(Application[UUID]):
                     n += 1
             counts[key] = n
         return counts
+
+    def get(self, aggregate_id: UUID, kind: str) -> Any:
+        """Any aggregate by id; NotFound names ``kind`` when there is none."""
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(kind, aggregate_id) from None
+
+    def save_all(self, *aggregates: Any) -> None:
+        """Save in one transaction; a concurrent change to any of them refuses all."""
+        self._save(*aggregates)
 
     def _save(self, *aggregates: Any) -> None:
         try:

@@ -21,7 +21,7 @@ from infra.application import ReintegrationApplication
 from infra.config import Settings
 from infra.contract import Topics
 from infra.postgres import eventsourcing_env, start_embedded
-from projections import eligibility, households
+from projections import eligibility, households, housing
 from projections.runner import EventStoreProjector, KafkaProjector, Projection
 
 log = structlog.get_logger(__name__)
@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 PROJECTIONS = {
     households.NAME: Projection(households.NAME, households.DDL, households.HANDLERS),
     eligibility.NAME: Projection(eligibility.NAME, eligibility.DDL, eligibility.HANDLERS),
+    housing.NAME: Projection(housing.NAME, housing.DDL, housing.HANDLERS),
 }
 
 
@@ -62,6 +63,13 @@ class Container:
         return Eligibility(
             self.application, self.read_pool, CelLanguage(), self.settings.default_rule_set
         )
+
+    @cached_property
+    def housing(self) -> Any:
+        """Settlements, lottery rounds and offers, relocation and reintegration."""
+        from infra.housing import Housing
+
+        return Housing(self.application, self.read_pool, self.eligibility)
 
     @cached_property
     def topics(self) -> Topics:

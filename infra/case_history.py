@@ -17,6 +17,8 @@ from psycopg.sql import SQL, Identifier
 from domain import eligibility
 from domain.base import NotFound
 from domain.registry import Household, Person
+from domain.reintegration import reintegration_id
+from domain.relocation import Relocation, relocation_id
 from infra import contract
 from infra.application import ReintegrationApplication
 
@@ -85,6 +87,7 @@ def case_events(
     # Aggregates numbered per household: its survey responses and eligibility decisions.
     others = [*people, *app.survey_responses(household_id, "pre-return")]
     others += _numbered(app, lambda n: eligibility.decision_id(household_id, n))
+    others += [relocation_id(household_id), reintegration_id(household_id)]
     everything = household_events + (_stored(app, others) if others else [])
     return sorted(everything, key=lambda item: item[0])
 
@@ -160,6 +163,17 @@ def _decision_as_of(aggregates: dict[UUID, Any]) -> dict[str, Any] | None:
     }
 
 
+def _relocation_as_of(case: Any) -> dict[str, Any]:
+    if not isinstance(case, Relocation):
+        return {"allocation": None, "relocation_stage": None}
+    allocation = (
+        {"unit_id": str(case.allocated_unit), "address": case.allocated_address}
+        if case.allocated_unit
+        else None
+    )
+    return {"allocation": allocation, "relocation_stage": case.stage, "consent": case.consent}
+
+
 def as_of(app: ReintegrationApplication, household_id: UUID, moment: datetime) -> dict[str, Any]:
     """The case as it stood at ``moment``: replay only the events recorded up to then."""
     aggregates: dict[UUID, Any] = {}
@@ -210,7 +224,5 @@ def as_of(app: ReintegrationApplication, household_id: UUID, moment: datetime) -
         },
         "members": members,
         "eligibility_decision": _decision_as_of(aggregates),
-        # Filled once housing and relocation record events for the case.
-        "allocation": None,
-        "relocation_stage": None,
+        **_relocation_as_of(aggregates.get(relocation_id(household_id))),
     }

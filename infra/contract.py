@@ -13,7 +13,10 @@ from typing import Any
 import schemas
 from domain.base import CaseAggregate
 from domain.eligibility import EligibilityDecision, RuleSet
+from domain.housing import AllocationRound, Settlement
 from domain.registry import Household, Person
+from domain.reintegration import Reintegration
+from domain.relocation import Convoy, Relocation
 from domain.surveys import Questionnaire, SurveyResponse
 
 CASES_TOPIC = "cases"  # every event that belongs to a household, keyed by household id
@@ -49,6 +52,34 @@ EVENT_SCHEMAS: dict[type[CaseAggregate.Event], str] = {
     EligibilityDecision.Overridden: "reintegration.eligibility.DecisionOverridden",
     EligibilityDecision.AppealLodged: "reintegration.eligibility.AppealLodged",
     EligibilityDecision.AppealDecided: "reintegration.eligibility.AppealDecided",
+    Settlement.Registered: "reintegration.housing.SettlementRegistered",
+    Settlement.SecurityClearanceCertified: "reintegration.housing.SecurityClearanceCertified",
+    Settlement.InfrastructureReadinessCertified: "reintegration.housing.InfrastructureReadinessCertified",
+    Settlement.OpenedForReturn: "reintegration.housing.SettlementOpenedForReturn",
+    Settlement.HousingUnitRegistered: "reintegration.housing.HousingUnitRegistered",
+    AllocationRound.Announced: "reintegration.housing.LotteryAnnounced",
+    AllocationRound.Drawn: "reintegration.housing.LotteryDrawn",
+    Convoy.Scheduled: "reintegration.relocation.ConvoyScheduled",
+    Relocation.Opened: "reintegration.relocation.RelocationOpened",
+    Relocation.HousingOffered: "reintegration.relocation.HousingOffered",
+    Relocation.HousingOfferAccepted: "reintegration.relocation.HousingOfferAccepted",
+    Relocation.HousingOfferDeclined: "reintegration.relocation.HousingOfferDeclined",
+    Relocation.HousingOfferExpired: "reintegration.relocation.HousingOfferExpired",
+    Relocation.ConsentToReturnGiven: "reintegration.relocation.ConsentToReturnGiven",
+    Relocation.ConsentWithdrawn: "reintegration.relocation.ConsentWithdrawn",
+    Relocation.RelocationScheduled: "reintegration.relocation.RelocationScheduled",
+    Relocation.FamilyDeparted: "reintegration.relocation.FamilyDeparted",
+    Relocation.FamilyArrived: "reintegration.relocation.FamilyArrived",
+    Relocation.KeysHandedOver: "reintegration.relocation.KeysHandedOver",
+    Relocation.ResidenceRegistered: "reintegration.relocation.ResidenceRegistered",
+    Relocation.UtilityConnected: "reintegration.relocation.UtilityConnected",
+    Relocation.RelocationCompleted: "reintegration.relocation.RelocationCompleted",
+    Reintegration.Opened: "reintegration.reintegration.ReintegrationOpened",
+    Reintegration.EmploymentNeedRecorded: "reintegration.reintegration.EmploymentNeedRecorded",
+    Reintegration.EmploymentProvided: "reintegration.reintegration.EmploymentProvided",
+    Reintegration.ServiceEnrolled: "reintegration.reintegration.ServiceEnrolled",
+    Reintegration.BenefitChanged: "reintegration.reintegration.BenefitChanged",
+    Reintegration.DurableSolutionAssessed: "reintegration.reintegration.DurableSolutionAssessed",
 }
 REFERENCE_EVENTS: set[type[CaseAggregate.Event]] = {
     Questionnaire.Published,
@@ -56,6 +87,14 @@ REFERENCE_EVENTS: set[type[CaseAggregate.Event]] = {
     RuleSet.DraftRevised,
     RuleSet.Approved,
     RuleSet.Superseded,
+    Settlement.Registered,
+    Settlement.SecurityClearanceCertified,
+    Settlement.InfrastructureReadinessCertified,
+    Settlement.OpenedForReturn,
+    Settlement.HousingUnitRegistered,
+    AllocationRound.Announced,
+    AllocationRound.Drawn,
+    Convoy.Scheduled,
 }
 
 

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from domain.base import Actor, CommandContext, acting_as
+from domain.base import Actor, CommandContext, NotFound, acting_as
 from domain.geography import settlements
 from domain.registry import NewMember, PersonAlreadyRegistered, RegisterHousehold
 from infra.application import ReintegrationApplication
@@ -37,16 +37,19 @@ ADDRESSES = [
 
 
 def seed_households(
-    app: ReintegrationApplication, count: int, seed: int, documented: bool = True
+    app: ReintegrationApplication,
+    count: int,
+    seed: int,
+    documented: bool = True,
+    origins: list[str] | None = None,
 ) -> list[UUID]:
     """Register ``count`` families reproducibly from ``seed``; when ``documented``, also record
     for each what a district office records before eligibility (see :func:`document_household`),
     with realistic shares of every housing condition, intention and finding."""
     rng = random.Random(seed)
-    origins = [code for code, s in settlements().items() if s.region == "East Zangezur"] + [
-        "SUS-001",
-        "AGM-001",
-    ]
+    origins = origins or [
+        code for code, s in settlements().items() if s.region == "East Zangezur"
+    ] + ["SUS-001", "AGM-001"]
     context = CommandContext(
         Actor("demo-operator", "operator"), f"demo-seed-{seed}", f"demo-seed-{seed}"
     )
@@ -189,3 +192,197 @@ def document_household(
         for question, value in answers:
             app.answer_survey(response_id, question, value)
         app.complete_survey(response_id)
+
+
+AGHALI = "ZAN-002"
+
+
+def great_return(container: Any, families: int = 400, seed: int = 2026) -> dict[str, Any]:
+    """Aghali's first phase end to end: 200 houses of 3 to 5 rooms; families originating there
+    registered and determined; clearance, readiness, opening; a public lottery (commit, then
+    reveal); offers with some declines and an expiry, each unit passing to the reserve list;
+    consent; convoys; arrivals, keys, residence, utilities; and the first follow-ups."""
+    import hashlib
+    from datetime import timedelta
+
+    from domain.eligibility import in_force
+    from infra.eligibility import shipped_rule_set
+
+    app = container.application
+    service = container.housing
+    rng = random.Random(seed)
+    today = date.today()
+    operator = CommandContext(Actor("demo-operator", "operator"), f"great-return-{seed}", "demo")
+    supervisor = CommandContext(
+        Actor("demo-supervisor", "supervisor"), f"great-return-{seed}", "demo"
+    )
+
+    with acting_as(supervisor):
+        if in_force(app.rule_set_versions("great-return-housing"), today) is None:
+            if not app.rule_set_versions("great-return-housing"):
+                container.eligibility.draft(shipped_rule_set())
+            container.eligibility.approve(
+                "great-return-housing", 1, "State Committee decision No. 14", date(2025, 1, 1)
+            )
+    household_ids = seed_households(app, families, seed, True, [AGHALI])
+    container.catch_up_read_models()
+    with acting_as(operator):
+        container.eligibility.determine_many(container.eligibility.households_in(AGHALI))
+        try:
+            service.settlement(AGHALI)
+        except NotFound:  # first run: register Aghali
+            service.register_settlement(AGHALI)
+            service.certify_clearance(
+                AGHALI,
+                "ANAMA (mine action agency)",
+                today - timedelta(days=30),
+                "ANAMA-2022-ZAN-017",
+            )
+            service.certify_readiness(
+                AGHALI,
+                ["electricity", "gas", "water", "roads", "school", "clinic"],
+                today,
+                "Act 22/7",
+            )
+            rooms = [3] * 80 + [4] * 80 + [5] * 40
+            service.register_units(
+                AGHALI,
+                [
+                    {
+                        "reference": f"{n + 1:03d}",
+                        "address": f"Ağalı kəndi, {1 + n // 20}-ci küçə, ev {n % 20 + 1}",
+                        "rooms": rooms[n],
+                        "kind": "house",
+                        "floor": None,
+                    }
+                    for n in range(200)
+                ],
+            )
+    with acting_as(supervisor):
+        if service.settlement(AGHALI).opened_on is None:
+            service.open_for_return(AGHALI, today)
+        secret = hashlib.sha256(f"aghali-{seed}-{rng.random()}".encode()).hexdigest()
+        announced = service.announce_round(
+            AGHALI, "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+        )
+        drawn = service.draw_round(
+            AGHALI, announced.round_number, secret, "Public Council observers"
+        )
+    offered = [a.household_id for a in drawn.assignments]
+    declined = offered[:6]  # offered[6:8] never answer: their offers expire
+    never_answer = set(offered[6:8])  # their offers expire
+    with acting_as(operator):
+        for household_id in declined:
+            service.decline_offer(
+                household_id, rng.choice(["location", "size", "not_ready_to_move"]), None
+            )
+
+        def accept_open_offers() -> None:
+            for case in service._relocations(household_ids).values():
+                if case.offer is not None and case.household_id not in never_answer:
+                    service.accept_offer(case.household_id)
+
+        accept_open_offers()  # the drawn families, and those offered from the reserve list
+        expiries = service.expire_offers(
+            AGHALI, today + timedelta(days=drawn.offer_deadline_days + 1)
+        )
+        accept_open_offers()
+        allocated = [
+            c.household_id for c in service._relocations(household_ids).values() if c.allocated_unit
+        ]
+        for household_id in allocated:
+            service.give_consent(
+                household_id,
+                [
+                    "house and address",
+                    "convoy date",
+                    "services in the settlement",
+                    "right to withdraw",
+                ],
+                f"CONSENT-{str(household_id)[:8]}",
+                "demo-operator",
+            )
+        convoys = []
+        for start, size in ((0, 10), (10, 18), (28, 15)):
+            group = allocated[start : start + size]
+            if group:
+                convoys.append(service.schedule_convoy(AGHALI, today, 1 + len(group) // 4, group))
+        withdrawn = allocated[40] if len(allocated) > 40 else None
+        if withdrawn:
+            service.withdraw_consent(withdrawn, "the family will wait for the school year to end")
+        for convoy in convoys[:2]:
+            for household_id in service.convoy_departed(convoy.id, today):
+                service.step(
+                    household_id, "arrive", arrived_on=today, members_arrived=rng.randint(1, 6)
+                )
+                service.step(household_id, "hand_over_keys", handed_over_on=today)
+        for household_id in convoys[0].household_ids if convoys else []:
+            service.register_residence(household_id, today, f"RES-{str(household_id)[:8]}")
+            for utility in ("electricity", "gas", "water"):
+                service.step(
+                    household_id,
+                    "connect_utility",
+                    utility=utility,
+                    connected_on=today,
+                    account_reference=None,
+                )
+            service.step(household_id, "complete", completed_on=today)
+            service.follow_up(
+                household_id,
+                "record_employment_need",
+                persons=1,
+                sectors=["agriculture"],
+                note=None,
+            )
+            service.follow_up(
+                household_id,
+                "assess",
+                framework="iasc",
+                criterion="safety_and_security",
+                met=True,
+                evidence="settlement cleared and policed",
+                assessor="demo-operator",
+                assessed_on=today,
+            )
+            service.follow_up(
+                household_id,
+                "assess",
+                framework="iasc",
+                criterion="housing_land_and_property",
+                met=True,
+                evidence="keys and residence registered",
+                assessor="demo-operator",
+                assessed_on=today,
+            )
+        if convoys:
+            first = convoys[0].household_ids[0]
+            service.follow_up(
+                first,
+                "provide_employment",
+                person_fin=app.get_household(first).members[0].fin,
+                employer="Zəngilan Aqrar MMC",
+                programme="Great Return employment",
+                start_date=today,
+            )
+            service.follow_up(
+                first,
+                "enrol",
+                service="school",
+                institution="Ağalı kənd məktəbi",
+                person_fin=None,
+                enrolled_on=today,
+            )
+    container.catch_up_read_models()
+    return {
+        "families_registered": len(household_ids),
+        "round": announced.round_number,
+        "seed_hash": announced.seed_hash,
+        "entrants": len(announced.entrants),
+        "units_drawn": len(drawn.assignments),
+        "reserve": len(drawn.reserve),
+        "declined": len(declined),
+        "expired": len(expiries),
+        "allocated": len(allocated),
+        "convoys": [str(c.id) for c in convoys],
+        "consent_withdrawn": str(withdrawn) if withdrawn else None,
+    }

@@ -1,0 +1,271 @@
+"""Reintegration: what follows the move until displacement has durably ended.
+
+Employment needs and jobs provided, services enrolled in, the IDP allowance's change (60 AZN a
+month, 33 AZN in dense collective centres where the state pays utilities directly, since
+1 Apr 2019; protection measures last 3 years from the date conditions for return are created,
+Law 669-IQ of 21 May 1999), and durable-solution assessments against the IASC Framework's
+eight criteria and the IRIS sub-criteria (return alone does not end displacement).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import event
+
+from domain.base import CaseAggregate, DomainError, FieldError, ValidationFailed
+
+REINTEGRATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:reintegration")
+SERVICES = ("school", "clinic", "kindergarten")
+ALLOWANCE_AZN = 60
+ALLOWANCE_COLLECTIVE_CENTRE_AZN = 33
+PROTECTION_YEARS = 3
+# IASC Framework on Durable Solutions for IDPs (2010): eight criteria.
+IASC_CRITERIA = (
+    "safety_and_security",
+    "adequate_standard_of_living",
+    "livelihoods_and_employment",
+    "housing_land_and_property",
+    "documentation",
+    "family_reunification",
+    "participation_in_public_affairs",
+    "access_to_remedies",
+)
+# International Recommendations on IDP Statistics (2020): ten sub-criteria of five criteria.
+IRIS_SUB_CRITERIA = (
+    "victims_of_violence",
+    "freedom_of_movement",
+    "food_security",
+    "adequate_housing",
+    "access_to_health",
+    "access_to_education",
+    "employment",
+    "economic_security",
+    "property_restitution",
+    "documentation",
+)
+
+
+class ReintegrationError(DomainError):
+    pass
+
+
+def reintegration_id(household_id: UUID) -> UUID:
+    return uuid5(REINTEGRATION_NAMESPACE, str(household_id))
+
+
+def protection_ends(conditions_created_on: date) -> date:
+    """Protection measures (the allowance among them) last 3 years from the date conditions for
+    return were created; 29 February falls back to 28 February."""
+    try:
+        return conditions_created_on.replace(year=conditions_created_on.year + PROTECTION_YEARS)
+    except ValueError:
+        return conditions_created_on.replace(
+            year=conditions_created_on.year + PROTECTION_YEARS, day=28
+        )
+
+
+def monthly_allowance(in_collective_centre: bool) -> int:
+    return ALLOWANCE_COLLECTIVE_CENTRE_AZN if in_collective_centre else ALLOWANCE_AZN
+
+
+class Reintegration(CaseAggregate):
+    """One returnee household's follow-up."""
+
+    class Opened(CaseAggregate.Created):
+        household_id: UUID
+        settlement_code: str
+
+        @property
+        def case_id(self) -> UUID:
+            return self.household_id
+
+    class Changed(CaseAggregate.Event):
+        household_id: UUID
+
+        @property
+        def case_id(self) -> UUID:
+            return self.household_id
+
+    class EmploymentNeedRecorded(Changed):
+        persons_seeking_work: int
+        sectors: list[str]
+        note: str | None
+
+    class EmploymentProvided(Changed):
+        person_fin: str
+        employer: str
+        programme: str | None
+        start_date: date
+
+    class ServiceEnrolled(Changed):
+        service: str
+        institution: str
+        person_fin: str | None
+        enrolled_on: date
+
+    class BenefitChanged(Changed):
+        benefit: str
+        monthly_amount_azn: int
+        conditions_created_on: date
+        terminates_on: date
+        reason: str
+
+    class DurableSolutionAssessed(Changed):
+        framework: str
+        criterion: str
+        met: bool
+        evidence: str
+        assessor: str
+        assessed_on: date
+
+    @staticmethod
+    def create_id(household_id: UUID, settlement_code: str) -> UUID:
+        return reintegration_id(household_id)
+
+    @event(Opened)
+    def __init__(self, household_id: UUID, settlement_code: str) -> None:
+        self.household_id = household_id
+        self.settlement_code = settlement_code
+        self.persons_seeking_work = 0
+        self.employed: list[str] = []
+        self.services: list[tuple[str, str | None]] = []
+        self.allowance: dict[str, Any] | None = None
+        self.assessments: dict[tuple[str, str], bool] = {}
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("household_id", self.household_id)
+        super().trigger_event(event_class, **kwargs)
+
+    def record_employment_need(self, persons: int, sectors: list[str], note: str | None) -> None:
+        if persons < 0:
+            raise ValidationFailed([FieldError("persons_seeking_work", "0 or more")])
+        self._need(persons_seeking_work=persons, sectors=list(sectors), note=note)
+
+    @event(EmploymentNeedRecorded)
+    def _need(self, persons_seeking_work: int, sectors: list[str], note: str | None) -> None:
+        self.persons_seeking_work = persons_seeking_work
+
+    def provide_employment(
+        self, person_fin: str, employer: str, programme: str | None, start_date: date
+    ) -> None:
+        errors = [
+            FieldError(k, "required")
+            for k, v in (("person_fin", person_fin), ("employer", employer))
+            if not (v or "").strip()
+        ]
+        if errors:
+            raise ValidationFailed(errors)
+        self._employed(
+            person_fin=person_fin.strip().upper(),
+            employer=employer.strip(),
+            programme=programme,
+            start_date=start_date,
+        )
+
+    @event(EmploymentProvided)
+    def _employed(
+        self, person_fin: str, employer: str, programme: str | None, start_date: date
+    ) -> None:
+        self.employed.append(person_fin)
+
+    def enrol(
+        self, service: str, institution: str, person_fin: str | None, enrolled_on: date
+    ) -> None:
+        errors = []
+        if service not in SERVICES:
+            errors.append(FieldError("service", f"one of {', '.join(SERVICES)}"))
+        if not (institution or "").strip():
+            errors.append(FieldError("institution", "required"))
+        if errors:
+            raise ValidationFailed(errors)
+        self._enrolled(
+            service=service,
+            institution=institution.strip(),
+            person_fin=person_fin.strip().upper() if person_fin else None,
+            enrolled_on=enrolled_on,
+        )
+
+    @event(ServiceEnrolled)
+    def _enrolled(
+        self, service: str, institution: str, person_fin: str | None, enrolled_on: date
+    ) -> None:
+        self.services.append((service, person_fin))
+
+    def change_allowance(
+        self, in_collective_centre: bool, conditions_created_on: date, reason: str
+    ) -> None:
+        """The IDP allowance continues at its amount until protection ends, 3 years after the
+        conditions for return were created in the household's settlement."""
+        if not (reason or "").strip():
+            raise ValidationFailed([FieldError("reason", "required")])
+        amount = monthly_allowance(in_collective_centre)
+        ends = protection_ends(conditions_created_on)
+        if self.allowance == {"amount": amount, "terminates_on": ends}:
+            raise ReintegrationError("the allowance already says that")
+        self._benefit(
+            benefit="idp_monthly_allowance",
+            monthly_amount_azn=amount,
+            conditions_created_on=conditions_created_on,
+            terminates_on=ends,
+            reason=reason.strip(),
+        )
+
+    @event(BenefitChanged)
+    def _benefit(
+        self,
+        benefit: str,
+        monthly_amount_azn: int,
+        conditions_created_on: date,
+        terminates_on: date,
+        reason: str,
+    ) -> None:
+        self.allowance = {"amount": monthly_amount_azn, "terminates_on": terminates_on}
+
+    def assess(
+        self,
+        framework: str,
+        criterion: str,
+        met: bool,
+        evidence: str,
+        assessor: str,
+        assessed_on: date,
+    ) -> None:
+        known = {"iasc": IASC_CRITERIA, "iris": IRIS_SUB_CRITERIA}
+        errors = []
+        if framework not in known:
+            errors.append(FieldError("framework", "iasc or iris"))
+        elif criterion not in known[framework]:
+            errors.append(FieldError("criterion", f"one of {', '.join(known[framework])}"))
+        for name, value in (("evidence", evidence), ("assessor", assessor)):
+            if not (value or "").strip():
+                errors.append(FieldError(name, "required"))
+        if errors:
+            raise ValidationFailed(errors)
+        self._assessed(
+            framework=framework,
+            criterion=criterion,
+            met=met,
+            evidence=evidence.strip(),
+            assessor=assessor.strip(),
+            assessed_on=assessed_on,
+        )
+
+    @event(DurableSolutionAssessed)
+    def _assessed(
+        self,
+        framework: str,
+        criterion: str,
+        met: bool,
+        evidence: str,
+        assessor: str,
+        assessed_on: date,
+    ) -> None:
+        self.assessments[(framework, criterion)] = met
+
+    @property
+    def unmet_criteria(self) -> list[str]:
+        """IASC criteria not (yet) assessed as met."""
+        return [c for c in IASC_CRITERIA if not self.assessments.get(("iasc", c), False)]

@@ -1,0 +1,422 @@
+"""The Great Return's views: housing units by status per settlement, lottery rounds, the
+relocation pipeline, convoys with their families, and returnees' reintegration status.
+
+A unit's status comes from the events of several households (an offer declined by one, then
+offered to another): each change names the household it concerns, and a change only applies
+while that household holds the unit, so events of different households applied in any order
+leave the right status.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.types.json import Jsonb
+
+from domain.reintegration import IASC_CRITERIA
+
+NAME = "housing"
+DDL = files("projections").joinpath("housing.sql").read_text(encoding="utf-8")
+
+
+def _advance(cur: Cursor[Any], table: str, key: str, e: dict[str, Any], sets: str) -> bool:
+    cur.execute(
+        f"UPDATE {table} SET version = %(aggregate_version)s{sets} "
+        f"WHERE {key} = %(aggregate_id)s AND version < %(aggregate_version)s",
+        e,
+    )
+    return cur.rowcount == 1
+
+
+def _settlement(cur: Cursor[Any], e: dict[str, Any], sets: str = "") -> bool:
+    return _advance(
+        cur, "rm_settlements", "settlement_code", {**e, "aggregate_id": e["code"]}, sets
+    )
+
+
+# settlements carry their code only on registration: look it up by aggregate id
+
+
+def _code(cur: Cursor[Any], e: dict[str, Any]) -> dict[str, Any]:
+    cur.execute(
+        "SELECT settlement_code FROM rm_settlement_ids WHERE settlement_id = %s",
+        (e["aggregate_id"],),
+    )
+    row = cur.fetchone()
+    return {**e, "code": row["settlement_code"] if row else None}
+
+
+def settlement_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    cur.execute(
+        "INSERT INTO rm_settlements (settlement_code, name, version) "
+        "VALUES (%(code)s, %(name)s, %(aggregate_version)s) ON CONFLICT DO NOTHING",
+        e,
+    )
+    cur.execute(
+        "INSERT INTO rm_settlement_ids (settlement_id, settlement_code) VALUES (%s, %s) "
+        "ON CONFLICT DO NOTHING",
+        (e["aggregate_id"], e["code"]),
+    )
+
+
+def clearance_certified(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _settlement(
+        cur,
+        _code(cur, e),
+        ", clearance_agency = %(agency)s, clearance_certified_on = %(certified_on)s, "
+        "clearance_reference = %(certificate_reference)s",
+    )
+
+
+def readiness_certified(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _settlement(
+        cur,
+        _code(cur, e),
+        ", readiness = ARRAY(SELECT DISTINCT unnest(readiness || %(items)s::text[]) ORDER BY 1)",
+    )
+
+
+def opened(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _settlement(cur, _code(cur, e), ", opened_on = %(opened_on)s")
+
+
+def unit_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    e = _code(cur, e)
+    if _settlement(cur, e):
+        cur.execute(
+            "INSERT INTO rm_housing_units (unit_id, settlement_code, reference, address, rooms, "
+            "kind, floor, status, updated_at) VALUES (%(unit_id)s, %(code)s, %(reference)s, "
+            "%(address)s, %(rooms)s, %(kind)s, %(floor)s, 'available', %(occupied_at)s) "
+            "ON CONFLICT DO NOTHING",
+            {**e, "occupied_at": e["occurred_at"]},
+        )
+
+
+def lottery_announced(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    cur.execute(
+        "INSERT INTO rm_allocation_rounds (round_id, settlement_code, round_number, seed_hash, "
+        "algorithm_version, entrants, units, rule_set_code, rule_set_version, "
+        "offer_deadline_days, announced_at, announced_by, version) VALUES (%(aggregate_id)s, "
+        "%(settlement_code)s, %(round_number)s, %(seed_hash)s, %(algorithm_version)s, "
+        "%(entrants_json)s, %(units_json)s, %(rule_set_code)s, %(rule_set_version)s, "
+        "%(offer_deadline_days)s, %(occurred_at)s, %(actor_id)s, %(aggregate_version)s) "
+        "ON CONFLICT DO NOTHING",
+        {**e, "entrants_json": _json(e["entrants"]), "units_json": _json(e["units"])},
+    )
+
+
+def lottery_drawn(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _advance(
+        cur,
+        "rm_allocation_rounds",
+        "round_id",
+        {**e, "assignments_json": _json(e["assignments"]), "reserve_json": _json(e["reserve"])},
+        ", seed = %(seed)s, assignments = %(assignments_json)s, reserve = %(reserve_json)s, "
+        "witnesses = %(witnesses)s, drawn_at = %(occurred_at)s",
+    )
+
+
+def convoy_scheduled(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    cur.execute(
+        "INSERT INTO rm_convoys (convoy_id, settlement_code, departs_on, vehicles, household_ids, "
+        "scheduled_by) VALUES (%(aggregate_id)s, %(settlement_code)s, %(departs_on)s, "
+        "%(vehicles)s, %(household_ids)s, %(actor_id)s) ON CONFLICT DO NOTHING",
+        e,
+    )
+
+
+def relocation_opened(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    cur.execute(
+        "INSERT INTO rm_relocations (household_id, settlement_code, stage, updated_at, version) "
+        "VALUES (%(household_id)s, %(settlement_code)s, 'opened', %(occurred_at)s, "
+        "%(aggregate_version)s) ON CONFLICT DO NOTHING",
+        e,
+    )
+
+
+def _relocation(cur: Cursor[Any], e: dict[str, Any], sets: str) -> bool:
+    return _advance(
+        cur,
+        "rm_relocations",
+        "household_id",
+        {**e, "aggregate_id": e["household_id"]},
+        ", updated_at = %(occurred_at)s" + sets,
+    )
+
+
+def _unit(cur: Cursor[Any], e: dict[str, Any], status: str, holder_must_be: bool = True) -> None:
+    """Move a unit to ``status`` for this household (only while it holds the unit, unless
+    this is the offer that gives it the unit)."""
+    guard = "household_id = %(household_id)s" if holder_must_be else "status = 'available'"
+    holder = "%(household_id)s" if status != "available" else "NULL"
+    cur.execute(
+        f"UPDATE rm_housing_units SET status = '{status}', household_id = {holder}, "
+        f"updated_at = %(occurred_at)s WHERE unit_id = %(unit_id)s AND {guard}",
+        e,
+    )
+
+
+def housing_offered(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _relocation(
+        cur,
+        e,
+        ", stage = 'offered', unit_id = %(unit_id)s, address = %(address)s, "
+        "offer_deadline = %(deadline)s",
+    ):
+        _unit(cur, e, "offered", holder_must_be=False)
+
+
+def offer_accepted(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _relocation(
+        cur,
+        e,
+        ", stage = CASE WHEN consent THEN 'consented' ELSE 'allocated' END, offer_deadline = NULL",
+    ):
+        _unit(cur, e, "allocated")
+
+
+def offer_closed(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    """Declined or expired: the household holds nothing; the unit is free until re-offered."""
+    if _relocation(
+        cur, e, ", stage = 'opened', unit_id = NULL, address = NULL, offer_deadline = NULL"
+    ):
+        _unit(cur, e, "available")
+
+
+def consent_given(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _relocation(
+        cur,
+        e,
+        ", consent = true, stage = CASE WHEN stage = 'allocated' THEN 'consented' ELSE stage END",
+    )
+
+
+def consent_withdrawn(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _relocation(
+        cur,
+        e,
+        ", consent = false, convoy_id = NULL, departs_on = NULL, "
+        "stage = CASE WHEN unit_id IS NULL THEN 'opened' ELSE 'allocated' END",
+    )
+
+
+def scheduled(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _relocation(
+        cur, e, ", stage = 'scheduled', convoy_id = %(convoy_id)s, departs_on = %(departs_on)s"
+    )
+
+
+def departed(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _relocation(cur, e, ", stage = 'departed'")
+
+
+def arrived(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _relocation(cur, e, ", stage = 'arrived', arrived_on = %(arrived_on)s")
+
+
+def keys_handed_over(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    if _relocation(cur, e, ", stage = 'keys_handed_over'"):
+        _unit(cur, e, "occupied")
+
+
+def residence_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _relocation(cur, e, ", stage = 'residence_registered', address = %(address)s")
+
+
+def utility_connected(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _relocation(cur, e, ", utilities = array_append(utilities, %(utility)s)")
+
+
+def completed(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _relocation(cur, e, ", stage = 'completed', completed_on = %(completed_on)s")
+
+
+def reintegration_opened(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    cur.execute(
+        "INSERT INTO rm_reintegration (household_id, settlement_code, version) "
+        "VALUES (%(household_id)s, %(settlement_code)s, %(aggregate_version)s) "
+        "ON CONFLICT DO NOTHING",
+        e,
+    )
+
+
+def _reintegration(cur: Cursor[Any], e: dict[str, Any], sets: str) -> bool:
+    return _advance(
+        cur, "rm_reintegration", "household_id", {**e, "aggregate_id": e["household_id"]}, sets
+    )
+
+
+def employment_need(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _reintegration(cur, e, ", persons_seeking_work = %(persons_seeking_work)s")
+
+
+def employment_provided(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _reintegration(cur, e, ", employed = employed + 1")
+
+
+def service_enrolled(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _reintegration(
+        cur,
+        {
+            **e,
+            "service_json": _json(
+                [
+                    {
+                        "service": e["service"],
+                        "institution": e["institution"],
+                        "person_fin": e["person_fin"],
+                    }
+                ]
+            ),
+        },
+        ", services = services || %(service_json)s",
+    )
+
+
+def benefit_changed(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _reintegration(
+        cur,
+        e,
+        ", allowance_azn = %(monthly_amount_azn)s, allowance_terminates_on = %(terminates_on)s",
+    )
+
+
+def durable_solution_assessed(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _reintegration(
+        cur,
+        {**e, "key": f"{e['framework']}:{e['criterion']}"},
+        ", assessments = assessments || jsonb_build_object(%(key)s::text, %(met)s::boolean)",
+    )
+
+
+def _json(value: Any) -> Jsonb:
+    return Jsonb(json.loads(json.dumps(value, default=str)))
+
+
+HANDLERS = {
+    "reintegration.housing.SettlementRegistered": settlement_registered,
+    "reintegration.housing.SecurityClearanceCertified": clearance_certified,
+    "reintegration.housing.InfrastructureReadinessCertified": readiness_certified,
+    "reintegration.housing.SettlementOpenedForReturn": opened,
+    "reintegration.housing.HousingUnitRegistered": unit_registered,
+    "reintegration.housing.LotteryAnnounced": lottery_announced,
+    "reintegration.housing.LotteryDrawn": lottery_drawn,
+    "reintegration.relocation.ConvoyScheduled": convoy_scheduled,
+    "reintegration.relocation.RelocationOpened": relocation_opened,
+    "reintegration.relocation.HousingOffered": housing_offered,
+    "reintegration.relocation.HousingOfferAccepted": offer_accepted,
+    "reintegration.relocation.HousingOfferDeclined": offer_closed,
+    "reintegration.relocation.HousingOfferExpired": offer_closed,
+    "reintegration.relocation.ConsentToReturnGiven": consent_given,
+    "reintegration.relocation.ConsentWithdrawn": consent_withdrawn,
+    "reintegration.relocation.RelocationScheduled": scheduled,
+    "reintegration.relocation.FamilyDeparted": departed,
+    "reintegration.relocation.FamilyArrived": arrived,
+    "reintegration.relocation.KeysHandedOver": keys_handed_over,
+    "reintegration.relocation.ResidenceRegistered": residence_registered,
+    "reintegration.relocation.UtilityConnected": utility_connected,
+    "reintegration.relocation.RelocationCompleted": completed,
+    "reintegration.reintegration.ReintegrationOpened": reintegration_opened,
+    "reintegration.reintegration.EmploymentNeedRecorded": employment_need,
+    "reintegration.reintegration.EmploymentProvided": employment_provided,
+    "reintegration.reintegration.ServiceEnrolled": service_enrolled,
+    "reintegration.reintegration.BenefitChanged": benefit_changed,
+    "reintegration.reintegration.DurableSolutionAssessed": durable_solution_assessed,
+}
+
+# --- queries ----------------------------------------------------------------------------
+
+
+def units_by_status(cur: Cursor[Any], settlement_code: str) -> dict[str, Any]:
+    cur.execute(
+        "SELECT status, rooms, count(*) AS units FROM rm_housing_units WHERE settlement_code = %s "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        (settlement_code,),
+    )
+    rows = cur.fetchall()
+    totals: dict[str, int] = {}
+    for r in rows:
+        totals[r["status"]] = totals.get(r["status"], 0) + r["units"]
+    return {"settlement_code": settlement_code, "totals": totals, "by_rooms": rows}
+
+
+def list_units(
+    cur: Cursor[Any], settlement_code: str, status: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    cur.execute(
+        "SELECT unit_id, reference, address, rooms, kind, floor, status, household_id, updated_at "
+        "FROM rm_housing_units WHERE settlement_code = %(s)s AND (%(st)s::text IS NULL OR status = %(st)s) "
+        "ORDER BY reference LIMIT %(l)s OFFSET %(o)s",
+        {"s": settlement_code, "st": status, "l": limit, "o": offset},
+    )
+    return list(cur.fetchall())
+
+
+def get_settlement(cur: Cursor[Any], settlement_code: str) -> dict[str, Any] | None:
+    cur.execute("SELECT * FROM rm_settlements WHERE settlement_code = %s", (settlement_code,))
+    row: dict[str, Any] | None = cur.fetchone()
+    return row
+
+
+def rounds(cur: Cursor[Any], settlement_code: str) -> list[dict[str, Any]]:
+    cur.execute(
+        "SELECT round_id, round_number, seed_hash, seed, algorithm_version, rule_set_code, "
+        "rule_set_version, jsonb_array_length(entrants) AS entrants, "
+        "jsonb_array_length(units) AS units, coalesce(jsonb_array_length(assignments), 0) AS assigned, "
+        "coalesce(jsonb_array_length(reserve), 0) AS reserve, witnesses, announced_at, drawn_at "
+        "FROM rm_allocation_rounds WHERE settlement_code = %s ORDER BY round_number",
+        (settlement_code,),
+    )
+    return list(cur.fetchall())
+
+
+def pipeline(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
+    """Households per stage per settlement."""
+    cur.execute(
+        "SELECT settlement_code, stage, count(*) AS households FROM rm_relocations "
+        "WHERE %(s)s::text IS NULL OR settlement_code = %(s)s GROUP BY 1, 2 ORDER BY 1, 2",
+        {"s": settlement_code},
+    )
+    return list(cur.fetchall())
+
+
+def convoys(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
+    cur.execute(
+        "SELECT c.convoy_id, c.settlement_code, c.departs_on, c.vehicles, c.scheduled_by, "
+        "coalesce(json_agg(json_build_object('household_id', r.household_id, 'stage', r.stage, "
+        "'address', r.address) ORDER BY r.address) FILTER (WHERE r.household_id IS NOT NULL), "
+        "'[]') AS families "
+        "FROM rm_convoys c LEFT JOIN rm_relocations r ON r.household_id = ANY(c.household_ids) "
+        "WHERE %(s)s::text IS NULL OR c.settlement_code = %(s)s "
+        "GROUP BY c.convoy_id ORDER BY c.departs_on, c.convoy_id",
+        {"s": settlement_code},
+    )
+    return list(cur.fetchall())
+
+
+def get_relocation(cur: Cursor[Any], household_id: Any) -> dict[str, Any] | None:
+    cur.execute("SELECT * FROM rm_relocations WHERE household_id = %s", (household_id,))
+    row: dict[str, Any] | None = cur.fetchone()
+    return row
+
+
+def returnees(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
+    """Returnee households with their reintegration status and unmet IASC criteria."""
+    cur.execute(
+        "SELECT r.household_id, r.settlement_code, l.stage, r.persons_seeking_work, r.employed, "
+        "r.services, r.allowance_azn, r.allowance_terminates_on, r.assessments "
+        "FROM rm_reintegration r LEFT JOIN rm_relocations l USING (household_id) "
+        "WHERE %(s)s::text IS NULL OR r.settlement_code = %(s)s ORDER BY r.household_id",
+        {"s": settlement_code},
+    )
+    out = []
+    for row in cur.fetchall():
+        met = {
+            k.split(":", 1)[1] for k, v in row["assessments"].items() if k.startswith("iasc:") and v
+        }
+        unmet = [c for c in IASC_CRITERIA if c not in met]
+        out.append({**row, "unmet_criteria": unmet, "durable_solution": not unmet})
+    return out

@@ -1,0 +1,91 @@
+-- Read model: settlements, housing units by status, lottery rounds, relocation pipeline,
+-- convoys, and returnee households' reintegration.
+CREATE TABLE IF NOT EXISTS rm_settlements (
+    settlement_code         text PRIMARY KEY,
+    name                    text NOT NULL,
+    clearance_agency        text,
+    clearance_certified_on  date,
+    clearance_reference     text,
+    readiness               text[] NOT NULL DEFAULT '{}',
+    opened_on               date,
+    version                 bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rm_settlement_ids (
+    settlement_id    uuid PRIMARY KEY,
+    settlement_code  text NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rm_housing_units (
+    unit_id          uuid PRIMARY KEY,
+    settlement_code  text NOT NULL,
+    reference        text NOT NULL,
+    address          text NOT NULL,
+    rooms            int NOT NULL,
+    kind             text NOT NULL,
+    floor            int,
+    status           text NOT NULL,      -- available, offered, allocated, occupied
+    household_id     uuid,               -- who holds the offer, the allocation or the keys
+    updated_at       timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_housing_units_settlement ON rm_housing_units (settlement_code, status);
+
+CREATE TABLE IF NOT EXISTS rm_allocation_rounds (
+    round_id           uuid PRIMARY KEY,
+    settlement_code    text NOT NULL,
+    round_number       int NOT NULL,
+    seed_hash          text NOT NULL,
+    algorithm_version  text NOT NULL,
+    entrants           jsonb NOT NULL,
+    units              jsonb NOT NULL,
+    rule_set_code      text NOT NULL,
+    rule_set_version   int NOT NULL,
+    offer_deadline_days int NOT NULL,
+    announced_at       timestamptz NOT NULL,
+    announced_by       text NOT NULL,
+    seed               text,
+    assignments        jsonb,
+    reserve            jsonb,
+    witnesses          text,
+    drawn_at           timestamptz,
+    version            bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rm_relocations (
+    household_id      uuid PRIMARY KEY,
+    settlement_code   text NOT NULL,
+    stage             text NOT NULL,
+    consent           boolean NOT NULL DEFAULT false,
+    unit_id           uuid,
+    address           text,
+    offer_deadline    date,
+    convoy_id         uuid,
+    departs_on        date,
+    arrived_on        date,
+    utilities         text[] NOT NULL DEFAULT '{}',
+    completed_on      date,
+    updated_at        timestamptz NOT NULL,
+    version           bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_relocations_settlement ON rm_relocations (settlement_code, stage);
+
+CREATE TABLE IF NOT EXISTS rm_convoys (
+    convoy_id        uuid PRIMARY KEY,
+    settlement_code  text NOT NULL,
+    departs_on       date NOT NULL,
+    vehicles         int NOT NULL,
+    household_ids    uuid[] NOT NULL,
+    scheduled_by     text NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rm_reintegration (
+    household_id             uuid PRIMARY KEY,
+    settlement_code          text NOT NULL,
+    persons_seeking_work     int NOT NULL DEFAULT 0,
+    employed                 int NOT NULL DEFAULT 0,
+    services                 jsonb NOT NULL DEFAULT '[]',
+    allowance_azn            int,
+    allowance_terminates_on  date,
+    assessments              jsonb NOT NULL DEFAULT '{}',
+    version                  bigint NOT NULL
+);

@@ -1,0 +1,284 @@
+"""Housing by public lottery, voluntary relocation and reintegration, on the write side, the
+read model and Kafka."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from uuid import UUID
+
+import pytest
+
+from domain.base import ValidationFailed, acting_as
+from domain.housing import HousingStateError, draw
+from domain.relocation import RelocationStateError
+from infra.bootstrap import Container
+from infra.config import Settings
+from infra.demo import document_household
+from projections import housing as views
+from tests.integration.conftest import Stack
+from tests.integration.kafka_reading import read_topic
+from tests.integration.test_avro_messages import decode, schemas_by_fingerprint
+from tests.integration.test_eligibility import OPERATOR, SUPERVISOR, approved_v1, register
+from tests.support import ROOT, wait_until
+
+AGHALI = "ZAN-002"
+TODAY = date.today()
+SEED = "public-council-2026-07-19"
+COMMIT = "sha256:" + hashlib.sha256(SEED.encode()).hexdigest()
+
+
+@pytest.fixture
+def container(database_url: str) -> Iterator[Container]:
+    c = Container(Settings(database_url=database_url))
+    c.prepare_read_models()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def eligible_families(container: Container, sizes: list[int]) -> list[UUID]:
+    approved_v1(container)
+    ids = [register(container, size=n, origin=AGHALI) for n in sizes]
+    with acting_as(OPERATOR):
+        for household_id in ids:
+            document_household(container.application, household_id)
+        container.eligibility.determine_many(ids)
+    container.catch_up_read_models()
+    return ids
+
+
+def open_settlement(container: Container, rooms: list[int], open_it: bool = True) -> None:
+    housing = container.housing
+    with acting_as(OPERATOR):
+        housing.register_settlement(AGHALI)
+        housing.register_units(
+            AGHALI,
+            [
+                {
+                    "reference": f"{i + 1:03d}",
+                    "address": f"Ağalı, ev {i + 1}",
+                    "rooms": r,
+                    "kind": "house",
+                }
+                for i, r in enumerate(rooms)
+            ],
+        )
+        housing.certify_clearance(AGHALI, "ANAMA", TODAY - timedelta(days=3), "ANAMA-17")
+    if open_it:
+        with acting_as(SUPERVISOR):
+            housing.open_for_return(AGHALI, TODAY)
+
+
+def drawn(container: Container) -> object:
+    with acting_as(SUPERVISOR):
+        announced = container.housing.announce_round(AGHALI, COMMIT)
+        return container.housing.draw_round(
+            AGHALI, announced.round_number, SEED, "Public Council observers"
+        )
+
+
+def test_no_allocation_into_a_settlement_that_is_not_open_and_no_opening_before_clearance(
+    container: Container,
+) -> None:
+    eligible_families(container, [4])
+    with acting_as(OPERATOR):
+        container.housing.register_settlement(AGHALI)
+    with acting_as(SUPERVISOR):
+        with pytest.raises(HousingStateError, match="no certified security clearance"):
+            container.housing.open_for_return(AGHALI, TODAY)
+        with pytest.raises(HousingStateError, match="not open for return"):
+            container.housing.announce_round(AGHALI, COMMIT)
+
+
+def test_the_lottery_is_committed_before_and_reproduced_by_anyone_after(
+    container: Container,
+) -> None:
+    families = eligible_families(container, [2, 3, 4, 5, 6, 3])
+    open_settlement(container, [3, 3, 4])
+    with acting_as(SUPERVISOR):
+        announced = container.housing.announce_round(AGHALI, COMMIT)
+        with pytest.raises(ValidationFailed) as wrong:
+            container.housing.draw_round(AGHALI, 1, "another-seed", "Public Council")
+        assert wrong.value.field == "seed"
+        result = container.housing.draw_round(AGHALI, 1, SEED, "Public Council observers")
+
+    assert {e.household_id for e in announced.entrants} == set(families)
+    assert len(result.assignments) == 3 and len({a.unit_id for a in result.assignments}) == 3
+    assert len(result.reserve) == 3
+    # 6 persons are entitled to 4 rooms: the one 4-room house is theirs whatever the seed.
+    big = families[4]
+    assert any(a.household_id == big and a.rooms == 4 for a in result.assignments)
+    check = container.housing.verify_lottery(AGHALI, 1)
+    assert check.matches and check.seed_matches_commitment
+    # The draw depends on its inputs only: reversing the published order changes nothing.
+    again = draw(SEED, list(reversed(result.entrants)), list(result.units))
+    assert again == (result.assignments, result.reserve)
+    # Every assigned household holds its offer.
+    for a in result.assignments:
+        offer = container.housing.relocation(a.household_id).offer
+        assert offer is not None and offer["unit_id"] == a.unit_id
+        assert offer["deadline"] == TODAY + timedelta(days=5)
+
+
+def test_a_declined_or_expired_unit_goes_to_the_next_family_on_the_reserve_list(
+    container: Container,
+) -> None:
+    eligible_families(container, [3, 3, 3, 3])
+    open_settlement(container, [3, 3])
+    result = drawn(container)
+    first, second = (a.household_id for a in result.assignments)
+    reserve = [p.household_id for p in result.reserve]
+    housing = container.housing
+    with acting_as(OPERATOR):
+        successor = housing.decline_offer(first, "location", "too far from the school")
+        assert successor is not None and successor.household_id == reserve[0]
+        with pytest.raises(RelocationStateError, match="open offer"):
+            housing.decline_offer(first, "size", None)
+        with pytest.raises(RelocationStateError, match="open until"):
+            housing.relocation(second).expire_offer(TODAY)
+        expired = housing.expire_offers(AGHALI, TODAY + timedelta(days=6))
+    # Both offers lapsed (the one from the reserve list too); the one unit that went back to
+    # the list went to the last family on it, and then the list was empty.
+    assert {h for h, _ in expired} == {second, reserve[0]}
+    assert sorted((n for _, n in expired), key=str) == sorted([reserve[1], None], key=str)
+
+    container.catch_up_read_models()
+    with container.read_pool.connection() as conn, conn.cursor() as cur:
+        units = views.list_units(cur, AGHALI, None, 10, 0)
+    holders = {u["household_id"] for u in units if u["status"] == "offered"}
+    assert holders == {reserve[1]}
+    assert sum(1 for u in units if u["status"] == "available") == 1
+
+
+def test_nothing_moves_without_consent_and_steps_come_in_order(container: Container) -> None:
+    eligible_families(container, [4, 4])
+    open_settlement(container, [3, 3])
+    result = drawn(container)
+    one, two = (a.household_id for a in result.assignments)
+    housing = container.housing
+    with acting_as(OPERATOR):
+        housing.accept_offer(one)
+        housing.accept_offer(two)
+        with pytest.raises(RelocationStateError, match="without the family's consent"):
+            housing.schedule_convoy(AGHALI, TODAY, 1, [one])
+        for household_id in (one, two):
+            housing.give_consent(household_id, ["house", "date"], "C-1", "aysel")
+        convoy = housing.schedule_convoy(AGHALI, TODAY + timedelta(days=2), 1, [one, two])
+        housing.withdraw_consent(two, "the family will wait for the harvest")
+        assert housing.convoy_departed(convoy.id, TODAY) == [one]
+        with pytest.raises(RelocationStateError, match="must be arrived to receive the keys"):
+            housing.step(one, "hand_over_keys", handed_over_on=TODAY)
+        with pytest.raises(RelocationStateError, match="only before departure"):
+            housing.withdraw_consent(one, "changed our mind")
+        housing.step(one, "arrive", arrived_on=TODAY, members_arrived=4)
+        housing.step(one, "hand_over_keys", handed_over_on=TODAY)
+        with pytest.raises(RelocationStateError, match="not connected yet"):
+            housing.register_residence(one, TODAY, "RES-1")
+            housing.step(one, "complete", completed_on=TODAY)
+        for utility in ("electricity", "gas", "water"):
+            housing.step(
+                one, "connect_utility", utility=utility, connected_on=TODAY, account_reference=None
+            )
+        housing.step(one, "complete", completed_on=TODAY)
+        housing.follow_up(
+            one,
+            "assess",
+            framework="iasc",
+            criterion="safety_and_security",
+            met=True,
+            evidence="cleared and policed",
+            assessor="aysel",
+            assessed_on=TODAY,
+        )
+
+    follow_up = housing.reintegration(one)
+    assert follow_up.allowance == {
+        "amount": 33,
+        "terminates_on": TODAY.replace(year=TODAY.year + 3),
+    }
+    container.catch_up_read_models()
+    with container.read_pool.connection() as conn, conn.cursor() as cur:
+        stages = {r["stage"]: r["households"] for r in views.pipeline(cur, AGHALI)}
+        returnee = views.returnees(cur, AGHALI)[0]
+        units = views.units_by_status(cur, AGHALI)["totals"]
+    assert stages == {"completed": 1, "allocated": 1}
+    assert (
+        returnee["allowance_azn"] == 33 and "safety_and_security" not in returnee["unmet_criteria"]
+    )
+    assert units == {"occupied": 1, "allocated": 1}
+
+
+def test_what_other_agencies_act_on_reaches_kafka_with_its_schema(stack: Stack) -> None:
+    from infra.bootstrap import PROJECTIONS
+
+    container = stack.container
+    container.prepare_read_models()
+    stop = threading.Event()
+    relay = container.relay()
+    thread = threading.Thread(target=relay.run, args=(stop,))
+    thread.start()
+
+    def published_and_projected() -> None:
+        last = container.application.recorder.max_notification_id()
+        wait_until(lambda: relay.published_position == last, timeout_s=60, what="the relay")
+        for name in PROJECTIONS:
+            container.projector(name).run(threading.Event(), until_caught_up=True)
+
+    try:
+        approved_v1(container)
+        family = register(container, size=3, origin=AGHALI)
+        with acting_as(OPERATOR):
+            document_household(container.application, family)
+            container.eligibility.determine(family)
+        open_settlement(container, [3])
+        published_and_projected()  # with Kafka, the views come from the topics
+        drawn(container)
+        housing = container.housing
+        with acting_as(OPERATOR):
+            housing.accept_offer(family)
+            housing.give_consent(family, ["house"], "C-9", "aysel")
+            convoy = housing.schedule_convoy(AGHALI, TODAY, 1, [family])
+            housing.convoy_departed(convoy.id, TODAY)
+            housing.step(family, "arrive", arrived_on=TODAY, members_arrived=3)
+            housing.step(family, "hand_over_keys", handed_over_on=TODAY)
+            housing.register_residence(family, TODAY, "RES-9")
+            housing.step(
+                family,
+                "connect_utility",
+                utility="gas",
+                connected_on=TODAY,
+                account_reference="AZG-1",
+            )
+            housing.follow_up(
+                family,
+                "provide_employment",
+                person_fin="ABC1234",
+                employer="Aqrar MMC",
+                programme=None,
+                start_date=TODAY,
+            )
+        published_and_projected()
+    finally:
+        stop.set()
+        thread.join(30)
+    schemas = schemas_by_fingerprint(ROOT / "schemas")
+    bootstrap = stack.settings.kafka_bootstrap_servers or ""
+    records = {}
+    for message in read_topic(bootstrap, container.topics.cases):
+        name, record = decode(message.value, schemas)
+        records[name.rsplit(".", 1)[-1]] = (message.key.decode(), record)
+    for name in ("ResidenceRegistered", "UtilityConnected", "BenefitChanged", "EmploymentProvided"):
+        key, record = records[name]
+        assert key == str(family) and str(record["household_id"]) == str(family), name
+    assert records["BenefitChanged"][1]["monthly_amount_azn"] == 33
+    assert records["UtilityConnected"][1]["utility"] == "gas"
+    reference = {
+        decode(m.value, schemas)[0] for m in read_topic(bootstrap, container.topics.reference_data)
+    }
+    assert "reintegration.housing.LotteryDrawn" in reference
+    with container.read_pool.connection() as conn, conn.cursor() as cur:
+        assert views.units_by_status(cur, AGHALI)["totals"] == {"occupied": 1}
