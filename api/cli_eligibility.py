@@ -214,7 +214,7 @@ def rule_sets_show(rule_set: str, version: int) -> None:
 @rule_sets_cli.command("facts")
 def rule_sets_facts() -> None:
     """The facts an expression may read (the versioned facts schema)."""
-    from domain.eligibility import FACT_SCHEMA, FACTS_SCHEMA_VERSION
+    from domain.rules import FACT_SCHEMA, FACTS_SCHEMA_VERSION
 
     _show(
         {"facts_schema_version": FACTS_SCHEMA_VERSION, "facts": [f.__dict__ for f in FACT_SCHEMA]}
@@ -310,7 +310,7 @@ def eligibility_show(
     lang: Annotated[str, typer.Option(help="az or en")] = "en",
 ) -> None:
     """The household's current decision, explained criterion by criterion."""
-    from domain import eligibility as el
+    from domain import rules
     from projections import eligibility as views
 
     with running() as (container, _stop):
@@ -323,9 +323,9 @@ def eligibility_show(
         if row is None or rule_set is None:
             raise fail(f"household {household_id} has no eligibility decision", 1)
         print(f"decision {row['decision_id']} ({row['rule_set_code']} v{row['rule_set_version']})")
-        for line in el.explain(
-            el.parse_document(rule_set["document"]),
-            [el.CriterionOutcome(**o) for o in row["outcomes"]],
+        for line in rules.explain(
+            rules.parse_document(rule_set["document"]),
+            [rules.CriterionOutcome(**o) for o in row["outcomes"]],
             row["effective_result"],
             row["effective_priority_group"],
             row["effective_rooms"],

@@ -12,6 +12,7 @@ from fastapi import Body, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain import eligibility as el
+from domain import rules
 from domain.base import Actor, NotFound
 from infra.bootstrap import Container
 from infra.eligibility import Eligibility
@@ -72,7 +73,9 @@ class AppealDecisionIn(BaseModel):
     priority_group: str | None = None
 
 
-def rule_set_view(rule_set: el.RuleSet, validation: el.Validation | None = None) -> dict[str, Any]:
+def rule_set_view(
+    rule_set: el.RuleSet, validation: rules.Validation | None = None
+) -> dict[str, Any]:
     failures = validation.example_failures if validation else rule_set.example_failures
     return {
         "rule_set_id": rule_set.id,
@@ -197,8 +200,8 @@ def install(
     def facts_schema(actor: Actor = require(*read_roles)) -> dict[str, Any]:
         """The facts an expression may read (version 1), with descriptions and the sample."""
         return {
-            "facts_schema_version": el.FACTS_SCHEMA_VERSION,
-            "facts": [f.__dict__ for f in el.FACT_SCHEMA],
+            "facts_schema_version": rules.FACTS_SCHEMA_VERSION,
+            "facts": [f.__dict__ for f in rules.FACT_SCHEMA],
         }
 
     # --- determinations --------------------------------------------------------------------
@@ -267,10 +270,10 @@ def install(
 
     def with_explanation(row: dict[str, Any], lang: str) -> dict[str, Any]:
         rule_set = read(views.get_rule_set, row["rule_set_code"], row["rule_set_version"])
-        document = el.parse_document(rule_set["document"]) if rule_set else None
-        outcomes = [el.CriterionOutcome(**o) for o in row["outcomes"]]
+        document = rules.parse_document(rule_set["document"]) if rule_set else None
+        outcomes = [rules.CriterionOutcome(**o) for o in row["outcomes"]]
         lines = (
-            el.explain(
+            rules.explain(
                 document,
                 outcomes,
                 row["effective_result"],

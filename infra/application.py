@@ -14,7 +14,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent, Transcoding
 from psycopg.sql import SQL, Identifier
 
-from domain import eligibility, housing, surveys
+from domain import eligibility, housing, rules, surveys
 from domain.base import DomainError, FieldError, NotFound, ValidationFailed
 from domain.registry import (
     RELATIONSHIPS,
@@ -86,7 +86,7 @@ class ReintegrationApplication(Application[UUID]):
         transcoder.register(DataclassAsDict(surveys.Question, "survey_question"))
         transcoder.register(DataclassAsDict(surveys.Option, "survey_option"))
         transcoder.register(DataclassAsDict(surveys.ShowIf, "survey_show_if"))
-        transcoder.register(DataclassAsDict(eligibility.CriterionOutcome, "criterion_outcome"))
+        transcoder.register(DataclassAsDict(rules.CriterionOutcome, "criterion_outcome"))
         transcoder.register(DataclassAsDict(housing.Entrant, "lottery_entrant"))
         transcoder.register(DataclassAsDict(housing.RoundUnit, "lottery_unit"))
         transcoder.register(DataclassAsDict(housing.Assignment, "lottery_assignment"))
@@ -485,7 +485,7 @@ class ReintegrationApplication(Application[UUID]):
             raise NotFound("rule set", f"{code} version {version}") from None
 
     def draft_rule_set(
-        self, document: eligibility.RuleSetDocument, validation: eligibility.Validation
+        self, document: rules.RuleSetDocument, validation: rules.Validation
     ) -> eligibility.RuleSet:
         if validation.errors:
             raise ValidationFailed(list(validation.errors))
@@ -499,7 +499,7 @@ class ReintegrationApplication(Application[UUID]):
         rule_set = eligibility.RuleSet(
             code=document.code,
             rule_set_version=document.version,
-            document=eligibility.canonical_json(document.source),
+            document=rules.canonical_json(document.source),
             document_hash=document.hash,
             example_failures=list(validation.example_failures),
         )
@@ -508,8 +508,8 @@ class ReintegrationApplication(Application[UUID]):
 
     def revise_rule_set(
         self,
-        document: eligibility.RuleSetDocument,
-        validation: eligibility.Validation,
+        document: rules.RuleSetDocument,
+        validation: rules.Validation,
         reason: str,
     ) -> eligibility.RuleSet:
         if validation.errors:
@@ -525,7 +525,7 @@ class ReintegrationApplication(Application[UUID]):
         version: int,
         act_reference: str,
         effective_from: date | None,
-        validation: eligibility.Validation,
+        validation: rules.Validation,
     ) -> eligibility.RuleSet:
         """Approve a draft; the earlier approved version is superseded in the same transaction
         (it stays in force until the new version's effective date)."""

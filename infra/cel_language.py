@@ -16,7 +16,7 @@ from typing import Any
 
 import cel
 
-from domain.eligibility import ExpressionError
+from domain.rules import ExpressionError
 
 PACKAGE = "common-expression-language"
 # Names a macro binds inside an expression (members.exists(m, m.age < 18) binds m): they are

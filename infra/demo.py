@@ -278,7 +278,7 @@ def great_return(container: Any, families: int = 400, seed: int = 2026) -> dict[
             )
 
         def accept_open_offers() -> None:
-            for case in service._relocations(household_ids).values():
+            for case in service.relocations(household_ids).values():
                 if case.offer is not None and case.household_id not in never_answer:
                     service.accept_offer(case.household_id)
 
@@ -288,7 +288,7 @@ def great_return(container: Any, families: int = 400, seed: int = 2026) -> dict[
         )
         accept_open_offers()
         allocated = [
-            c.household_id for c in service._relocations(household_ids).values() if c.allocated_unit
+            c.household_id for c in service.relocations(household_ids).values() if c.allocated_unit
         ]
         for household_id in allocated:
             service.give_consent(

@@ -21,7 +21,7 @@ import yaml
 from psycopg_pool import ConnectionPool
 
 from domain import eligibility as el
-from domain import surveys
+from domain import rules, surveys
 from domain.base import DomainError, NotFound
 from domain.geography import settlement
 from domain.registry import Household
@@ -111,28 +111,28 @@ class Eligibility:
         self,
         application: ReintegrationApplication,
         read_pool: ConnectionPool[Any],
-        language: el.ExpressionLanguage,
+        language: rules.ExpressionLanguage,
         default_rule_set: str,
     ) -> None:
         self.app = application
         self.read_pool = read_pool
         self.language = language
         self.default_rule_set = default_rule_set
-        self._engines: dict[tuple[UUID, str], el.RuleEngine] = {}
+        self._engines: dict[tuple[UUID, str], rules.RuleEngine] = {}
         self._rule_sets: dict[tuple[str, int], el.RuleSet] = {}
 
     # --- rule sets -------------------------------------------------------------------------
 
-    def check(self, data: Any) -> tuple[el.RuleSetDocument, el.Validation]:
+    def check(self, data: Any) -> tuple[rules.RuleSetDocument, rules.Validation]:
         """Parse and validate a document: compile errors, and failing examples."""
-        document = el.parse_document(data)
-        return document, el.RuleEngine(document, self.language).validate()
+        document = rules.parse_document(data)
+        return document, rules.RuleEngine(document, self.language).validate()
 
-    def draft(self, data: Any) -> tuple[el.RuleSet, el.Validation]:
+    def draft(self, data: Any) -> tuple[el.RuleSet, rules.Validation]:
         document, validation = self.check(data)
         return self.app.draft_rule_set(document, validation), validation
 
-    def revise(self, data: Any, reason: str) -> tuple[el.RuleSet, el.Validation]:
+    def revise(self, data: Any, reason: str) -> tuple[el.RuleSet, rules.Validation]:
         document, validation = self.check(data)
         return self.app.revise_rule_set(document, validation, reason), validation
 
@@ -140,7 +140,7 @@ class Eligibility:
         self, code: str, version: int, act_reference: str, effective_from: date | None
     ) -> el.RuleSet:
         rule_set = self.app.get_rule_set(code, version)
-        validation = el.RuleEngine(rule_set.parsed, self.language).validate()
+        validation = rules.RuleEngine(rule_set.parsed, self.language).validate()
         return self.app.approve_rule_set(code, version, act_reference, effective_from, validation)
 
     def in_force(self, code: str | None = None, on: date | None = None) -> el.RuleSet:
@@ -150,10 +150,10 @@ class Eligibility:
             raise NotFound("rule set in force", f"{code} on {(on or date.today()).isoformat()}")
         return rule_set
 
-    def engine(self, rule_set: el.RuleSet) -> el.RuleEngine:
+    def engine(self, rule_set: el.RuleSet) -> rules.RuleEngine:
         key = (rule_set.id, rule_set.document_hash)
         if key not in self._engines:
-            self._engines[key] = el.RuleEngine(rule_set.parsed, self.language)
+            self._engines[key] = rules.RuleEngine(rule_set.parsed, self.language)
         return self._engines[key]
 
     # --- facts ---------------------------------------------------------------------------
@@ -202,7 +202,7 @@ class Eligibility:
     @staticmethod
     def _facts_of(case: _Case, on: date) -> dict[str, Any]:
         household = case.household
-        return el.household_facts(
+        return rules.household_facts(
             household,
             case.persons,
             case.survey_answers,
@@ -241,7 +241,7 @@ class Eligibility:
         if (
             current is not None
             and current.rule_set_id == rule_set.id
-            and (reassess or current.facts_hash == el.content_hash(facts))
+            and (reassess or current.facts_hash == rules.content_hash(facts))
         ):
             return Outcome(household_id, "unchanged", None)
         decision = el.decide(
@@ -363,9 +363,9 @@ class Eligibility:
             for key in recorded
             if recorded[key] != now[key]
         ]
-        facts_ok = el.content_hash(facts) == decision.facts_hash
+        facts_ok = rules.content_hash(facts) == decision.facts_hash
         rule_set_ok = rule_set.document_hash == decision.rule_set_hash and (
-            el.content_hash(json.loads(rule_set.document)) == rule_set.document_hash
+            rules.content_hash(json.loads(rule_set.document)) == rule_set.document_hash
         )
         if not facts_ok:
             differences.append("facts: the snapshot does not match its recorded hash")

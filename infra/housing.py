@@ -165,7 +165,7 @@ class Housing:
         earlier = self.rounds(code)
         if any(r.seed is None for r in earlier):
             raise HousingStateError("the previous round is not drawn yet", "round")
-        cases = self._relocations(self._origin_households(code))
+        cases = self.relocations(self._origin_households(code))
         taken = {c.allocated_unit for c in cases.values() if c.allocated_unit}
         taken |= {c.offer["unit_id"] for c in cases.values() if c.offer}
         units = [
@@ -226,7 +226,8 @@ class Housing:
             ).fetchall()
         return [r["household_id"] for r in rows]
 
-    def _relocations(self, household_ids: list[UUID]) -> dict[UUID, Relocation]:
+    def relocations(self, household_ids: list[UUID]) -> dict[UUID, Relocation]:
+        """The relocation cases of these households that have one, by household."""
         loaded = self.app.load_many([relocation_id(h) for h in household_ids])
         return {r.household_id: r for r in loaded.values()}
 
@@ -249,7 +250,7 @@ class Housing:
         made = 0
         for start in range(0, len(allocation_round.assignments), OFFER_BATCH):
             chunk = allocation_round.assignments[start : start + OFFER_BATCH]
-            cases = self._relocations([a.household_id for a in chunk])
+            cases = self.relocations([a.household_id for a in chunk])
             changed = []
             for a in chunk:
                 case = cases.get(a.household_id) or Relocation(
@@ -320,7 +321,7 @@ class Housing:
         results = []
         lapsed = [
             c
-            for c in self._relocations(self._origin_households(code)).values()
+            for c in self.relocations(self._origin_households(code)).values()
             if c.offer is not None and today > c.offer["deadline"]
         ]
         for case in sorted(
@@ -338,7 +339,7 @@ class Housing:
         allocation_round: AllocationRound = self.app.get(round_ref, "round")
         rooms = allocation_round.unit_rooms(unit)
         waiting = [p.household_id for p in allocation_round.reserve if p.rooms == rooms]
-        cases = self._relocations(waiting)
+        cases = self.relocations(waiting)
         settlement = self.settlement(allocation_round.settlement_code)
         for household_id in waiting:
             case = cases.get(household_id)
@@ -412,7 +413,7 @@ class Housing:
         """Every family still in the convoy departs (one that withdrew is no longer in it)."""
         convoy = self.convoy(convoy_id)
         cases = [
-            c for c in self._relocations(convoy.household_ids).values() if c.convoy_id == convoy_id
+            c for c in self.relocations(convoy.household_ids).values() if c.convoy_id == convoy_id
         ]
         for case in cases:
             case.depart(departed_on)

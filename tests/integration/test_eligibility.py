@@ -11,8 +11,9 @@ from uuid import UUID
 import pytest
 
 from domain.base import Actor, CommandContext, ValidationFailed, acting_as
-from domain.eligibility import EligibilityStateError, NotPermitted, content_hash
+from domain.eligibility import EligibilityStateError, NotPermitted
 from domain.registry import NewMember, RegisterHousehold
+from domain.rules import content_hash
 from infra.bootstrap import Container
 from infra.config import Settings
 from infra.demo import document_household

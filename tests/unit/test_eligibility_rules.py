@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.base import ValidationFailed
-from domain.eligibility import (
+from domain.rules import (
     FACTS,
     RuleEngine,
     canonical_json,
