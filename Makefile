@@ -50,3 +50,4 @@ bench: install kafka-fetch
 	$(BIN)/python -m bench.import_bench --size $(SIZE)
 	$(BIN)/python -m bench.pipeline_bench --size $(SIZE)
 	$(BIN)/python -m bench.eligibility_bench --size $(SIZE)
+	$(BIN)/python -m bench.http_bench --size $(SIZE)

@@ -1,0 +1,301 @@
+"""Commands over HTTP, end-to-end latency, and the memory of each process, beside their ceiling.
+
+    python -m bench.http_bench --size quick   # 20 s of load per phase
+    python -m bench.http_bench --size full    # 60 s of load per phase
+
+Starts its own Kafka broker (127.0.0.1:29092) and a fresh database, then the three production
+processes: `reintegration api`, `reintegration relay` and `reintegration project`. N concurrent
+clients (threads, each with its own connection) register households and answer their
+pre-return surveys: commands/s and latency p50/p99. The ceiling is a bare psycopg loop per
+client committing one row per transaction. End-to-end latency is measured under a steady
+background load: a probe registers a household and polls its read model until it appears
+(through the relay, Kafka and the projector). Peak resident memory (VmHWM) of each process is
+read from /proc at the end. Writes bench/results/http-<size>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import secrets
+import string
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.pipeline_bench import fresh_database, kafka, percentile
+from domain.surveys import shipped_pre_return_questionnaire
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = {"quick": 20, "full": 60}
+CLIENTS = 16
+TOKEN = "bench-operator-token"
+SUPERVISOR = "bench-supervisor-token"
+ALPHABET = string.ascii_uppercase + string.digits
+
+
+def household_body(rng: random.Random) -> dict[str, Any]:
+    size = rng.choice([1, 2, 3, 4, 5])
+    return {
+        "origin_settlement_code": rng.choice(["ZAN-002", "LAC-002", "SUS-001", "AGD-002"]),
+        "current_address": "Bakı, yataqxana 4",
+        "members": [
+            {
+                "fin": "".join(rng.choice(ALPHABET) for _ in range(7)),
+                "first_name": "Aysel",
+                "last_name": "Məmmədova",
+                "birth_date": f"{1950 + rng.randrange(60)}-0{1 + rng.randrange(9)}-1{rng.randrange(9)}",
+                "sex": "female",
+                "relationship": "head" if i == 0 else "child",
+            }
+            for i in range(size)
+        ],
+    }
+
+
+class Load:
+    """Clients issuing commands until stopped: register, start a survey, answer it."""
+
+    def __init__(self, base_url: str, clients: int, seed: int) -> None:
+        self.base_url = base_url
+        self.clients = clients
+        self.seed = seed
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def _client(self, n: int) -> None:
+        rng = random.Random(self.seed * 1000 + n)
+        mine: list[float] = []
+        errors = 0
+        with httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as client:
+
+            def command(method: str, path: str, body: Any = None) -> Any:
+                nonlocal errors
+                started = time.perf_counter()
+                response = client.request(method, path, json=body)
+                mine.append((time.perf_counter() - started) * 1000)
+                if response.status_code >= 400:
+                    errors += 1
+                    return None
+                return response.json()
+
+            while not self.stop.is_set():
+                created = command("POST", "/api/v1/households", household_body(rng))
+                if not created:
+                    continue
+                started = command(
+                    "POST",
+                    f"/api/v1/households/{created['household_id']}/surveys",
+                    {"questionnaire_code": "pre-return", "questionnaire_version": 1},
+                )
+                if not started:
+                    continue
+                for question, value in (("intention", "now"), ("obstacles", ["none"])):
+                    if self.stop.is_set():
+                        break
+                    command(
+                        "POST",
+                        f"/api/v1/surveys/{started['response_id']}/answers",
+                        {"question_id": question, "value": value},
+                    )
+        with self.lock:
+            self.latencies += mine
+            self.errors += errors
+
+    def run(self, seconds: float) -> dict[str, Any]:
+        threads = [threading.Thread(target=self._client, args=(n,)) for n in range(self.clients)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        time.sleep(seconds)
+        self.stop.set()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        return {
+            "clients": self.clients,
+            "seconds": round(elapsed, 1),
+            "commands": len(self.latencies),
+            "errors": self.errors,
+            "commands_per_second": round(len(self.latencies) / elapsed),
+            "p50_ms": round(percentile(self.latencies, 50), 2),
+            "p99_ms": round(percentile(self.latencies, 99), 2),
+        }
+
+
+def psycopg_ceiling(database_url: str, clients: int, seconds: float) -> dict[str, Any]:
+    """The same concurrency committing one row per transaction, with nothing else."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_ceiling (id uuid PRIMARY KEY, body jsonb)")
+    counts = [0] * clients
+    stop = threading.Event()
+
+    def loop(n: int) -> None:
+        with psycopg.connect(database_url) as conn:
+            while not stop.is_set():
+                with conn.transaction():
+                    conn.execute(
+                        "INSERT INTO bench_ceiling VALUES (gen_random_uuid(), %s)",
+                        (json.dumps({"n": n}),),
+                    )
+                counts[n] += 1
+
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return {"rows_per_second": round(sum(counts) / (time.perf_counter() - started))}
+
+
+def end_to_end(base_url: str, probes: int) -> dict[str, Any]:
+    """Command accepted to visible in the read model, while a background load runs."""
+    rng = random.Random(7)
+    samples = []
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    ) as client:
+        for _ in range(probes):
+            response = client.post("/api/v1/households", json=household_body(rng))
+            accepted = time.perf_counter()
+            household_id = response.json()["household_id"]
+            while client.get(f"/api/v1/households/{household_id}").status_code != 200:
+                time.sleep(0.002)
+            samples.append((time.perf_counter() - accepted) * 1000)
+            time.sleep(0.05)
+    return {
+        "probes": probes,
+        "p50_ms": round(percentile(samples, 50), 1),
+        "p99_ms": round(percentile(samples, 99), 1),
+    }
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def wait_ready(base_url: str) -> None:
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the API did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=SIZES, default="quick")
+    args = parser.parse_args()
+    seconds = SIZES[args.size]
+
+    kafka("start")
+    database_url = fresh_database()
+    port = 28000 + secrets.randbelow(1000)
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:29092",
+        "KAFKA_TOPIC_PREFIX": f"bench{secrets.token_hex(3)}",
+        "API_TOKENS": f"{TOKEN}=bench:operator,{SUPERVISOR}=bench-supervisor:supervisor",
+        "HTTP_PORT": str(port),
+        "LOG_LEVEL": "warning",
+        "REINTEGRATION_ENV": "production",
+    }
+    program = str(ROOT / ".venv/bin/reintegration")
+    logs = ROOT / ".data/bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    figures: dict[str, Any] = {}
+    try:
+        for name in ("api", "relay", "project"):
+            processes[name] = subprocess.Popen(
+                [program, name],
+                env=env,
+                stdout=(logs / f"http-{name}.log").open("wb"),
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+        wait_ready(base_url)
+        published = httpx.post(
+            f"{base_url}/api/v1/questionnaires",
+            json=shipped_pre_return_questionnaire(),
+            headers={"Authorization": f"Bearer {SUPERVISOR}"},
+        )
+        assert published.status_code == 201, published.text
+        commands = Load(base_url, CLIENTS, 1).run(seconds)
+        print(f"commands: {commands}", flush=True)
+        ceiling = psycopg_ceiling(database_url, CLIENTS, seconds)
+        print(f"ceiling: {ceiling}", flush=True)
+        background = Load(base_url, 4, 2)
+        runner = threading.Thread(target=background.run, args=(seconds,))
+        runner.start()
+        latency = end_to_end(base_url, probes=min(200, seconds * 5))
+        runner.join()
+        print(f"end to end: {latency}", flush=True)
+        memory = {name: peak_rss_mib(p.pid) for name, p in processes.items()}
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT max(notification_id) FROM reintegration_events").fetchone()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+        figures = {
+            "benchmark": "commands over HTTP, end-to-end latency, process memory",
+            "size": args.size,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "commit": commit,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "commands": commands,
+            "ceiling": "bare psycopg loop, one row per transaction, same number of clients",
+            "ceiling_rows_per_second": ceiling["rows_per_second"],
+            "ratio_to_ceiling": round(
+                commands["commands_per_second"] / ceiling["rows_per_second"], 4
+            ),
+            "end_to_end_under_load": {**latency, "background_clients": 4},
+            "events_in_store": int(row[0] or 0) if row else 0,
+            "peak_rss_mib": memory,
+            "targets": {
+                "commands_per_second": 1000,
+                "p99_ms": 50,
+                "end_to_end_p99_ms": 500,
+                "rss_mib": 1024,
+            },
+        }
+    finally:
+        for p in processes.values():
+            p.terminate()
+        for p in processes.values():
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        kafka("stop")
+    out = ROOT / "bench" / "results" / f"http-{args.size}.json"
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
