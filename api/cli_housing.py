@@ -183,6 +183,14 @@ def lottery_draw(
     )
 
 
+@lottery_cli.command("offer")
+def lottery_offer(code: str, number: int, by: OperatorOption = "operator") -> None:
+    """Offer the drawn units not offered yet (after an interrupted draw); safe to repeat."""
+    with acting(by, "operator", "lottery offer") as container:
+        made = container.housing.offer_drawn(code, number)
+    console.print(f"{made} offers made")
+
+
 # --- offers -------------------------------------------------------------------------------
 
 

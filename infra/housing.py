@@ -166,8 +166,14 @@ class Housing:
         if any(r.seed is None for r in earlier):
             raise HousingStateError("the previous round is not drawn yet", "round")
         cases = self.relocations(self._origin_households(code))
+        if any(c.offer for c in cases.values()):
+            # A new round's entrants and units must not change under it: the offers of the
+            # last round are answered or expired first.
+            raise HousingStateError(
+                "offers of the previous round are still open: wait for answers or expire them",
+                "round",
+            )
         taken = {c.allocated_unit for c in cases.values() if c.allocated_unit}
-        taken |= {c.offer["unit_id"] for c in cases.values() if c.offer}
         units = [
             RoundUnit(u.unit_id, u.rooms)
             for u in settlement.units.values()

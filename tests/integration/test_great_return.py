@@ -122,6 +122,8 @@ def test_the_lottery_is_committed_before_and_reproduced_by_anyone_after(
         offer = container.housing.relocation(a.household_id).offer
         assert offer is not None and offer["unit_id"] == a.unit_id
         assert offer["deadline"] == TODAY + timedelta(days=5)
+    with acting_as(SUPERVISOR), pytest.raises(HousingStateError, match="still open"):
+        container.housing.announce_round(AGHALI, COMMIT)
 
 
 def test_a_declined_or_expired_unit_goes_to_the_next_family_on_the_reserve_list(
