@@ -37,10 +37,8 @@ def _settlement(cur: Cursor[Any], e: dict[str, Any], sets: str = "") -> bool:
     )
 
 
-# settlements carry their code only on registration: look it up by aggregate id
-
-
 def _code(cur: Cursor[Any], e: dict[str, Any]) -> dict[str, Any]:
+    """Only a settlement's registration carries its code: the others find it by aggregate id."""
     cur.execute(
         "SELECT settlement_code FROM rm_settlement_ids WHERE settlement_id = %s",
         (e["aggregate_id"],),
@@ -89,9 +87,9 @@ def unit_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
         cur.execute(
             "INSERT INTO rm_housing_units (unit_id, settlement_code, reference, address, rooms, "
             "kind, floor, status, updated_at) VALUES (%(unit_id)s, %(code)s, %(reference)s, "
-            "%(address)s, %(rooms)s, %(kind)s, %(floor)s, 'available', %(occupied_at)s) "
+            "%(address)s, %(rooms)s, %(kind)s, %(floor)s, 'available', %(occurred_at)s) "
             "ON CONFLICT DO NOTHING",
-            {**e, "occupied_at": e["occurred_at"]},
+            e,
         )
 
 
