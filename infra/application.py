@@ -79,6 +79,10 @@ class DataclassAsDict(Transcoding):
 class ReintegrationApplication(Application[UUID]):
     name = "reintegration"  # events table: reintegration_events
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._questionnaires: dict[UUID, surveys.Questionnaire] = {}
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
@@ -416,6 +420,14 @@ class ReintegrationApplication(Application[UUID]):
         except AggregateNotFoundError:
             raise NotFound("questionnaire", f"{code} version {version}") from None
 
+    def _questionnaire(self, questionnaire_id: UUID) -> surveys.Questionnaire:
+        """A published questionnaire never changes: each is loaded once per process."""
+        found = self._questionnaires.get(questionnaire_id)
+        if found is None:
+            found = self.repository.get(questionnaire_id)
+            self._questionnaires[questionnaire_id] = found
+        return found
+
     def get_response(self, response_id: UUID) -> surveys.SurveyResponse:
         try:
             response: surveys.SurveyResponse = self.repository.get(response_id)
@@ -444,7 +456,7 @@ class ReintegrationApplication(Application[UUID]):
         self, response_id: UUID, question_id: str, value: Any
     ) -> surveys.SurveyResponse:
         response = self.get_response(response_id)
-        response.answer(self.repository.get(response.questionnaire_id), question_id, value)
+        response.answer(self._questionnaire(response.questionnaire_id), question_id, value)
         self._save(response)
         return response
 
@@ -452,13 +464,13 @@ class ReintegrationApplication(Application[UUID]):
         self, response_id: UUID, question_id: str, value: Any, reason: str
     ) -> surveys.SurveyResponse:
         response = self.get_response(response_id)
-        response.correct(self.repository.get(response.questionnaire_id), question_id, value, reason)
+        response.correct(self._questionnaire(response.questionnaire_id), question_id, value, reason)
         self._save(response)
         return response
 
     def complete_survey(self, response_id: UUID) -> surveys.SurveyResponse:
         response = self.get_response(response_id)
-        response.complete(self.repository.get(response.questionnaire_id))
+        response.complete(self._questionnaire(response.questionnaire_id))
         self._save(response)
         return response
 
