@@ -125,6 +125,29 @@ class CaseAggregate(Aggregate):
         super().trigger_event(event_class, **_with_metadata(kwargs))
 
 
+class HouseholdEvent(CaseAggregate.Event):
+    """Base of the events, after its creation, of an aggregate that belongs to one household's
+    case: they carry the household, which is their case and their Kafka key."""
+
+    household_id: UUID
+
+    @property
+    def case_id(self) -> UUID:
+        return self.household_id
+
+
+class HouseholdCaseAggregate(CaseAggregate):
+    """Base of an aggregate that belongs to one household's case (a survey response, an
+    eligibility decision, a relocation, a reintegration follow-up): its events after creation
+    are :class:`HouseholdEvent` and get the household filled in."""
+
+    household_id: UUID
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("household_id", self.household_id)
+        super().trigger_event(event_class, **kwargs)
+
+
 def _with_metadata(kwargs: dict[str, Any]) -> dict[str, Any]:
     if "event_id" in kwargs:  # reconstructed, not new
         return kwargs

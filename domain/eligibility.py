@@ -17,7 +17,15 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import event
 
-from domain.base import CaseAggregate, DomainError, FieldError, ValidationFailed, current_context
+from domain.base import (
+    CaseAggregate,
+    DomainError,
+    FieldError,
+    HouseholdCaseAggregate,
+    HouseholdEvent,
+    ValidationFailed,
+    current_context,
+)
 from domain.rules import (
     FACTS_SCHEMA_VERSION,
     RESULTS,
@@ -214,16 +222,9 @@ def decision_id(household_id: UUID, sequence: int) -> UUID:
     return uuid5(DECISION_NAMESPACE, f"{household_id}:{sequence}")
 
 
-class EligibilityDecision(CaseAggregate):
+class EligibilityDecision(HouseholdCaseAggregate):
     """One determination for one household, and what happened to it: an override by a
     supervisor, appeals lodged and decided. The determination itself is never edited."""
-
-    class Changed(CaseAggregate.Event):
-        household_id: UUID
-
-        @property
-        def case_id(self) -> UUID:
-            return self.household_id
 
     class Determined(CaseAggregate.Created):
         household_id: UUID
@@ -251,17 +252,17 @@ class EligibilityDecision(CaseAggregate):
         def case_id(self) -> UUID:
             return self.household_id
 
-    class Overridden(Changed):
+    class Overridden(HouseholdEvent):
         result: str
         priority_group: str | None
         rooms_entitled: int | None
         justification: str
 
-    class AppealLodged(Changed):
+    class AppealLodged(HouseholdEvent):
         appeal_id: UUID
         grounds: str
 
-    class AppealDecided(Changed):
+    class AppealDecided(HouseholdEvent):
         appeal_id: UUID
         outcome: str
         reasons: str
@@ -323,10 +324,6 @@ class EligibilityDecision(CaseAggregate):
         self.effective_priority_group = priority_group
         self.effective_rooms = rooms_entitled
         self.appeals: dict[UUID, dict[str, Any]] = {}
-
-    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("household_id", self.household_id)
-        super().trigger_event(event_class, **kwargs)
 
     @property
     def facts_snapshot(self) -> dict[str, Any]:

@@ -15,7 +15,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.base import CaseAggregate, DomainError, FieldError, ValidationFailed
+from domain.base import (
+    CaseAggregate,
+    DomainError,
+    FieldError,
+    HouseholdCaseAggregate,
+    HouseholdEvent,
+    ValidationFailed,
+)
 
 REINTEGRATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:reintegration")
 SERVICES = ("school", "clinic", "kindergarten")
@@ -71,7 +78,7 @@ def monthly_allowance(in_collective_centre: bool) -> int:
     return ALLOWANCE_COLLECTIVE_CENTRE_AZN if in_collective_centre else ALLOWANCE_AZN
 
 
-class Reintegration(CaseAggregate):
+class Reintegration(HouseholdCaseAggregate):
     """One returnee household's follow-up."""
 
     class Opened(CaseAggregate.Created):
@@ -82,38 +89,31 @@ class Reintegration(CaseAggregate):
         def case_id(self) -> UUID:
             return self.household_id
 
-    class Changed(CaseAggregate.Event):
-        household_id: UUID
-
-        @property
-        def case_id(self) -> UUID:
-            return self.household_id
-
-    class EmploymentNeedRecorded(Changed):
+    class EmploymentNeedRecorded(HouseholdEvent):
         persons_seeking_work: int
         sectors: list[str]
         note: str | None
 
-    class EmploymentProvided(Changed):
+    class EmploymentProvided(HouseholdEvent):
         person_fin: str
         employer: str
         programme: str | None
         start_date: date
 
-    class ServiceEnrolled(Changed):
+    class ServiceEnrolled(HouseholdEvent):
         service: str
         institution: str
         person_fin: str | None
         enrolled_on: date
 
-    class BenefitChanged(Changed):
+    class BenefitChanged(HouseholdEvent):
         benefit: str
         monthly_amount_azn: int
         conditions_created_on: date
         terminates_on: date
         reason: str
 
-    class DurableSolutionAssessed(Changed):
+    class DurableSolutionAssessed(HouseholdEvent):
         framework: str
         criterion: str
         met: bool
@@ -134,10 +134,6 @@ class Reintegration(CaseAggregate):
         self.services: list[tuple[str, str | None]] = []
         self.allowance: dict[str, Any] | None = None
         self.assessments: dict[tuple[str, str], bool] = {}
-
-    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("household_id", self.household_id)
-        super().trigger_event(event_class, **kwargs)
 
     def record_employment_need(self, persons: int, sectors: list[str], note: str | None) -> None:
         if persons < 0:

@@ -14,7 +14,14 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import event
 
-from domain.base import CaseAggregate, DomainError, FieldError, ValidationFailed
+from domain.base import (
+    CaseAggregate,
+    DomainError,
+    FieldError,
+    HouseholdCaseAggregate,
+    HouseholdEvent,
+    ValidationFailed,
+)
 from domain.housing import settlement_id
 
 RELOCATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:relocation")
@@ -49,7 +56,7 @@ def relocation_id(household_id: UUID) -> UUID:
     return uuid5(RELOCATION_NAMESPACE, str(household_id))
 
 
-class Relocation(CaseAggregate):
+class Relocation(HouseholdCaseAggregate):
     """One household's relocation case."""
 
     class Opened(CaseAggregate.Created):
@@ -60,14 +67,7 @@ class Relocation(CaseAggregate):
         def case_id(self) -> UUID:
             return self.household_id
 
-    class Changed(CaseAggregate.Event):
-        household_id: UUID
-
-        @property
-        def case_id(self) -> UUID:
-            return self.household_id
-
-    class HousingOffered(Changed):
+    class HousingOffered(HouseholdEvent):
         round_id: UUID
         unit_id: UUID
         rooms: int
@@ -75,57 +75,57 @@ class Relocation(CaseAggregate):
         deadline: date
         from_reserve: bool
 
-    class HousingOfferAccepted(Changed):
+    class HousingOfferAccepted(HouseholdEvent):
         round_id: UUID
         unit_id: UUID
         address: str
 
-    class HousingOfferDeclined(Changed):
+    class HousingOfferDeclined(HouseholdEvent):
         round_id: UUID
         unit_id: UUID
         reason: str
         note: str | None
 
-    class HousingOfferExpired(Changed):
+    class HousingOfferExpired(HouseholdEvent):
         round_id: UUID
         unit_id: UUID
         deadline: date
 
-    class ConsentToReturnGiven(Changed):
+    class ConsentToReturnGiven(HouseholdEvent):
         informed_of: list[str]
         document_reference: str
         recorded_by: str
 
-    class ConsentWithdrawn(Changed):
+    class ConsentWithdrawn(HouseholdEvent):
         reason: str
 
-    class RelocationScheduled(Changed):
+    class RelocationScheduled(HouseholdEvent):
         convoy_id: UUID
         departs_on: date
 
-    class FamilyDeparted(Changed):
+    class FamilyDeparted(HouseholdEvent):
         convoy_id: UUID
         departed_on: date
 
-    class FamilyArrived(Changed):
+    class FamilyArrived(HouseholdEvent):
         arrived_on: date
         members_arrived: int
 
-    class KeysHandedOver(Changed):
+    class KeysHandedOver(HouseholdEvent):
         unit_id: UUID
         handed_over_on: date
 
-    class ResidenceRegistered(Changed):
+    class ResidenceRegistered(HouseholdEvent):
         address: str
         registered_on: date
         registration_reference: str
 
-    class UtilityConnected(Changed):
+    class UtilityConnected(HouseholdEvent):
         utility: str
         connected_on: date
         account_reference: str | None
 
-    class RelocationCompleted(Changed):
+    class RelocationCompleted(HouseholdEvent):
         completed_on: date
 
     @staticmethod
@@ -145,10 +145,6 @@ class Relocation(CaseAggregate):
         self.stage = "opened"
         self.utilities: list[str] = []
         self.residence_address: str | None = None
-
-    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("household_id", self.household_id)
-        super().trigger_event(event_class, **kwargs)
 
     # --- offers ----------------------------------------------------------------------------
 

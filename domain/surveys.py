@@ -17,7 +17,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.base import CaseAggregate, DomainError, FieldError, ValidationFailed
+from domain.base import (
+    CaseAggregate,
+    DomainError,
+    FieldError,
+    HouseholdCaseAggregate,
+    HouseholdEvent,
+    ValidationFailed,
+)
 
 QUESTION_TYPES = ("yes_no", "single_choice", "multiple_choice", "number", "text", "date")
 MAX_TEXT_ANSWER = 2000
@@ -234,7 +241,7 @@ def publish(
     )
 
 
-class SurveyResponse(CaseAggregate):
+class SurveyResponse(HouseholdCaseAggregate):
     class Started(CaseAggregate.Created):
         household_id: UUID
         questionnaire_id: UUID
@@ -245,24 +252,17 @@ class SurveyResponse(CaseAggregate):
         def case_id(self) -> UUID:
             return self.household_id
 
-    class Changed(CaseAggregate.Event):
-        household_id: UUID
-
-        @property
-        def case_id(self) -> UUID:
-            return self.household_id
-
-    class QuestionAnswered(Changed):
+    class QuestionAnswered(HouseholdEvent):
         question_id: str
         value: str  # JSON
 
-    class AnswerCorrected(Changed):
+    class AnswerCorrected(HouseholdEvent):
         question_id: str
         old_value: str  # JSON
         new_value: str  # JSON
         reason: str
 
-    class Completed(Changed):
+    class Completed(HouseholdEvent):
         answered: int
 
     @event(Started)
@@ -293,10 +293,6 @@ class SurveyResponse(CaseAggregate):
             questionnaire_version=questionnaire.questionnaire_version,
         )
         return response
-
-    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("household_id", self.household_id)
-        super().trigger_event(event_class, **kwargs)
 
     def answer(self, questionnaire: Questionnaire, question_id: str, value: Any) -> None:
         question = self._reachable(questionnaire, question_id)
