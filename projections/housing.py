@@ -382,12 +382,14 @@ def pipeline(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, An
 
 
 def convoys(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
+    """Convoys with the families still in them (and how many withdrew their consent)."""
     cur.execute(
         "SELECT c.convoy_id, c.settlement_code, c.departs_on, c.vehicles, c.scheduled_by, "
         "coalesce(json_agg(json_build_object('household_id', r.household_id, 'stage', r.stage, "
         "'address', r.address) ORDER BY r.address) FILTER (WHERE r.household_id IS NOT NULL), "
-        "'[]') AS families "
-        "FROM rm_convoys c LEFT JOIN rm_relocations r ON r.household_id = ANY(c.household_ids) "
+        "'[]') AS families, cardinality(c.household_ids) - count(r.household_id) AS withdrawn "
+        "FROM rm_convoys c LEFT JOIN rm_relocations r "
+        "ON r.household_id = ANY(c.household_ids) AND r.convoy_id = c.convoy_id "
         "WHERE %(s)s::text IS NULL OR c.settlement_code = %(s)s "
         "GROUP BY c.convoy_id ORDER BY c.departs_on, c.convoy_id",
         {"s": settlement_code},

@@ -207,6 +207,9 @@ def test_nothing_moves_without_consent_and_steps_come_in_order(container: Contai
         stages = {r["stage"]: r["households"] for r in views.pipeline(cur, AGHALI)}
         returnee = views.returnees(cur, AGHALI)[0]
         units = views.units_by_status(cur, AGHALI)["totals"]
+        (convoy_view,) = views.convoys(cur, AGHALI)
+    assert [f["household_id"] for f in convoy_view["families"]] == [str(one)]
+    assert convoy_view["withdrawn"] == 1
     assert stages == {"completed": 1, "allocated": 1}
     assert (
         returnee["allowance_azn"] == 33 and "safety_and_security" not in returnee["unmet_criteria"]
