@@ -229,6 +229,7 @@ def offers_expire(
     """Expire the offers past their deadline (run daily by a scheduler, or by an operator)."""
     on = _date_option(today, "--today") if today else None
     with acting(by, "operator", "offers expire") as container:
+        container.catch_up_read_models()  # the settlement's households come from the view
         done = container.housing.expire_offers(code, on)
     _show([{"expired": h, "offered_next_to": n} for h, n in done])
 
