@@ -152,11 +152,29 @@ def serve(
 def api(
     host: Annotated[str | None, typer.Option(help="Listen address (default HTTP_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default HTTP_PORT)")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, envvar="HTTP_WORKERS", help="Worker processes")
+    ] = 1,
 ) -> None:
-    """Run the HTTP API alone."""
+    """Run the HTTP API alone (with --workers N, as N processes on one port)."""
     with running() as (container, stop):
         container.prepare_read_models()
-        _serve_http(container, stop, host, port)
+        if workers == 1:
+            _serve_http(container, stop, host, port)
+            return
+        if not container.settings.api_tokens:
+            raise fail("API_TOKENS is required with more than one API worker")
+    import uvicorn
+
+    uvicorn.run(
+        "api.http:app_from_env",
+        factory=True,
+        host=host or container.settings.http_host,
+        port=port or container.settings.http_port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @cli.command()

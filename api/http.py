@@ -86,6 +86,23 @@ class HouseholdView(BaseModel):
 bearer = HTTPBearer(auto_error=False)
 
 
+def app_from_env() -> FastAPI:
+    """The API for one worker process of `reintegration api --workers N`: each worker builds
+    its own container from the environment (API_TOKENS is required: tokens invented in
+    development would differ between workers) and closes it on shutdown."""
+    from infra.config import ConfigurationError, Settings
+    from infra.logging import configure_logging
+
+    settings = Settings.from_env()
+    if not settings.api_tokens:
+        raise ConfigurationError("API_TOKENS is required with more than one API worker")
+    configure_logging(settings.log_format, settings.log_level)
+    container = Container(settings)
+    app = create_app(container, dict(settings.api_tokens))
+    app.router.on_shutdown.append(container.close)
+    return app
+
+
 def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
     app = FastAPI(
         title="Return and Reintegration API",

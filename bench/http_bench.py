@@ -207,6 +207,7 @@ def wait_ready(base_url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=SIZES, default="quick")
+    parser.add_argument("--api-workers", type=int, default=1, help="processes of the API")
     args = parser.parse_args()
     seconds = SIZES[args.size]
 
@@ -231,8 +232,9 @@ def main() -> None:
     figures: dict[str, Any] = {}
     try:
         for name in ("api", "relay", "project"):
+            extra = ["--workers", str(args.api_workers)] if name == "api" else []
             processes[name] = subprocess.Popen(
-                [program, name],
+                [program, name, *extra],
                 env=env,
                 stdout=(logs / f"http-{name}.log").open("wb"),
                 stderr=subprocess.STDOUT,
@@ -256,6 +258,10 @@ def main() -> None:
         runner.join()
         print(f"end to end: {latency}", flush=True)
         memory = {name: peak_rss_mib(p.pid) for name, p in processes.items()}
+        if args.api_workers > 1:  # the supervisor's children serve; report the largest
+            children = Path(f"/proc/{processes['api'].pid}/task/{processes['api'].pid}/children")
+            pids = [int(p) for p in children.read_text().split()] if children.exists() else []
+            memory["api"] = max([peak_rss_mib(p) for p in pids] or [memory["api"]])
         with psycopg.connect(database_url) as conn:
             row = conn.execute("SELECT max(notification_id) FROM reintegration_events").fetchone()
         commit = subprocess.run(
@@ -267,6 +273,7 @@ def main() -> None:
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "api_workers": args.api_workers,
             "commands": commands,
             "ceiling": "bare psycopg loop, one row per transaction, same number of clients",
             "ceiling_rows_per_second": ceiling["rows_per_second"],
