@@ -270,16 +270,17 @@ def eligibility_determine(
     if (household_id is None) == (settlement is None):
         raise fail("give a HOUSEHOLD_ID or --settlement, not both")
     with acting(by, "operator", "eligibility determine") as container:
-        if household_id:
-            outcome = container.eligibility.determine(_uuid(household_id, "household"), rule_set)
+        if settlement is None:
+            from api.eligibility import decision_view
+
+            outcome = container.eligibility.determine(
+                _uuid(household_id or "", "household"), rule_set
+            )
             decision = outcome.decision or container.application.current_decision(
                 outcome.household_id
             )
-            from api.eligibility import decision_view
-
             _show({"status": outcome.status, **(decision_view(decision) if decision else {})})
             return
-        assert settlement is not None
         container.eligibility.in_force(rule_set)  # refuse before any work when none is
         container.catch_up_read_models()
         ids = container.eligibility.households_in(settlement)

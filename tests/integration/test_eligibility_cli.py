@@ -76,6 +76,10 @@ def test_a_settlement_is_determined_explained_and_re_run_from_the_command_line(
     summary = json.loads(determined.stdout)
     assert summary["decided"] == 2 and summary["results"] == {"eligible": 1, "ineligible": 1}
 
+    again = run(database_url, "eligibility", "determine", str(households[0]))
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["status"] == "unchanged"  # same version, same facts
+
     shown = run(database_url, "eligibility", "show", str(households[1]), "--lang", "en")
     assert shown.returncode == 0, shown.stderr
     assert 'intention_to_return = "no"' in shown.stdout and "Not eligible" in shown.stdout
