@@ -45,8 +45,7 @@ DateOption = Annotated[str, typer.Option("--on", help="YYYY-MM-DD")]
 def _views(query: Any, *args: Any) -> Any:
     with running() as (container, _stop):
         container.catch_up_read_models()
-        with container.read_pool.connection() as conn, conn.cursor() as cur:
-            return query(cur, *args)
+        return container.query(query, *args)
 
 
 # --- settlements --------------------------------------------------------------------------

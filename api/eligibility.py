@@ -129,10 +129,6 @@ def install(
     supervisor = ("supervisor",)
     audit_roles = ("auditor", "supervisor")
 
-    def read(query: Callable[..., Any], *args: Any) -> Any:
-        with container.read_pool.connection() as conn, conn.cursor() as cur:
-            return query(cur, *args)
-
     # --- rule sets -------------------------------------------------------------------------
 
     @app.post("/api/v1/rule-sets", status_code=201, tags=["eligibility"])
@@ -184,14 +180,14 @@ def install(
     def list_rule_sets(
         id: str | None = None, actor: Actor = require(*read_roles)
     ) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = read(views.list_rule_sets, id)
+        rows: list[dict[str, Any]] = container.query(views.list_rule_sets, id)
         return rows
 
     @app.get("/api/v1/rule-sets/{code}/versions/{version}", tags=["eligibility"])
     def get_rule_set(
         code: str, version: int, actor: Actor = require(*read_roles)
     ) -> dict[str, Any]:
-        row: dict[str, Any] | None = read(views.get_rule_set, code, version)
+        row: dict[str, Any] | None = container.query(views.get_rule_set, code, version)
         if row is None:
             raise NotFound("rule set", f"{code} version {version}")
         return row
@@ -241,7 +237,7 @@ def install(
     ) -> dict[str, Any]:
         """The current decision with reasons: each criterion, the fact values it read, and
         whether it passed, in plain words (lang=az or en)."""
-        row = read(views.current_decision, household_id)
+        row = container.query(views.current_decision, household_id)
         if row is None:
             raise NotFound("eligibility decision of household", household_id)
         audited_read(request, actor, "read eligibility decision", [household_id])
@@ -251,7 +247,7 @@ def install(
     def history(
         household_id: UUID, request: Request, actor: Actor = require(*read_roles)
     ) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = read(views.decision_history, household_id)
+        rows: list[dict[str, Any]] = container.query(views.decision_history, household_id)
         audited_read(request, actor, "read eligibility history", [household_id])
         return rows
 
@@ -262,14 +258,16 @@ def install(
         lang: Annotated[str, Query(pattern="^(az|en)$")] = "en",
         actor: Actor = require(*read_roles),
     ) -> dict[str, Any]:
-        row = read(views.get_decision, decision_id)
+        row = container.query(views.get_decision, decision_id)
         if row is None:
             raise NotFound("eligibility decision", decision_id)
         audited_read(request, actor, "read eligibility decision", [row["household_id"]])
         return with_explanation(row, lang)
 
     def with_explanation(row: dict[str, Any], lang: str) -> dict[str, Any]:
-        rule_set = read(views.get_rule_set, row["rule_set_code"], row["rule_set_version"])
+        rule_set = container.query(
+            views.get_rule_set, row["rule_set_code"], row["rule_set_version"]
+        )
         document = rules.parse_document(rule_set["document"]) if rule_set else None
         outcomes = [rules.CriterionOutcome(**o) for o in row["outcomes"]]
         lines = (
@@ -291,7 +289,7 @@ def install(
         settlement_code: str | None = None, actor: Actor = require(*read_roles)
     ) -> list[dict[str, Any]]:
         """Households per settlement by current result and priority group."""
-        rows: list[dict[str, Any]] = read(views.statistics, settlement_code)
+        rows: list[dict[str, Any]] = container.query(views.statistics, settlement_code)
         return rows
 
     # --- overrides and appeals -------------------------------------------------------------

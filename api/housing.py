@@ -196,10 +196,6 @@ def install(
         housing: Housing = container.housing
         return housing
 
-    def read(query: Callable[..., Any], *args: Any) -> Any:
-        with container.read_pool.connection() as conn, conn.cursor() as cur:
-            return query(cur, *args)
-
     def settlement_view(code: str) -> dict[str, Any]:
         s = service().settlement(code)
         return {
@@ -260,10 +256,10 @@ def install(
 
     @app.get("/api/v1/settlements/{code}", tags=["housing"])
     def get_settlement(code: str, actor: Actor = require(*read_roles)) -> dict[str, Any]:
-        found = read(views.get_settlement, code)
+        found = container.query(views.get_settlement, code)
         if found is None:
             raise NotFound("settlement", code)
-        return {**found, "units": read(views.units_by_status, code)}
+        return {**found, "units": container.query(views.units_by_status, code)}
 
     @app.get("/api/v1/settlements/{code}/units", tags=["housing"])
     def list_units(
@@ -276,7 +272,7 @@ def install(
         actor: Actor = require(*read_roles),
     ) -> list[dict[str, Any]]:
         """Housing units by status: available, offered, allocated, occupied."""
-        rows: list[dict[str, Any]] = read(views.list_units, code, status, limit, offset)
+        rows: list[dict[str, Any]] = container.query(views.list_units, code, status, limit, offset)
         return rows
 
     # --- lottery ---------------------------------------------------------------------------
@@ -312,7 +308,7 @@ def install(
 
     @app.get("/api/v1/settlements/{code}/rounds", tags=["housing"])
     def list_rounds(code: str, actor: Actor = require(*read_roles)) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = read(views.rounds, code)
+        rows: list[dict[str, Any]] = container.query(views.rounds, code)
         return rows
 
     @app.post("/api/v1/settlements/{code}/offers/expiry", tags=["housing"])
@@ -396,7 +392,7 @@ def install(
     def list_convoys(
         settlement_code: str | None = None, actor: Actor = require(*read_roles)
     ) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = read(views.convoys, settlement_code)
+        rows: list[dict[str, Any]] = container.query(views.convoys, settlement_code)
         return rows
 
     def step(path: str, act: str, model: type[BaseModel]) -> None:
@@ -435,7 +431,7 @@ def install(
     def get_relocation(
         household_id: UUID, request: Request, actor: Actor = require(*read_roles)
     ) -> dict[str, Any]:
-        found = read(views.get_relocation, household_id)
+        found = container.query(views.get_relocation, household_id)
         if found is None:
             raise NotFound("relocation of household", household_id)
         audited_read(request, actor, "read relocation", [household_id])
@@ -446,7 +442,7 @@ def install(
         settlement_code: str | None = None, actor: Actor = require(*read_roles)
     ) -> list[dict[str, Any]]:
         """Households per relocation stage per settlement."""
-        rows: list[dict[str, Any]] = read(views.pipeline, settlement_code)
+        rows: list[dict[str, Any]] = container.query(views.pipeline, settlement_code)
         return rows
 
     # --- reintegration ---------------------------------------------------------------------
@@ -486,7 +482,7 @@ def install(
         settlement_code: str | None = None, actor: Actor = require(*read_roles)
     ) -> list[dict[str, Any]]:
         """Returnee households with their reintegration status and unmet IASC criteria."""
-        rows: list[dict[str, Any]] = read(views.returnees, settlement_code)
+        rows: list[dict[str, Any]] = container.query(views.returnees, settlement_code)
         return rows
 
     @app.get("/api/v1/households/{household_id}/timeline", tags=["relocation"])

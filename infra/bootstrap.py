@@ -96,6 +96,11 @@ class Container:
         self._closers.append(pool.close)
         return pool
 
+    def query(self, view: Any, *args: Any) -> Any:
+        """Run one read-model query function (``view(cursor, *args)``) on a pooled connection."""
+        with self.read_pool.connection() as conn, conn.cursor() as cur:
+            return view(cur, *args)
+
     def prepare_read_models(self) -> None:
         from infra import tamper_evidence
         from projections.runner import prepare
