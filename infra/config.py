@@ -34,7 +34,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     db_pool_size: int = 10
-    relay_batch_size: int = 1000
+    relay_batch_size: int = 5000
     projection_batch_size: int = 500
     kafka_group_instance_id: str | None = None
     metrics_port: int | None = None
@@ -75,7 +75,7 @@ class Settings:
             http_host=env.get("HTTP_HOST", "127.0.0.1"),
             http_port=_positive_int(env, "HTTP_PORT", 8000),
             db_pool_size=_positive_int(env, "DB_POOL_SIZE", 10),
-            relay_batch_size=_positive_int(env, "RELAY_BATCH_SIZE", 1000),
+            relay_batch_size=_positive_int(env, "RELAY_BATCH_SIZE", 5000),
             projection_batch_size=_positive_int(env, "PROJECTION_BATCH_SIZE", 500),
             kafka_group_instance_id=env.get("KAFKA_GROUP_INSTANCE_ID") or None,
             audit_signing_key=env.get("AUDIT_SIGNING_KEY") or None,

@@ -7,8 +7,13 @@ the same name, except the envelope fields that the eventsourcing library names o
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from operator import attrgetter
 from typing import Any
+from uuid import UUID
 
 import schemas
 from domain.base import CaseAggregate
@@ -102,7 +107,7 @@ def topic_suffix(event_class: type) -> str:
     return REFERENCE_TOPIC if event_class in REFERENCE_EVENTS else CASES_TOPIC
 
 
-_ENVELOPE = {
+_ENVELOPE: dict[str, Callable[[Any], Any]] = {
     "occurred_at": lambda e: e.timestamp,
     "aggregate_id": lambda e: e.originator_id,
     "aggregate_version": lambda e: e.originator_version,
@@ -158,13 +163,18 @@ def schema_name_for(event: object) -> str:
 def to_record(event: Any) -> tuple[str, dict[str, Any]]:
     """The schema name and the Avro record for a domain event."""
     name = schema_name_for(event)
-    definition = schemas.catalogue()[name].definition
-    record = {}
-    for field in definition["fields"]:
-        key = field["name"]
-        value = _ENVELOPE[key](event) if key in _ENVELOPE else getattr(event, key)
-        record[key] = _plain(value)
-    return name, record
+    return name, {key: _plain(read(event)) for key, read in _readers(name)}
+
+
+@cache
+def _readers(schema_name: str) -> list[tuple[str, Callable[[Any], Any]]]:
+    """For each field of the schema, how to read it from the event (computed once per schema)."""
+    return [
+        (key, _ENVELOPE.get(key) or attrgetter(key))
+        for key in (
+            field["name"] for field in schemas.catalogue()[schema_name].definition["fields"]
+        )
+    ]
 
 
 def encode(event: Any) -> tuple[str, bytes]:
@@ -182,7 +192,12 @@ def headers(schema_name: str, event: Any, notification_id: int) -> dict[str, str
     }
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None), UUID, datetime, date, bytes})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:  # most fields: nothing to convert
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list | tuple):

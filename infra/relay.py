@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import cast
 from uuid import UUID
 
@@ -28,6 +29,8 @@ from infra.contract import Topics
 from infra.kafka import client_config
 
 log = structlog.get_logger(__name__)
+
+Batch = tuple[Sequence[Notification], dict[int, bytes]]
 
 
 class Relay:
@@ -67,14 +70,17 @@ class Relay:
         producer.init_transactions(30)
         self.published_position = read_position(self.bootstrap_servers, self.topics.relay_position)
         log.info("relay started", position=self.published_position)
-        with psycopg.connect(self.database_url, autocommit=True) as listener:
+        with (
+            psycopg.connect(self.database_url, autocommit=True) as listener,
+            ThreadPoolExecutor(1, thread_name_prefix="relay-read") as reader,
+        ):
             listener.execute(f'LISTEN "{self.recorder.channel_name}"')
+            ahead: Future[Batch] | None = None
             while not stop.is_set():
-                notifications = self.recorder.select_notifications(
-                    start=self.published_position,
-                    limit=self.batch_size,
-                    inclusive_of_start=False,
+                notifications, links = (
+                    ahead.result() if ahead else self._read(self.published_position)
                 )
+                ahead = None
                 if not notifications:
                     metrics.RELAY_LAG.set(
                         max(0, (self.recorder.max_notification_id() or 0) - self.published_position)
@@ -82,14 +88,27 @@ class Relay:
                     for _ in listener.notifies(timeout=self.idle_wait_s, stop_after=1):
                         pass
                     continue
-                self._publish(producer, notifications)
+                if len(notifications) == self.batch_size:
+                    # A backlog: read the next batch while this one is encoded and committed.
+                    ahead = reader.submit(self._read, notifications[-1].id)
+                self._publish(producer, notifications, links)
         producer.flush(10)
         log.info("relay stopped", position=self.published_position)
 
-    def _publish(self, producer: Producer, notifications: Sequence[Notification]) -> None:
-        links = self.recorder.chain_links(notifications[0].id, notifications[-1].id)
+    def _read(self, after: int) -> Batch:
+        """The next notifications after a position, with their chain links."""
+        notifications = self.recorder.select_notifications(
+            start=after, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return notifications, {}
+        return notifications, self.recorder.chain_links(notifications[0].id, notifications[-1].id)
+
+    def _publish(
+        self, producer: Producer, notifications: Sequence[Notification], links: dict[int, bytes]
+    ) -> None:
         producer.begin_transaction()
-        for notification in notifications:
+        for i, notification in enumerate(notifications):
             event = cast(CaseAggregate.Event, self.mapper.to_domain_event(notification))
             schema_name, value = contract.encode(event)
             headers = contract.headers(schema_name, event, notification.id)
@@ -99,9 +118,10 @@ class Relay:
                 self.topics.for_event(event),
                 key=str(event.partition_key).encode(),
                 value=value,
-                headers=[(k, v.encode()) for k, v in headers.items()],
+                headers=list(headers.items()),  # str values: the client sends them as UTF-8
             )
-            producer.poll(0)
+            if i % 500 == 499:
+                producer.poll(0)  # serve delivery reports now and then, not per message
         last = notifications[-1].id
         producer.produce(
             self.topics.relay_position,
