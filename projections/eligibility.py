@@ -54,10 +54,10 @@ WHERE rm_eligibility_current.sequence < excluded.sequence
 def _advance(cur: Cursor[Any], table: str, key: str, e: dict[str, Any], sets: str) -> bool:
     cur.execute(
         f"UPDATE {table} SET version = %(aggregate_version)s, {sets} "
-        f"WHERE {key} = %(aggregate_id)s AND version < %(aggregate_version)s",
+        f"WHERE {key} = %(aggregate_id)s AND version < %(aggregate_version)s RETURNING 1",
         e,
     )
-    return cur.rowcount == 1
+    return cur.fetchone() is not None
 
 
 def rule_set_drafted(cur: Cursor[Any], e: dict[str, Any]) -> None:

@@ -17,13 +17,16 @@ NAME = "households"
 DDL = files("projections").joinpath("households.sql").read_text(encoding="utf-8")
 
 UPSERT_HOUSEHOLD = """
-INSERT INTO rm_households (household_id, head_person_id, origin_settlement_code, current_address,
-                           contact_phone, registered_at, registered_by, version, updated_at)
-VALUES (%(aggregate_id)s, %(head_person_id)s, %(origin_settlement_code)s, %(current_address)s,
-        %(contact_phone)s, %(occurred_at)s, %(actor_id)s, %(aggregate_version)s, %(occurred_at)s)
+INSERT INTO rm_households (household_id, head_person_id, origin_settlement_code,
+                           origin_district_code, current_address, contact_phone, registered_at,
+                           registered_by, version, updated_at)
+VALUES (%(aggregate_id)s, %(head_person_id)s, %(origin_settlement_code)s,
+        split_part(%(origin_settlement_code)s, '-', 1), %(current_address)s, %(contact_phone)s,
+        %(occurred_at)s, %(actor_id)s, %(aggregate_version)s, %(occurred_at)s)
 ON CONFLICT (household_id) DO UPDATE SET
     head_person_id = excluded.head_person_id,
     origin_settlement_code = excluded.origin_settlement_code,
+    origin_district_code = excluded.origin_district_code,
     current_address = excluded.current_address,
     contact_phone = excluded.contact_phone,
     version = excluded.version,
@@ -40,13 +43,18 @@ ON CONFLICT (household_id, person_id) DO UPDATE SET
 
 UPSERT_PERSON = """
 INSERT INTO rm_persons (person_id, fin, first_name, last_name, patronymic, birth_date, sex,
-                        household_id, version)
+                        household_id, idp_certificate_number, origin_settlement_code,
+                        registered_address, search_name, version)
 VALUES (%(aggregate_id)s, %(fin)s, %(first_name)s, %(last_name)s, %(patronymic)s, %(birth_date)s,
-        %(sex)s, %(household_id)s, %(aggregate_version)s)
+        %(sex)s, %(household_id)s, %(idp_certificate_number)s, %(origin_settlement_code)s,
+        %(registered_address)s, %(search_name)s, %(aggregate_version)s)
 ON CONFLICT (person_id) DO UPDATE SET
     fin = excluded.fin, first_name = excluded.first_name, last_name = excluded.last_name,
     patronymic = excluded.patronymic, birth_date = excluded.birth_date, sex = excluded.sex,
-    household_id = excluded.household_id, version = excluded.version
+    household_id = excluded.household_id, idp_certificate_number = excluded.idp_certificate_number,
+    origin_settlement_code = excluded.origin_settlement_code,
+    registered_address = excluded.registered_address, search_name = excluded.search_name,
+    version = excluded.version
 WHERE rm_persons.version < excluded.version
 """
 
@@ -81,38 +89,53 @@ def search_name(first: str | None, last: str | None, patronymic: str | None) -> 
     return fold(" ".join(p for p in (last, first, patronymic) if p))
 
 
-def _advance(cur: Cursor[Any], e: dict[str, Any], table: str, key: str, also: str = "") -> bool:
-    """The idempotence guard: move the row to the event's aggregate version; False when this
-    event (or a later one) was applied before, and the handler must do nothing."""
-    cur.execute(
-        sql.SQL(
-            "UPDATE {table} SET version = %(aggregate_version)s{also} "
-            "WHERE {key} = %(aggregate_id)s AND version < %(aggregate_version)s"
-        ).format(table=sql.Identifier(table), key=sql.Identifier(key), also=sql.SQL(also)),
-        e,
+# Handlers run in pipeline mode (the runner sends a batch's statements without waiting for
+# each result), so a change and its idempotence guard are one statement wherever they can be;
+# a handler that needs a result fetches it (``RETURNING``), which waits for that statement only.
+
+_GUARD = "WHERE {key} = %(aggregate_id)s AND version < %(aggregate_version)s"
+_GUARDED = {
+    "rm_households": ("household_id", ", updated_at = %(occurred_at)s"),
+    "rm_persons": ("person_id", ""),
+    "rm_survey_responses": ("response_id", ""),
+}
+
+
+def _guarded_update(table: str, sets: str = "") -> str:
+    """Move the row to the event's aggregate version and make the event's change, in one
+    statement; an event at or below the row's version (applied before) changes nothing."""
+    key, always = _GUARDED[table]
+    return f"UPDATE {table} SET version = %(aggregate_version)s{always}{sets} " + _GUARD.format(
+        key=key
     )
-    return cur.rowcount == 1
+
+
+def _advance(cur: Cursor[Any], e: dict[str, Any], table: str) -> bool:
+    """The guard alone, for a change that is more than one statement: False when this event
+    (or a later one) was applied before, and the handler must do nothing."""
+    cur.execute(_guarded_update(table) + " RETURNING 1", e)
+    return cur.fetchone() is not None
+
+
+def _update(cur: Cursor[Any], e: dict[str, Any], table: str, sets: str) -> None:
+    cur.execute(_guarded_update(table, sets), e)
+
+
+def _then(table: str, statement: str) -> str:
+    """``statement`` run only when the guard moved the row: it selects ``FROM bumped``."""
+    return f"WITH bumped AS ({_guarded_update(table)} RETURNING 1) {statement}"
 
 
 def _bump(cur: Cursor[Any], e: dict[str, Any]) -> bool:
-    return _advance(cur, e, "rm_households", "household_id", ", updated_at = %(occurred_at)s")
+    return _advance(cur, e, "rm_households")
 
 
 def _bump_person(cur: Cursor[Any], e: dict[str, Any]) -> bool:
-    return _advance(cur, e, "rm_persons", "person_id")
-
-
-def _bump_response(cur: Cursor[Any], e: dict[str, Any]) -> bool:
-    return _advance(cur, e, "rm_survey_responses", "response_id")
+    return _advance(cur, e, "rm_persons")
 
 
 def household_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
     cur.execute(UPSERT_HOUSEHOLD, e)
-    cur.execute(
-        "UPDATE rm_households SET origin_district_code = split_part(origin_settlement_code, '-', 1) "
-        "WHERE household_id = %s",
-        (e["aggregate_id"],),
-    )
     cur.executemany(
         UPSERT_MEMBER,
         [
@@ -123,17 +146,15 @@ def household_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
 
 
 def person_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    cur.execute(UPSERT_PERSON, e)
     cur.execute(
-        "UPDATE rm_persons SET idp_certificate_number = %s, origin_settlement_code = %s, "
-        "registered_address = %s, search_name = %s WHERE person_id = %s",
-        (
-            e.get("idp_certificate_number"),
-            e.get("origin_settlement_code"),
-            e.get("registered_address"),
-            search_name(e["first_name"], e["last_name"], e["patronymic"]),
-            e["aggregate_id"],
-        ),
+        UPSERT_PERSON,
+        {
+            "idp_certificate_number": None,
+            "origin_settlement_code": None,
+            "registered_address": None,
+            **e,
+            "search_name": search_name(e["first_name"], e["last_name"], e["patronymic"]),
+        },
     )
 
 
@@ -190,43 +211,46 @@ def members_split_off(cur: Cursor[Any], e: dict[str, Any]) -> None:
 
 
 def housing_condition_recorded(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump(cur, e):
-        cur.execute(
-            "UPDATE rm_households SET housing_condition = %(condition)s WHERE household_id = %(aggregate_id)s",
-            e,
-        )
+    _update(cur, e, "rm_households", ", housing_condition = %(condition)s")
 
 
 def circumstances_verified(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump(cur, e):
-        cur.execute(
-            "UPDATE rm_households SET living_at_registered_address = %(living_at_registered_address)s, "
-            "private_housing_after_displacement = %(private_housing_after_displacement)s, "
-            "sham_marriage_or_divorce = %(sham_marriage_or_divorce)s, "
-            "circumstances_verified_on = %(verified_on)s, "
-            "circumstances_document = %(document_reference)s WHERE household_id = %(aggregate_id)s",
-            e,
-        )
+    _update(
+        cur,
+        e,
+        "rm_households",
+        ", living_at_registered_address = %(living_at_registered_address)s, "
+        "private_housing_after_displacement = %(private_housing_after_displacement)s, "
+        "sham_marriage_or_divorce = %(sham_marriage_or_divorce)s, "
+        "circumstances_verified_on = %(verified_on)s, "
+        "circumstances_document = %(document_reference)s",
+    )
 
 
 def vulnerability_recorded(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump(cur, e):
-        cur.execute(
-            "INSERT INTO rm_household_vulnerabilities VALUES (%(aggregate_id)s, %(vulnerability)s, "
-            "%(person_id)s, %(note)s, %(occurred_at)s) ON CONFLICT DO NOTHING",
-            e,
-        )
-        _refresh_vulnerabilities(cur, e["aggregate_id"])
+    cur.execute(
+        _then(
+            "rm_households",
+            "INSERT INTO rm_household_vulnerabilities SELECT %(aggregate_id)s::uuid, "
+            "%(vulnerability)s::text, %(person_id)s::uuid, %(note)s::text, "
+            "%(occurred_at)s::timestamptz FROM bumped ON CONFLICT DO NOTHING",
+        ),
+        e,
+    )
+    _refresh_vulnerabilities(cur, e["aggregate_id"])  # idempotent: recomputed from the rows
 
 
 def vulnerability_cleared(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump(cur, e):
-        cur.execute(
-            "DELETE FROM rm_household_vulnerabilities WHERE household_id = %(aggregate_id)s "
-            "AND vulnerability = %(vulnerability)s AND person_id IS NOT DISTINCT FROM %(person_id)s",
-            e,
-        )
-        _refresh_vulnerabilities(cur, e["aggregate_id"])
+    cur.execute(
+        _then(
+            "rm_households",
+            "DELETE FROM rm_household_vulnerabilities WHERE EXISTS (SELECT FROM bumped) "
+            "AND household_id = %(aggregate_id)s AND vulnerability = %(vulnerability)s "
+            "AND person_id IS NOT DISTINCT FROM %(person_id)s",
+        ),
+        e,
+    )
+    _refresh_vulnerabilities(cur, e["aggregate_id"])
 
 
 def _refresh_vulnerabilities(cur: Cursor[Any], household_id: Any) -> None:
@@ -274,35 +298,25 @@ def _search_name_of(cur: Cursor[Any], person_id: Any) -> str:
 
 
 def idp_status_granted(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump_person(cur, e):
-        cur.execute(
-            "UPDATE rm_persons SET idp_status = 'active', idp_status_since = %(effective_date)s, "
-            "idp_certificate_number = %(certificate_number)s WHERE person_id = %(aggregate_id)s",
-            e,
-        )
+    _update(
+        cur,
+        e,
+        "rm_persons",
+        ", idp_status = 'active', idp_status_since = %(effective_date)s, "
+        "idp_certificate_number = %(certificate_number)s",
+    )
 
 
 def idp_status_ended(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump_person(cur, e):
-        cur.execute(
-            "UPDATE rm_persons SET idp_status = 'ended' WHERE person_id = %(aggregate_id)s", e
-        )
+    _update(cur, e, "rm_persons", ", idp_status = 'ended'")
 
 
 def death_recorded(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump_person(cur, e):
-        cur.execute(
-            "UPDATE rm_persons SET date_of_death = %(date_of_death)s WHERE person_id = %(aggregate_id)s",
-            e,
-        )
+    _update(cur, e, "rm_persons", ", date_of_death = %(date_of_death)s")
 
 
 def moved_to_household(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump_person(cur, e):
-        cur.execute(
-            "UPDATE rm_persons SET household_id = %(household_id)s WHERE person_id = %(aggregate_id)s",
-            e,
-        )
+    _update(cur, e, "rm_persons", ", household_id = %(household_id)s")
 
 
 def status_reference_issued(cur: Cursor[Any], e: dict[str, Any]) -> None:
@@ -341,34 +355,31 @@ def survey_started(cur: Cursor[Any], e: dict[str, Any]) -> None:
 
 
 def question_answered(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump_response(cur, e):
-        cur.execute(
-            "INSERT INTO rm_survey_answers VALUES (%s, %s, %s, %s) ON CONFLICT (response_id, question_id) "
+    cur.execute(
+        _then(
+            "rm_survey_responses",
+            "INSERT INTO rm_survey_answers SELECT %(aggregate_id)s::uuid, %(question_id)s::text, "
+            "%(answer)s, %(occurred_at)s::timestamptz FROM bumped ON CONFLICT (response_id, question_id) "
             "DO UPDATE SET value = excluded.value, answered_at = excluded.answered_at",
-            (e["aggregate_id"], e["question_id"], Jsonb(json.loads(e["value"])), e["occurred_at"]),
-        )
+        ),
+        {**e, "answer": Jsonb(json.loads(e["value"]))},
+    )
 
 
 def answer_corrected(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump_response(cur, e):
-        cur.execute(
-            "UPDATE rm_survey_answers SET value = %s, answered_at = %s WHERE response_id = %s AND question_id = %s",
-            (
-                Jsonb(json.loads(e["new_value"])),
-                e["occurred_at"],
-                e["aggregate_id"],
-                e["question_id"],
-            ),
-        )
+    cur.execute(
+        _then(
+            "rm_survey_responses",
+            "UPDATE rm_survey_answers SET value = %(answer)s, answered_at = %(occurred_at)s "
+            "WHERE EXISTS (SELECT FROM bumped) AND response_id = %(aggregate_id)s "
+            "AND question_id = %(question_id)s",
+        ),
+        {**e, "answer": Jsonb(json.loads(e["new_value"]))},
+    )
 
 
 def survey_completed(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _bump_response(cur, e):
-        cur.execute(
-            "UPDATE rm_survey_responses SET status = 'completed', completed_at = %(occurred_at)s "
-            "WHERE response_id = %(aggregate_id)s",
-            e,
-        )
+    _update(cur, e, "rm_survey_responses", ", status = 'completed', completed_at = %(occurred_at)s")
 
 
 HANDLERS = {
