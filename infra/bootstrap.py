@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -184,55 +185,25 @@ class Container:
             generated_by,
         )
 
-    def _kafka_attestations(self) -> tuple[dict[int, bytes], list[Any]]:
+    def _kafka_attestations(self) -> tuple[Iterator[tuple[int, bytes]], list[Any]]:
+        """The signed checkpoints published to Kafka, and the links the event messages carry,
+        streamed in notification order: one reader per partition (each partition is in
+        notification order), merged."""
         import json
 
-        from confluent_kafka import Consumer, KafkaError, TopicPartition
-
-        from infra.kafka import message_headers
-        from infra.tamper_evidence import Checkpoint
+        from infra.tamper_evidence import Checkpoint, in_notification_order
 
         assert self.settings.kafka_bootstrap_servers
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_bootstrap_servers,
-                "group.id": "audit-verify",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "isolation.level": "read_committed",
-            }
-        )
-        links: dict[int, bytes] = {}
-        checkpoints: list[Checkpoint] = []
-        try:
-            topics = [*self.topics.event_topics, self.topics.audit_checkpoints]
-            assignment = []
-            for topic in topics:
-                metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-                if metadata is None or metadata.error is not None:
-                    continue
-                assignment += [TopicPartition(topic, p, 0) for p in metadata.partitions]
-            consumer.assign(assignment)
-            remaining = {(tp.topic, tp.partition) for tp in assignment}
-            while remaining:
-                message = consumer.poll(30)
-                if message is None:
-                    raise TimeoutError("Kafka did not answer within 30 s")
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        raise RuntimeError(str(error))
-                    remaining.discard((message.topic(), message.partition()))
-                    continue
-                if message.topic() == self.topics.audit_checkpoints:
-                    checkpoints.append(Checkpoint.from_json(json.loads(message.value() or b"{}")))
-                    continue
-                headers = message_headers(message)
-                if "chain-hash" in headers:
-                    links[int(headers["notification-id"])] = bytes.fromhex(headers["chain-hash"])
-        finally:
-            consumer.close()
-        return links, checkpoints
+        bootstrap = self.settings.kafka_bootstrap_servers
+        checkpoints = [
+            Checkpoint.from_json(json.loads(message.value() or b"{}"))
+            for reader in read_partitions(
+                bootstrap, kafka_partitions(bootstrap, [self.topics.audit_checkpoints])
+            )
+            for message in reader
+        ]
+        readers = read_partitions(bootstrap, kafka_partitions(bootstrap, self.topics.event_topics))
+        return in_notification_order([_carried_links(r) for r in readers]), checkpoints
 
     def case_history(self, household_id: Any) -> dict[str, Any]:
         from infra import case_history
@@ -472,3 +443,73 @@ class Container:
                 closer()
             except Exception:
                 log.exception("error while closing")
+
+
+def kafka_partitions(bootstrap_servers: str, topics: list[str]) -> list[Any]:
+    """Every partition of the topics that exist."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    found = admin.list_topics(timeout=10).topics
+    return [
+        TopicPartition(topic, p)
+        for topic in topics
+        if topic in found and found[topic].error is None
+        for p in sorted(found[topic].partitions)
+    ]
+
+
+def read_partitions(
+    bootstrap_servers: str, partitions: list[Any], timeout_s: float = 30
+) -> list[Iterator[Any]]:
+    """For each partition, its committed messages from its start to its current end, in order.
+
+    Every partition's reader is connected and fetching before the first is read (one after
+    the other would wait for each one's first fetch in turn); each keeps a small prefetch."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumers = []
+    for partition in partitions:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": "audit-verify",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "isolation.level": "read_committed",
+                "queued.max.messages.kbytes": 8192,
+            }
+        )
+        consumer.assign([TopicPartition(partition.topic, partition.partition, 0)])
+        consumers.append(consumer)
+    return [_read_to_end(consumer, timeout_s) for consumer in consumers]
+
+
+def _read_to_end(consumer: Any, timeout_s: float) -> Iterator[Any]:
+    from confluent_kafka import KafkaError
+
+    try:
+        while True:
+            first = consumer.poll(timeout_s)  # then what has arrived: consume(n) alone waits
+            if first is None:  # for n messages or the whole timeout
+                raise TimeoutError(f"Kafka did not answer within {timeout_s} s")
+            for message in [first, *consumer.consume(999, 0)]:
+                error = message.error()
+                if error is None:
+                    yield message
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    return
+                else:
+                    raise RuntimeError(str(error))
+    finally:
+        consumer.close()
+
+
+def _carried_links(messages: Iterator[Any]) -> Iterator[tuple[int, bytes]]:
+    from infra.kafka import message_headers
+
+    for message in messages:
+        headers = message_headers(message)
+        if "chain-hash" in headers:
+            yield int(headers["notification-id"]), bytes.fromhex(headers["chain-hash"])

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -194,27 +196,34 @@ def verify(
     chain_table: str,
     public_key: bytes,
     checkpoints: list[Checkpoint],
-    kafka_links: dict[int, bytes] | None,
+    kafka_links: Iterable[tuple[int, bytes]] | None,
     kafka_checkpoints: list[Checkpoint] | None,
     generated_by: str,
 ) -> AuditReport:
-    """Recompute the chain from the events and compare it with everything that attests to it."""
+    """Recompute the chain from the events and compare it with everything that attests to it.
+
+    ``kafka_links`` are (notification id, carried link) in notification order (see
+    ``in_notification_order``): they are compared as the walk reaches each position, so nothing
+    is held per event and memory stays flat with the length of the log.
+    """
     report = AuditReport("chain verification", events_table, generated_by)
     db_positions = {c.position for c in checkpoints}
     all_checkpoints = list(checkpoints) + [
         c for c in (kafka_checkpoints or []) if c not in checkpoints
     ]
-    unseen_in_kafka = dict(kafka_links or {})
+    carried = _Carried(iter(kafka_links or ()), report)
     wanted = {c.position for c in all_checkpoints}
     recomputed_at: dict[int, bytes] = {}
     events = 0
     head = 0
     chain_break: int | None = None
-    kafka_break: int | None = None
     with psycopg.connect(database_url) as conn:
         for position, recomputed, stored in walk(conn, events_table, chain_table):
             head = max(head, position)
+            links_in_kafka = carried.up_to(position)
             if recomputed is None:
+                if links_in_kafka:
+                    carried.missing(position)
                 if chain_break is None:
                     chain_break = position
                     report.fail(
@@ -237,15 +246,9 @@ def verify(
                         position=position,
                         problem="stored link differs: event altered, deleted or reordered at or before here",
                     )
-            carried = unseen_in_kafka.pop(position, None)
-            if carried is not None and kafka_break is None and carried != recomputed:
-                kafka_break = position
-                report.fail(position=position, problem="differs from the link carried in Kafka")
-    if unseen_in_kafka:
-        position = min(unseen_in_kafka)
-        report.fail(
-            position=position, problem="published to Kafka but missing from the event store"
-        )
+            if any(link != recomputed for link in links_in_kafka):
+                carried.differs(position)
+    carried.up_to(None)  # whatever Kafka holds beyond the head of the log
     for checkpoint in sorted(all_checkpoints, key=lambda c: c.position):
         source = "database" if checkpoint in checkpoints else "kafka"
         if checkpoint.key_id != key_id(public_key) or not checkpoint.signature_valid(public_key):
@@ -280,8 +283,56 @@ def verify(
         "checkpoints in Kafka": "not checked"
         if kafka_checkpoints is None
         else len(kafka_checkpoints),
-        "links compared with Kafka": "not checked" if kafka_links is None else len(kafka_links),
+        "links compared with Kafka": "not checked" if kafka_links is None else carried.count,
         "first broken position": min(failures) if failures else None,
         "public key id": key_id(public_key),
     }
     return report
+
+
+class _Carried:
+    """The links carried in Kafka, consumed in step with the walk over the log."""
+
+    def __init__(self, links: Iterator[tuple[int, bytes]], report: AuditReport) -> None:
+        self.links = links
+        self.report = report
+        self.pending: tuple[int, bytes] | None = next(links, None)
+        self.count = 0
+        self.last = 0
+        self.reported: set[str] = set()
+
+    def up_to(self, position: int | None) -> list[bytes]:
+        """The links Kafka carries for ``position``; any for an earlier position that the log
+        does not hold are reported (``None``: up to the end)."""
+        here: list[bytes] = []
+        while self.pending is not None and (position is None or self.pending[0] <= position):
+            notification_id, link = self.pending
+            self.count += 1
+            if notification_id < self.last:
+                self._fail(notification_id, "Kafka holds this link out of notification order")
+            elif notification_id == position:
+                here.append(link)
+            elif notification_id != self.last:
+                self.missing(notification_id)
+            self.last = max(self.last, notification_id)
+            self.pending = next(self.links, None)
+        return here
+
+    def missing(self, position: int) -> None:
+        self._fail(position, "published to Kafka but missing from the event store")
+
+    def differs(self, position: int) -> None:
+        self._fail(position, "differs from the link carried in Kafka")
+
+    def _fail(self, position: int, problem: str) -> None:
+        if problem not in self.reported:  # the first of each kind; later ones follow from it
+            self.reported.add(problem)
+            self.report.fail(position=position, problem=problem)
+
+
+def in_notification_order(
+    partitions: Iterable[Iterable[tuple[int, bytes]]],
+) -> Iterator[tuple[int, bytes]]:
+    """Merge the links of several partitions, each in notification order (the relay publishes
+    in that order), into one stream in notification order."""
+    return heapq.merge(*partitions, key=lambda pair: pair[0])

@@ -91,6 +91,13 @@ def test_deleting_an_event_and_its_link_is_caught(audited: Stack) -> None:
         f"DELETE FROM reintegration_events_chain WHERE notification_id = {target}",
     )
     assert first_break(audited) == target
+    report = audited.container.verify_log("test")
+    assert {
+        "position": target,
+        "problem": "published to Kafka but missing from the event store",
+    }.items() <= next(
+        f for f in report.findings if f["problem"].startswith("published to Kafka")
+    ).items()
 
 
 def test_swapping_two_events_is_caught(audited: Stack) -> None:
