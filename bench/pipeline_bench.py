@@ -1,11 +1,13 @@
-"""Relay, projection rebuild, chain verification, query and audit figures, each beside its ceiling.
+"""The national log, then relay, projection rebuild, chain verification, query, audit and
+memory figures on it, each beside its ceiling.
 
-    python -m bench.pipeline_bench --size quick   # 5,000 households (about 50,000 events)
-    python -m bench.pipeline_bench --size full    # 175,000 households (about 1.7 million events)
+    python -m bench.pipeline_bench --size quick   # 5,000 households (about 300,000 events)
+    python -m bench.pipeline_bench --size full    # 175,000 households (about ten million events)
 
 Starts its own Kafka broker (127.0.0.1:29092, .data/bench/kafka) and embedded PostgreSQL
-(.data/bench/postgres, or DATABASE_URL), fills a fresh database with the synthetic registry of
-bench/import_bench.py, and writes bench/results/pipeline-<size>.json.
+(.data/bench/postgres, or DATABASE_URL), fills a fresh database with the national log of
+bench/national.py, runs `reintegration relay`, `reintegration project` and `reintegration api`
+on it as their own processes, and writes bench/results/pipeline-<size>.json.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import platform
 import random
 import resource
 import secrets
+import signal
 import subprocess
-import tempfile
-import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,15 +30,111 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from bench.import_bench import SIZES, generate
-from domain.base import Actor
+from bench.national import SIZES, National
 from infra import contract, tamper_evidence
-from infra.bootstrap import Container
+from infra.bootstrap import PROJECTIONS, Container
 from infra.config import Settings
-from infra.legacy_import import LegacyImport
+from infra.relay import read_position
 
 ROOT = Path(__file__).resolve().parent.parent
+CEILING_SAMPLE = 1_000_000
+
+
+def api_at_size(
+    env: dict[str, str], ids: list[Any], prefixes: list[str], rng: random.Random
+) -> dict[str, Any]:
+    """`reintegration api` on the benchmark's database: households, name searches, case
+    histories and as-of states served, then its resident memory."""
+    import httpx
+
+    port = 28000 + secrets.randbelow(1000)
+    token = "bench-auditor"
+    api = Watched(
+        "api",
+        {
+            **env,
+            "HTTP_PORT": str(port),
+            "API_TOKENS": f"{token}=bench-auditor:auditor,op=bench:operator",
+        },
+    )
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
+        for _ in range(300):
+            try:
+                if client.get("/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        requests = 0
+        for _ in range(250):
+            household = rng.choice(ids)
+            for path in (
+                f"/api/v1/households/{household}",
+                f"/api/v1/persons?name_prefix={rng.choice(prefixes)}",
+                f"/api/v1/audit/households/{household}/history",
+                f"/api/v1/audit/households/{household}",
+            ):
+                response = client.get(path, timeout=30)
+                assert response.status_code == 200, (path, response.text)
+                requests += 1
+    api.until(lambda: True, progress=lambda: 1.0)
+    return {"requests": requests, **api.stop()}
+
+
+def say(what: str, done: int, total: int) -> None:
+    print(f"{datetime.now():%H:%M:%S} {what}: {done:,}/{total:,}", flush=True)
+
+
 KAFKA_PORT = "29092"
+REBUILT = "projection_households"
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """Resident memory now and at its peak (VmRSS, VmHWM) of a process."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            found[line[:5]] = round(int(line.split()[1]) / 1024, 1)
+    return found
+
+
+class Watched:
+    """A `reintegration` command in its own process, its memory sampled while it works."""
+
+    def __init__(self, command: str, env: dict[str, str], *args: str) -> None:
+        logs = ROOT / ".data/bench"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [str(ROOT / ".venv/bin/reintegration"), command, *args],
+            env=env,
+            stdout=(logs / f"pipeline-{command}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        self.rss_at: dict[str, float] = {}
+
+    def until(self, done: Any, progress: Any) -> float:
+        """Seconds from the start of the process until ``done()``; records resident memory
+        when a quarter, half and three quarters of the work is done (flat: no growth with
+        the length of the log)."""
+        marks = [0.25, 0.5, 0.75]
+        while not done():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.process.args} exited with {self.process.returncode}")
+            if marks and progress() >= marks[0]:
+                self.rss_at[f"{round(marks.pop(0) * 100)}%"] = memory_mib(self.process.pid)["VmRSS"]
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - self.started
+        self.rss_at["100%"] = memory_mib(self.process.pid)["VmRSS"]
+        return elapsed
+
+    def stop(self) -> dict[str, Any]:
+        peak = memory_mib(self.process.pid)["VmHWM"]
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(60)
+        return {"peak_rss_mib": peak, "rss_mib_as_the_work_progressed": self.rss_at}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -134,34 +232,56 @@ def main() -> None:
             kafka_partitions=6,
             data_dir=ROOT / ".data/bench",
         )
+        # 0. The national log, written through the domain and the services (embedded mode:
+        # the lotteries read the households view, kept up from the event store).
+        generator = Container(replace(settings, kafka_bootstrap_servers=None))
+        started = time.perf_counter()
+        figures["log"] = National(generator, SIZES[args.size], args.seed, say).run()
+        figures["log"]["generate_seconds"] = round(time.perf_counter() - started, 1)
+        generator.close()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("ANALYZE")  # as after any bulk load
+            for name in PROJECTIONS:  # the views start empty: the rebuild below fills them
+                conn.execute(f"DROP SCHEMA IF EXISTS projection_{name} CASCADE")
+            figures["log"]["events_by_type"] = {
+                topic.rsplit(":", 1)[-1]: count
+                for topic, count in conn.execute(
+                    "SELECT topic, count(*) FROM reintegration_events GROUP BY 1 ORDER BY 2 DESC"
+                )
+            }
         container = Container(settings)
         container.ensure_topics()
         container.prepare_read_models()
         app = container.application
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "registry.csv"
-            generate(path, SIZES[args.size], args.seed)
-            LegacyImport(app, Actor("bench", "operator"), 500).run(path)
         events = app.recorder.max_notification_id() or 0
-        with psycopg.connect(database_url) as conn:
-            row = conn.execute(
-                "SELECT count(*), avg(octet_length(state)) FROM reintegration_events"
-            ).fetchone()
-        figures["events"] = int(row[0]) if row else 0
+        figures["events"] = sum(figures["log"]["events_by_type"].values())
+        say(f"{figures['events']:,} events in the log", 1, 1)
 
-        # 1. Relay, store to Kafka.
-        stop = threading.Event()
-        relay = container.relay()
-        started = time.perf_counter()
-        worker = threading.Thread(target=relay.run, args=(stop,))
-        worker.start()
-        while relay.published_position < events:
-            time.sleep(0.05)
-        relay_s = time.perf_counter() - started
-        stop.set()
-        worker.join()
-        encoded = []
-        for n in app.recorder.select_notifications(1, 1_000_000_000):
+        # 1. Relay, store to Kafka: `reintegration relay` in its own process, as in production.
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+            "KAFKA_PARTITIONS": "6",
+            "LOG_LEVEL": "warning",
+            "REINTEGRATION_ENV": "production",
+            "API_TOKENS": "unused=bench:operator",
+        }
+        relay_run = Watched("relay", env)
+        relay_s = relay_run.until(
+            lambda: read_position(bootstrap, container.topics.relay_position) >= events,
+            progress=lambda: read_position(bootstrap, container.topics.relay_position) / events,
+        )
+        relay_memory = relay_run.stop()
+        say(f"relay: {figures['events'] / relay_s:,.0f} events/s", 1, 1)
+        figures["relay"] = {
+            "events_per_second": round(figures["events"] / relay_s),
+            "seconds": round(relay_s, 1),
+            **relay_memory,
+        }
+        encoded = []  # a sample of the log (the first million events) is enough for a rate
+        for n in app.recorder.select_notifications(1, CEILING_SAMPLE):
             event = app.mapper.to_domain_event(n)
             encoded.append((str(event.partition_key).encode(), contract.encode(event)[1]))
         producer = Producer(
@@ -187,22 +307,34 @@ def main() -> None:
                     producer.poll(0.01)
         producer.flush(120)
         ceiling_s = time.perf_counter() - started
-        figures["relay"] = {
-            "events_per_second": round(figures["events"] / relay_s),
-            "ceiling": "confluent-kafka producer sending the same pre-encoded messages",
-            "ceiling_events_per_second": round(len(encoded) / ceiling_s),
-            "ratio_to_ceiling": round(ceiling_s / relay_s, 3),
-            "target_events_per_second": 30_000,
-        }
+        figures["relay"].update(
+            {
+                "ceiling": "confluent-kafka producer sending the same pre-encoded messages",
+                "ceiling_events_per_second": round(len(encoded) / ceiling_s),
+                "ratio_to_ceiling": round(ceiling_s / relay_s, 3),
+                "target_events_per_second": 30_000,
+            }
+        )
         del encoded
 
-        # 2. Projection rebuild from offset zero.
-        projector = container.projector(
-            "households", schema="bench_rebuild", group_id=f"bench-{secrets.token_hex(3)}"
+        # 2. Projection rebuild from offset zero: `reintegration project households` in its own
+        # process, into the fresh database's empty read model.
+        def projected(*names: str) -> float:
+            done = end = 0
+            caught_up = True
+            for name in names:
+                state = container.projection_status(name)
+                done += sum(p.position for p in state.partitions)
+                end += sum(p.end or 0 for p in state.partitions)
+                caught_up &= all(p.lag == 0 for p in state.partitions)
+            return 1.0 if caught_up and end else (done / end if end else 0.0)
+
+        project_run = Watched("project", env, "households")
+        rebuild_s = project_run.until(
+            lambda: projected("households") >= 1.0, progress=lambda: projected("households")
         )
-        started = time.perf_counter()
-        projector.run(threading.Event(), until_caught_up=True)
-        rebuild_s = time.perf_counter() - started
+        project_memory = project_run.stop()
+        say(f"rebuild: {figures['events'] / rebuild_s:,.0f} events/s", 1, 1)
         started = time.perf_counter()
         read = read_all(bootstrap, container.topics.event_topics)
         read_s = time.perf_counter() - started
@@ -210,8 +342,8 @@ def main() -> None:
             started = time.perf_counter()
             rows = 0
             for table in ("rm_households", "rm_household_members", "rm_persons"):
-                conn.execute(f"CREATE TEMP TABLE copy_{table} (LIKE bench_rebuild.{table})")
-                with conn.cursor().copy(f"COPY bench_rebuild.{table} TO STDOUT") as out:
+                conn.execute(f"CREATE TEMP TABLE copy_{table} (LIKE {REBUILT}.{table})")
+                with conn.cursor().copy(f"COPY {REBUILT}.{table} TO STDOUT") as out:
                     data = b"".join(bytes(chunk) for chunk in out)
                 with conn.cursor().copy(f"COPY copy_{table} FROM STDIN") as into:
                     into.write(data)
@@ -219,12 +351,26 @@ def main() -> None:
             copy_s = time.perf_counter() - started
         figures["rebuild"] = {
             "events_per_second": round(figures["events"] / rebuild_s),
+            "seconds": round(rebuild_s, 1),
+            **project_memory,
             "ceiling_consumer": "confluent-kafka consumer reading the topic without processing",
             "ceiling_consumer_events_per_second": round(read / read_s),
             "ratio_to_consumer_ceiling": round(read_s / rebuild_s, 3),
             "ceiling_copy": "COPY of the resulting read-model rows",
             "ceiling_copy_rows_per_second": round(rows / copy_s),
             "target_events_per_second": 30_000,
+        }
+        # The other views (eligibility, housing) from offset zero too, both in one process as
+        # `reintegration project` runs them: the queries below read them.
+        others = [n for n in PROJECTIONS if n != "households"]
+        all_run = Watched("project", env)
+        others_s = all_run.until(
+            lambda: projected(*others) >= 1.0, progress=lambda: projected(*others)
+        )
+        figures["rebuild"]["eligibility_and_housing_together"] = {
+            "events_per_second_each": round(figures["events"] / others_s),
+            "seconds": round(others_s, 1),
+            **all_run.stop(),
         }
 
         # 3. Chain verification over the whole log.
@@ -253,10 +399,10 @@ def main() -> None:
         )
 
         # 4. Queries on the read model: the one the rebuild above produced.
-        from projections import households
+        from projections import households, housing
 
         with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as conn:
-            conn.execute("SET search_path TO bench_rebuild, public")
+            conn.execute(f"SET search_path TO {REBUILT}, public")
             ids = [
                 r["household_id"]
                 for r in conn.execute("SELECT household_id FROM rm_households").fetchall()
@@ -282,8 +428,16 @@ def main() -> None:
                             limit=50,
                         ),
                     ),
-                    "target_p99_ms": 20,
                 }
+                conn.execute("SET search_path TO projection_housing, public")
+                codes = [r["settlement_code"] for r in housing.pipeline(cur, None)]
+                figures["queries"]["settlement_pipeline_counts"] = timed(
+                    300, lambda: housing.pipeline(cur, rng.choice(codes))
+                )
+                figures["queries"]["all_settlements_pipeline_counts"] = timed(
+                    100, lambda: housing.pipeline(cur, None)
+                )
+                figures["queries"]["target_p99_ms"] = 20
 
         # 5. Audit: one case's history and as-of state from the event store.
         moment = datetime.now(UTC)
@@ -291,6 +445,10 @@ def main() -> None:
             "case_history": timed(100, lambda: container.case_history(rng.choice(ids))),
             "case_as_of": timed(100, lambda: container.case_as_of(rng.choice(ids), moment)),
         }
+
+        # 6. The API at full size: its memory after serving reads of every kind on this log.
+        figures["api"] = api_at_size(env, ids, prefixes, rng)
+
         figures["peak_rss_mib_of_this_process"] = round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         )
