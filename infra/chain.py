@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -54,7 +55,7 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
 
     The links are computed by a PL/pgSQL function (PostgreSQL's own sha256) called in the
     same transaction right after the events are inserted, while the event store's table lock
-    is held: no extra round trip, and the order of links is the commit order. Python's
+    is held, so the order of links is the commit order. Python's
     ``link()`` computes the same bytes, so verification needs nothing from the database.
     """
 
@@ -94,12 +95,33 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
             schema=schema, function=self.extend_function
         )
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert (table lock, notify, one multi-row insert, then the chain), in
+        one transaction but without psycopg's pipeline mode: with a large payload, such as a
+        lottery's thousands of entrants or a save of a few thousand events, the pipeline
+        stalls for good (the client waits for results while the server waits for the rest of
+        the statement; see psycopg/psycopg#685). Three more round trips on a local socket
+        cost far less than that."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if ids:
-            curs.execute(self.extend_statement, prepare=True)  # nothing to fetch: no round trip
+            curs.execute(self.extend_statement, prepare=True)
         return ids
 
     def chain_links(self, first: int, last: int) -> dict[int, bytes]:
