@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.pipeline_bench import fresh_database, kafka, percentile
+from bench.pipeline_bench import fresh_database, kafka, percentile, server_url
 from domain.surveys import shipped_pre_return_questionnaire
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,7 +212,8 @@ def main() -> None:
     seconds = SIZES[args.size]
 
     kafka("start")
-    database_url = fresh_database()
+    server = server_url()
+    database_url = fresh_database(server)
     port = 28000 + secrets.randbelow(1000)
     base_url = f"http://127.0.0.1:{port}"
     env = {
@@ -299,6 +300,9 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
         kafka("stop")
+        with psycopg.connect(server, autocommit=True) as conn:
+            name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     out = ROOT / "bench" / "results" / f"http-{args.size}.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))

@@ -163,10 +163,13 @@ def kafka(command: str) -> None:
     subprocess.run([str(ROOT / "infra/kafka/kafka.sh"), command], check=True, env=env)
 
 
-def fresh_database() -> str:
+def server_url() -> str:
     from infra.postgres import start_embedded
 
-    server = os.environ.get("DATABASE_URL") or start_embedded(ROOT / ".data/bench/postgres")
+    return os.environ.get("DATABASE_URL") or start_embedded(ROOT / ".data/bench/postgres")
+
+
+def fresh_database(server: str) -> str:
     name = f"bench_{secrets.token_hex(4)}"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -207,6 +210,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", choices=SIZES, default="quick")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database afterwards (it is dropped)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     from infra.logging import configure_logging
@@ -223,7 +229,8 @@ def main() -> None:
     }
     kafka("start")
     try:
-        database_url = fresh_database()
+        server = server_url()
+        database_url = fresh_database(server)
         bootstrap = f"127.0.0.1:{KAFKA_PORT}"
         settings = Settings(
             database_url=database_url,
@@ -455,6 +462,10 @@ def main() -> None:
         container.close()
     finally:
         kafka("stop")
+        if not args.keep and "database_url" in locals():
+            with psycopg.connect(server, autocommit=True) as conn:
+                name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     out = ROOT / "bench" / "results" / f"pipeline-{args.size}.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
