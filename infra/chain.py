@@ -50,6 +50,11 @@ def link(
     return digest.digest()
 
 
+# Largest payload sent in pipeline mode. Stalls were seen from about 250 KB up (a thousand
+# registration events; one lottery announcement of 5,000 entrants); commands are a few KB.
+PIPELINE_MAX_BYTES = 64 * 1024
+
+
 class ChainedApplicationRecorder(PostgresApplicationRecorder):
     """The library's Postgres application recorder, extending the hash chain with every insert.
 
@@ -95,16 +100,27 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
             schema=schema, function=self.extend_function
         )
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """The library's insert (table lock, notify, one multi-row insert, then the chain), in
-        one transaction but without psycopg's pipeline mode: with a large payload, such as a
-        lottery's thousands of entrants or a save of a few thousand events, the pipeline
-        stalls for good (the client waits for results while the server waits for the rest of
-        the statement; see psycopg/psycopg#685). Three more round trips on a local socket
-        cost far less than that."""
+        """The library's insert (table lock, notify, one multi-row insert, then the chain).
+
+        A command's few events go as the library sends them, in psycopg's pipeline mode: one
+        round trip while the table lock is held. A large payload, such as a lottery's
+        thousands of entrants or a batch of a thousand events, goes without the pipeline,
+        which stalls for good on it (the client waits for results while the server waits for
+        the rest of the statement; see psycopg/psycopg#685)."""
+        ids: Sequence[int] | None
+        if sum(len(e.state) for e in stored_events) < PIPELINE_MAX_BYTES:
+            ids = super().insert_events(stored_events, **kwargs)
+        else:
+            ids = self._insert_without_pipeline(stored_events, **kwargs)
+        return ids
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_without_pipeline(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
