@@ -32,7 +32,14 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.pipeline_bench import fresh_database, kafka, percentile, server_url
+from bench.pipeline_bench import (
+    fresh_database,
+    kafka,
+    memory_mib,
+    percentile,
+    server_url,
+    wait_ready,
+)
 from domain.surveys import shipped_pre_return_questionnaire
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,24 +193,6 @@ def end_to_end(base_url: str, probes: int) -> dict[str, Any]:
     }
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def wait_ready(base_url: str) -> None:
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the API did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=SIZES, default="quick")
@@ -258,11 +247,11 @@ def main() -> None:
         latency = end_to_end(base_url, probes=min(200, seconds * 5))
         runner.join()
         print(f"end to end: {latency}", flush=True)
-        memory = {name: peak_rss_mib(p.pid) for name, p in processes.items()}
+        memory = {name: memory_mib(p.pid)["VmHWM"] for name, p in processes.items()}
         if args.api_workers > 1:  # the supervisor's children serve; report the largest
             children = Path(f"/proc/{processes['api'].pid}/task/{processes['api'].pid}/children")
             pids = [int(p) for p in children.read_text().split()] if children.exists() else []
-            memory["api"] = max([peak_rss_mib(p) for p in pids] or [memory["api"]])
+            memory["api"] = max([memory_mib(p)["VmHWM"] for p in pids] or [memory["api"]])
         with psycopg.connect(database_url) as conn:
             row = conn.execute("SELECT max(notification_id) FROM reintegration_events").fetchone()
         commit = subprocess.run(

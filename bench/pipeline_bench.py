@@ -40,6 +40,20 @@ ROOT = Path(__file__).resolve().parent.parent
 CEILING_SAMPLE = 1_000_000
 
 
+def wait_ready(base_url: str) -> None:
+    """Until the API at ``base_url`` answers its health check (a minute at most)."""
+    import httpx
+
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the API did not start")
+
+
 def api_at_size(
     env: dict[str, str], ids: list[Any], prefixes: list[str], rng: random.Random
 ) -> dict[str, Any]:
@@ -59,13 +73,7 @@ def api_at_size(
     )
     base = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
-        for _ in range(300):
-            try:
-                if client.get("/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_ready(base)
         requests = 0
         for _ in range(250):
             household = rng.choice(ids)
