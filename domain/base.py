@@ -16,6 +16,26 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain import text
+from domain.errors import DomainError, EventTooLarge, FieldError, ValidationFailed
+
+__all__ = [
+    "ROLES",
+    "Actor",
+    "CaseAggregate",
+    "CommandContext",
+    "DomainError",
+    "EventTooLarge",
+    "FieldError",
+    "HouseholdCaseAggregate",
+    "HouseholdEvent",
+    "MissingCommandContext",
+    "NotFound",
+    "ValidationFailed",
+    "acting_as",
+    "current_context",
+]
+
 ROLES = ("operator", "supervisor", "auditor", "integration")
 
 
@@ -53,42 +73,16 @@ def current_context() -> CommandContext:
     return context
 
 
-class DomainError(Exception):
-    """Base of every error the domain raises on purpose."""
-
-
 class MissingCommandContext(DomainError):
     def __init__(self) -> None:
         super().__init__("a command must run inside acting_as(): every event records its actor")
 
 
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    reason: str
-
-
-class ValidationFailed(DomainError):
-    """A command's input breaks rules: each error names the input field and says why."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        if not errors:
-            raise ValueError("ValidationFailed needs at least one error")
-        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
-        self.errors = tuple(errors)
-
-    @property
-    def field(self) -> str:
-        return self.errors[0].field
-
-    @property
-    def reason(self) -> str:
-        return self.errors[0].reason
-
-
 class NotFound(DomainError):
-    def __init__(self, kind: str, identifier: object) -> None:
-        super().__init__(f"{kind} {identifier} not found")
+    def __init__(self, kind: str, identifier: object = None) -> None:
+        super().__init__(
+            f"{kind} not found" if identifier is None else f"{kind} {identifier} not found"
+        )
         self.kind = kind
         self.identifier = identifier
 
@@ -149,11 +143,18 @@ class HouseholdCaseAggregate(CaseAggregate):
 
 
 def _with_metadata(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A new event's fields with who, why and in which conversation, each field checked by the
+    last guard (:func:`domain.text.recordable`): no command, however it validated its input,
+    records text or numbers that the stored JSON, the Avro messages or the read models could
+    not hold."""
     if "event_id" in kwargs:  # reconstructed, not new
         return kwargs
     context = current_context()
     return {
-        **kwargs,
+        **{
+            name: value if text.plain(value) else text.recordable(name, value)
+            for name, value in kwargs.items()
+        },
         "event_id": uuid4(),
         "actor_id": context.actor.user_id,
         "actor_role": context.actor.role,

@@ -17,6 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import event
 
+from domain import text
 from domain.base import (
     CaseAggregate,
     DomainError,
@@ -43,6 +44,8 @@ APPEAL_OUTCOMES = ("upheld", "rejected")
 RULE_SET_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:rule-set")
 DECISION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:eligibility-decision")
 MIN_JUSTIFICATION_WORDS = 5
+MAX_ROOMS_ENTITLED = 12
+PRIORITY_GROUP = text.IDENTIFIER.at_most(64)
 
 
 class EligibilityError(DomainError):
@@ -130,15 +133,14 @@ class RuleSet(CaseAggregate):
 
     def revise(self, document: RuleSetDocument, validation: Validation, reason: str) -> None:
         self._must_be("draft", "revised")
-        if not (reason or "").strip():
-            raise ValidationFailed([FieldError("reason", "say what the revision changes")])
+        why = text.required_text("reason", reason, text.LINE, "say what the revision changes")
         if document.hash == self.document_hash:
             raise EligibilityStateError("the draft already has this content", "document")
         self._revised(
             document=canonical_json(document.source),
             document_hash=document.hash,
             example_failures=list(validation.example_failures),
-            reason=reason.strip(),
+            reason=why,
         )
 
     @event(DraftRevised)
@@ -154,10 +156,12 @@ class RuleSet(CaseAggregate):
     ) -> None:
         _must_be_supervisor("approve a rule set")
         self._must_be("draft", "approved")
-        if not (act_reference or "").strip():
-            raise ValidationFailed(
-                [FieldError("act_reference", "the act that adopts the rule set is required")]
-            )
+        act = text.required_text(
+            "act_reference",
+            act_reference,
+            text.LINE,
+            "the act that adopts the rule set is required",
+        )
         if validation.errors:
             raise ValidationFailed(list(validation.errors))
         if validation.example_failures:
@@ -167,7 +171,7 @@ class RuleSet(CaseAggregate):
                 "examples",
             )
         self._approved(
-            act_reference=act_reference.strip(),
+            act_reference=act,
             effective_from=effective_from or self.parsed.effective_from,
             document_hash=self.document_hash,
         )
@@ -353,7 +357,7 @@ class EligibilityDecision(HouseholdCaseAggregate):
     ) -> None:
         _must_be_supervisor("override a decision")
         errors = _result_errors(result, priority_group, rooms_entitled)
-        errors += _sentence(justification, "justification")
+        why = _sentence(errors, justification, "justification")
         if errors:
             raise ValidationFailed(errors)
         if (result, priority_group, rooms_entitled) == (
@@ -366,7 +370,7 @@ class EligibilityDecision(HouseholdCaseAggregate):
             result=result,
             priority_group=priority_group,
             rooms_entitled=rooms_entitled,
-            justification=" ".join(justification.split()),
+            justification=why,
         )
 
     @event(Overridden)
@@ -384,7 +388,8 @@ class EligibilityDecision(HouseholdCaseAggregate):
         self.overridden_by = actor_id
 
     def lodge_appeal(self, grounds: str) -> UUID:
-        errors = _sentence(grounds, "grounds")
+        errors: list[FieldError] = []
+        why = _sentence(errors, grounds, "grounds")
         if errors:
             raise ValidationFailed(errors)
         if any(a["outcome"] is None for a in self.appeals.values()):
@@ -392,7 +397,7 @@ class EligibilityDecision(HouseholdCaseAggregate):
                 "an appeal against this decision is already open", "grounds"
             )
         appeal_id = uuid4()
-        self._appealed(appeal_id=appeal_id, grounds=" ".join(grounds.split()))
+        self._appealed(appeal_id=appeal_id, grounds=why)
         return appeal_id
 
     @event(AppealLodged)
@@ -421,7 +426,7 @@ class EligibilityDecision(HouseholdCaseAggregate):
         errors: list[FieldError] = []
         if outcome not in APPEAL_OUTCOMES:
             errors.append(FieldError("outcome", "upheld or rejected"))
-        errors += _sentence(reasons, "reasons")
+        why = _sentence(errors, reasons, "reasons")
         if outcome == "upheld":
             if result is None:
                 errors.append(FieldError("result", "an upheld appeal says what the result becomes"))
@@ -434,7 +439,7 @@ class EligibilityDecision(HouseholdCaseAggregate):
         self._appeal_decided(
             appeal_id=appeal_id,
             outcome=outcome,
-            reasons=" ".join(reasons.split()),
+            reasons=why,
             result=result,
             priority_group=priority_group,
         )
@@ -462,18 +467,22 @@ def _result_errors(result: str, priority_group: str | None, rooms: int | None) -
         errors.append(FieldError("priority_group", "an eligible household has a priority group"))
     if result != "eligible" and priority_group:
         errors.append(FieldError("priority_group", "only an eligible household has one"))
-    if rooms is not None and rooms < 1:
-        errors.append(FieldError("rooms_entitled", "1 or more"))
+    if priority_group:
+        text.clean(errors, "priority_group", priority_group, PRIORITY_GROUP)
+    if rooms is not None and not 1 <= rooms <= MAX_ROOMS_ENTITLED:
+        errors.append(FieldError("rooms_entitled", f"1 to {MAX_ROOMS_ENTITLED}"))
     return errors
 
 
-def _sentence(text: str | None, name: str) -> list[FieldError]:
-    words = (text or "").split()
-    if len(words) < MIN_JUSTIFICATION_WORDS:
-        return [
+def _sentence(errors: list[FieldError], given: str | None, name: str) -> str:
+    """A justification, grounds or reasons: at least a sentence, recorded on one line."""
+    before = len(errors)
+    words = (text.clean(errors, name, given, text.PARAGRAPH) or "").split()
+    if len(errors) == before and len(words) < MIN_JUSTIFICATION_WORDS:
+        errors.append(
             FieldError(name, f"required: at least a sentence ({MIN_JUSTIFICATION_WORDS} words)")
-        ]
-    return []
+        )
+    return " ".join(words)
 
 
 def decide(

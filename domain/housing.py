@@ -10,6 +10,7 @@ assignment every time.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,9 +18,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
+from domain import text
 from domain.base import CaseAggregate, DomainError, FieldError, ValidationFailed
+from domain.text import IDENTIFIER, LINE
 
 LOTTERY_ALGORITHM = "reintegration-lottery/1"
+MAX_ROOMS = 12
+FLOORS = range(-5, 201)  # basements to the highest tower
+SEED = IDENTIFIER.at_most(256)
+SEED_HASH_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
 UNIT_KINDS = ("house", "flat")
 READINESS_ITEMS = ("electricity", "gas", "water", "roads", "school", "clinic", "internet")
 SETTLEMENT_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:settlement")
@@ -108,16 +115,16 @@ class Settlement(CaseAggregate):
     def certify_clearance(
         self, agency: str, certified_on: date, reference: str, today: date
     ) -> None:
-        errors = _required({"agency": agency, "certificate_reference": reference})
+        errors: list[FieldError] = []
+        by = text.clean(errors, "agency", agency, LINE, required="required")
+        ref = text.clean(
+            errors, "certificate_reference", reference, IDENTIFIER, required="required"
+        )
         if certified_on > today:
             errors.append(FieldError("certified_on", "cannot be in the future"))
         if errors:
             raise ValidationFailed(errors)
-        self._cleared(
-            agency=agency.strip(),
-            certified_on=certified_on,
-            certificate_reference=reference.strip(),
-        )
+        self._cleared(agency=by or "", certified_on=certified_on, certificate_reference=ref or "")
 
     @event(SecurityClearanceCertified)
     def _cleared(self, agency: str, certified_on: date, certificate_reference: str) -> None:
@@ -128,15 +135,13 @@ class Settlement(CaseAggregate):
         }
 
     def certify_readiness(self, items: list[str], certified_on: date, reference: str) -> None:
-        errors = _required({"reference": reference})
-        unknown = sorted(set(items) - set(READINESS_ITEMS))
-        if not items or unknown:
+        errors: list[FieldError] = []
+        ref = text.clean(errors, "reference", reference, IDENTIFIER, required="required")
+        if not items or any(item not in READINESS_ITEMS for item in items):
             errors.append(FieldError("items", f"one or more of {', '.join(READINESS_ITEMS)}"))
         if errors:
             raise ValidationFailed(errors)
-        self._ready(
-            items=sorted(set(items)), certified_on=certified_on, reference=reference.strip()
-        )
+        self._ready(items=sorted(set(items)), certified_on=certified_on, reference=ref or "")
 
     @event(InfrastructureReadinessCertified)
     def _ready(self, items: list[str], certified_on: date, reference: str) -> None:
@@ -161,19 +166,16 @@ class Settlement(CaseAggregate):
     def register_unit(
         self, reference: str, address: str, rooms: int, kind: str, floor: int | None
     ) -> UUID:
-        errors = unit_errors(reference, address, rooms, kind, floor)
+        errors: list[FieldError] = []
+        ref, where = unit_text(errors, reference, address)
+        errors += unit_errors(reference, address, rooms, kind, floor)
         if errors:
             raise ValidationFailed(errors)
-        new_id = unit_id(self.code, reference.strip())
+        new_id = unit_id(self.code, ref)
         if new_id in self.units:
-            raise HousingStateError(f"unit {reference} is already registered", "reference")
+            raise HousingStateError(f"unit {ref} is already registered", "reference")
         self._unit(
-            unit_id=new_id,
-            reference=reference.strip(),
-            address=address.strip(),
-            rooms=rooms,
-            kind=kind,
-            floor=floor,
+            unit_id=new_id, reference=ref, address=where, rooms=rooms, kind=kind, floor=floor
         )
         return new_id
 
@@ -184,16 +186,26 @@ class Settlement(CaseAggregate):
         self.units[unit_id] = HousingUnit(unit_id, reference, address, rooms, kind, floor)
 
 
+def unit_text(errors: list[FieldError], reference: str, address: str) -> tuple[str, str]:
+    """A unit's reference and address as recorded (cleaned; empty when they break a rule)."""
+    ref = text.clean(errors, "reference", reference, IDENTIFIER, required="required")
+    where = text.clean(errors, "address", address, LINE, required="required")
+    return ref or "", where or ""
+
+
 def unit_errors(
     reference: str, address: str, rooms: int, kind: str, floor: int | None
 ) -> list[FieldError]:
-    errors = _required({"reference": reference, "address": address})
-    if not 1 <= rooms <= 12:
-        errors.append(FieldError("rooms", "1 to 12"))
+    """What is wrong with a unit's rooms, kind and floor (its text: :func:`unit_text`)."""
+    errors: list[FieldError] = []
+    if isinstance(rooms, bool) or not isinstance(rooms, int) or not 1 <= rooms <= MAX_ROOMS:
+        errors.append(FieldError("rooms", f"1 to {MAX_ROOMS}"))
     if kind not in UNIT_KINDS:
         errors.append(FieldError("kind", "house or flat"))
     if kind == "flat" and floor is None:
         errors.append(FieldError("floor", "a flat has a floor"))
+    if floor is not None and (isinstance(floor, bool) or floor not in FLOORS):
+        errors.append(FieldError("floor", f"{FLOORS.start} to {FLOORS.stop - 1}"))
     return errors
 
 
@@ -342,6 +354,18 @@ class AllocationRound(CaseAggregate):
     def draw(self, seed: str, witnesses: str) -> None:
         if self.seed is not None:
             raise HousingStateError("this round is already drawn", "seed")
+        if (
+            not isinstance(seed, str)
+            or text.problem(seed, SEED)
+            or not 0 < len(seed) <= SEED.max_length
+        ):
+            # Not normalised: the seed is the exact string whose hash was published.
+            raise ValidationFailed(
+                [FieldError("seed", f"1 to {SEED.max_length} characters, no control characters")]
+            )
+        who = text.required_text(
+            "witnesses", witnesses, LINE, "who witnessed the draw (e.g. the Public Council)"
+        )
         if seed_hash(seed) != self.seed_hash:
             raise ValidationFailed(
                 [
@@ -350,14 +374,8 @@ class AllocationRound(CaseAggregate):
                     )
                 ]
             )
-        if not (witnesses or "").strip():
-            raise ValidationFailed(
-                [FieldError("witnesses", "who witnessed the draw (e.g. the Public Council)")]
-            )
         assignments, reserve = draw(seed, self.entrants, self.units)
-        self._drawn(
-            seed=seed, assignments=assignments, reserve=reserve, witnesses=witnesses.strip()
-        )
+        self._drawn(seed=seed, assignments=assignments, reserve=reserve, witnesses=who)
 
     @event(Drawn)
     def _drawn(
@@ -369,7 +387,3 @@ class AllocationRound(CaseAggregate):
 
     def unit_rooms(self, unit: UUID) -> int:
         return next(u.rooms for u in self.units if u.unit_id == unit)
-
-
-def _required(values: dict[str, str | None]) -> list[FieldError]:
-    return [FieldError(k, "required") for k, v in values.items() if not (v or "").strip()]

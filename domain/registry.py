@@ -15,12 +15,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
+from domain import text
 from domain.base import CaseAggregate, DomainError, FieldError, ValidationFailed
 from domain.geography import settlement
+from domain.text import IDENTIFIER, LINE, NAME, PARAGRAPH
 
 PERSON_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:person:fin")
-FIN_PATTERN = re.compile(r"^[0-9A-Z]{7}$")
-PHONE_PATTERN = re.compile(r"^\+?[0-9]{9,15}$")
+PHONE_PATTERN = re.compile(r"\+?[0-9]{9,15}")
+MAX_PHONE_INPUT = 32  # characters as typed, spaces and brackets included
 RELATIONSHIPS = (
     "head",
     "spouse",
@@ -34,7 +36,10 @@ RELATIONSHIPS = (
     "other_relative",
 )
 SEXES = ("female", "male")
-MAX_NAME_LENGTH = 100
+MAX_NAME_LENGTH = NAME.max_length
+MAX_MEMBERS = 30
+"""The most members a household may have (a larger family is registered as several)."""
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
 
 HOUSING_CONDITIONS = (
@@ -66,7 +71,7 @@ CORRECTABLE_FIELDS = (
     "registered_address",
 )
 IDP_STATUSES = ("none", "active", "ended")
-MAX_TEXT_LENGTH = 500
+MAX_TEXT_LENGTH = LINE.max_length
 
 
 class RegistryError(DomainError):
@@ -74,9 +79,12 @@ class RegistryError(DomainError):
 
 
 class PersonAlreadyRegistered(RegistryError):
-    def __init__(self, fin: str) -> None:
-        super().__init__(f"a person with FIN {fin} is already registered")
-        self.fin = fin
+    """A member's FIN is registered already (HTTP 409). ``field`` names the member
+    (``members[1].fin``); the FIN itself is not repeated in the message."""
+
+    def __init__(self, field: str = "fin") -> None:
+        super().__init__(f"{field}: a person with this FIN is already registered")
+        self.field = field
 
 
 class InvalidState(RegistryError):
@@ -87,8 +95,14 @@ class InvalidState(RegistryError):
         self.field = field
 
 
-def normalise_fin(fin: str) -> str:
-    return fin.strip().upper()
+def normalise_fin(fin: str, field: str = "fin") -> str:
+    """The FIN as stored (upper case); :class:`ValidationFailed` when it is not exactly seven
+    ASCII letters or digits (checked before upper-casing)."""
+    errors: list[FieldError] = []
+    value = text.clean_fin(errors, field, fin)
+    if value is None:
+        raise ValidationFailed(errors)
+    return value
 
 
 def normalise_phone(phone: str | None) -> str | None:
@@ -103,25 +117,27 @@ def person_id_for(fin: str) -> UUID:
     return uuid5(PERSON_NAMESPACE, normalise_fin(fin))
 
 
-def _text(value: str | None) -> str | None:
-    return (value or "").strip() or None
-
-
 def _require(errors: list[FieldError]) -> None:
     if errors:
         raise ValidationFailed(errors)
 
 
-def _reason(errors: list[FieldError], reason: str | None, field: str = "reason") -> None:
-    if not (reason or "").strip():
-        errors.append(FieldError(field, "a reason is required"))
-    elif len(reason or "") > MAX_TEXT_LENGTH:
-        errors.append(FieldError(field, f"at most {MAX_TEXT_LENGTH} characters"))
+def _reason(errors: list[FieldError], reason: str | None, field: str = "reason") -> str:
+    return text.clean(errors, field, reason, LINE, required="a reason is required") or ""
+
+
+def _note(errors: list[FieldError], note: str | None, field: str = "note") -> str | None:
+    return text.clean(errors, field, note, PARAGRAPH)
 
 
 def _one_of(errors: list[FieldError], field: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         errors.append(FieldError(field, f"must be one of {', '.join(allowed)}"))
+
+
+def _past_date(errors: list[FieldError], field: str, value: date, today: date) -> None:
+    if value > today:
+        errors.append(FieldError(field, "must not be in the future"))
 
 
 @dataclass(frozen=True)
@@ -278,21 +294,24 @@ class Person(CaseAggregate):
     ) -> None:
         errors: list[FieldError] = []
         _one_of(errors, "field", field, CORRECTABLE_FIELDS)
-        _reason(errors, reason)
-        value = _text(new_value)
-        if not errors:
-            errors += _validate_detail(field, value, today)
+        why = _reason(errors, reason)
+        reference = text.clean(errors, "document_reference", document_reference, IDENTIFIER)
+        value = (
+            _validate_detail(errors, field, new_value, today)
+            if field in CORRECTABLE_FIELDS
+            else None
+        )
         _require(errors)
         old = getattr(self, field)
         old_text = old.isoformat() if isinstance(old, date) else old
         if old_text == value:
-            raise InvalidState(f"{field} is already {value!r}", "new_value")
+            raise InvalidState(f"{field} already has that value", "new_value")
         self._correct(
             field=field,
             old_value=old_text,
             new_value=value,
-            reason=reason.strip(),
-            document_reference=_text(document_reference),
+            reason=why,
+            document_reference=reference,
         )
 
     @event(DetailCorrected)
@@ -314,17 +333,17 @@ class Person(CaseAggregate):
         self, basis: str, effective_date: date, certificate_number: str | None, today: date
     ) -> None:
         errors: list[FieldError] = []
-        _reason(errors, basis, "basis")
-        if effective_date > today:
-            errors.append(FieldError("effective_date", "must not be in the future"))
+        why = _reason(errors, basis, "basis")
+        certificate = text.clean(errors, "certificate_number", certificate_number, IDENTIFIER)
+        _past_date(errors, "effective_date", effective_date, today)
         _require(errors)
         self._must_be_alive()
         if self.idp_status == "active":
             raise InvalidState("IDP status is already active", "basis")
         self._grant(
-            basis=basis.strip(),
+            basis=why,
             effective_date=effective_date,
-            certificate_number=_text(certificate_number) or self.idp_certificate_number,
+            certificate_number=certificate or self.idp_certificate_number,
         )
 
     @event(IdpStatusGranted)
@@ -336,16 +355,15 @@ class Person(CaseAggregate):
 
     def end_idp_status(self, basis: str, effective_date: date, reason: str, today: date) -> None:
         errors: list[FieldError] = []
-        _reason(errors, basis, "basis")
-        _reason(errors, reason)
-        if effective_date > today:
-            errors.append(FieldError("effective_date", "must not be in the future"))
+        on_basis = _reason(errors, basis, "basis")
+        why = _reason(errors, reason)
+        _past_date(errors, "effective_date", effective_date, today)
         _require(errors)
         if self.idp_status != "active":
             raise InvalidState("IDP status is not active", "basis")
         if self.idp_status_since and effective_date < self.idp_status_since:
             raise ValidationFailed([FieldError("effective_date", "before the status was granted")])
-        self._end(basis=basis.strip(), effective_date=effective_date, reason=reason.strip())
+        self._end(basis=on_basis, effective_date=effective_date, reason=why)
 
     @event(IdpStatusEnded)
     def _end(self, basis: str, effective_date: date, reason: str) -> None:
@@ -360,15 +378,18 @@ class Person(CaseAggregate):
             errors.append(FieldError("date_of_death", "must not be in the future"))
         elif date_of_death < self.birth_date:
             errors.append(FieldError("date_of_death", "before the date of birth"))
+        reference = text.clean(errors, "document_reference", document_reference, IDENTIFIER)
         _require(errors)
         self._must_be_alive()
-        self._died(date_of_death=date_of_death, document_reference=_text(document_reference))
+        self._died(date_of_death=date_of_death, document_reference=reference)
 
     @event(DeathRecorded)
     def _died(self, date_of_death: date, document_reference: str | None) -> None:
         self.date_of_death = date_of_death
 
     def move_to(self, household_id: UUID, reason: str) -> None:
+        """Into another household (a member added there, a split): ``reason`` was checked by
+        the command that moves the person."""
         self._moved(household_id=household_id, from_household_id=self.household_id, reason=reason)
 
     @event(MovedToHousehold)
@@ -393,33 +414,41 @@ class Person(CaseAggregate):
             raise InvalidState(f"the person died on {self.date_of_death.isoformat()}")
 
 
-def _validate_detail(field: str, value: str | None, today: date) -> list[FieldError]:
-    errors: list[FieldError] = []
-    if field in ("first_name", "last_name") and not value:
-        errors.append(FieldError("new_value", "must not be empty"))
-    if (
-        field in ("first_name", "last_name", "patronymic")
-        and value
-        and len(value) > MAX_NAME_LENGTH
-    ):
-        errors.append(FieldError("new_value", f"at most {MAX_NAME_LENGTH} characters"))
+DETAIL_KINDS = {
+    "first_name": NAME,
+    "last_name": NAME,
+    "patronymic": NAME,
+    "idp_certificate_number": IDENTIFIER,
+    "registered_address": LINE,
+}
+
+
+def _validate_detail(
+    errors: list[FieldError], field: str, value: str | None, today: date
+) -> str | None:
+    """A corrected detail as it would be stored (text, or a date as YYYY-MM-DD)."""
+    if field in DETAIL_KINDS:
+        required = "must not be empty" if field in ("first_name", "last_name") else None
+        return text.clean(errors, "new_value", value, DETAIL_KINDS[field], required=required)
     if field == "sex":
         _one_of(errors, "new_value", value or "", SEXES)
+        return value
     if field == "birth_date":
         try:
             born = date.fromisoformat(value or "")
-        except ValueError:
+        except (TypeError, ValueError):
             errors.append(FieldError("new_value", "a date, YYYY-MM-DD"))
-        else:
-            if born > today:
-                errors.append(FieldError("new_value", "must not be in the future"))
-    if (
-        field in ("idp_certificate_number", "registered_address")
-        and value
-        and len(value) > MAX_TEXT_LENGTH
-    ):
-        errors.append(FieldError("new_value", f"at most {MAX_TEXT_LENGTH} characters"))
-    return errors
+            return None
+        _birth_date(errors, "new_value", born, today)
+        return born.isoformat()
+    return None
+
+
+def _birth_date(errors: list[FieldError], field: str, born: date, today: date) -> None:
+    if born > today:
+        errors.append(FieldError(field, "must not be in the future"))
+    elif born < EARLIEST_BIRTH_DATE:
+        errors.append(FieldError(field, f"not before {EARLIEST_BIRTH_DATE.isoformat()}"))
 
 
 class Household(CaseAggregate):
@@ -517,7 +546,11 @@ class Household(CaseAggregate):
         _one_of(errors, "reason", reason, MEMBER_ADDED_REASONS)
         _require(errors)
         if self.member(person_id):
-            raise InvalidState(f"{fin} is already a member", "fin")
+            raise InvalidState("the person is already a member", "fin")
+        if len(self.members) >= MAX_MEMBERS:
+            raise InvalidState(
+                f"the household has {len(self.members)} members, the most one may have", "fin"
+            )
         self._added(person_id=person_id, fin=fin, relationship=relationship, reason=reason)
 
     @event(MemberAdded)
@@ -527,12 +560,13 @@ class Household(CaseAggregate):
     def remove_member(self, person_id: UUID, reason: str, note: str | None) -> None:
         errors: list[FieldError] = []
         _one_of(errors, "reason", reason, MEMBER_REMOVED_REASONS)
+        cleaned_note = _note(errors, note)
         _require(errors)
         if not self.member(person_id):
             raise InvalidState("not a member of this household", "person_id")
         if person_id == self.head_person_id:
             raise InvalidState("the head cannot be removed: change the head first", "person_id")
-        self._removed(person_id=person_id, reason=reason, note=_text(note))
+        self._removed(person_id=person_id, reason=reason, note=cleaned_note)
 
     @event(MemberRemoved)
     def _removed(self, person_id: UUID, reason: str, note: str | None) -> None:
@@ -541,7 +575,7 @@ class Household(CaseAggregate):
 
     def change_head(self, head_person_id: UUID, former_head_relationship: str, reason: str) -> None:
         errors: list[FieldError] = []
-        _reason(errors, reason)
+        why = _reason(errors, reason)
         if former_head_relationship == "head":
             errors.append(
                 FieldError("former_head_relationship", "the former head's new relationship")
@@ -557,7 +591,7 @@ class Household(CaseAggregate):
             head_person_id=head_person_id,
             former_head_person_id=self.head_person_id,
             former_head_relationship=former_head_relationship,
-            reason=reason.strip(),
+            reason=why,
         )
 
     @event(HeadChanged)
@@ -580,7 +614,7 @@ class Household(CaseAggregate):
 
     def split_off(self, new_household_id: UUID, person_ids: list[UUID], reason: str) -> None:
         errors: list[FieldError] = []
-        _reason(errors, reason)
+        why = _reason(errors, reason)
         if not person_ids:
             errors.append(FieldError("person_ids", "name at least one member to split off"))
         _require(errors)
@@ -591,9 +625,7 @@ class Household(CaseAggregate):
             raise InvalidState(
                 "the head stays: change the head first to split the head off", "person_ids"
             )
-        self._split(
-            new_household_id=new_household_id, person_ids=list(person_ids), reason=reason.strip()
-        )
+        self._split(new_household_id=new_household_id, person_ids=list(person_ids), reason=why)
 
     @event(MembersSplitOff)
     def _split(self, new_household_id: UUID, person_ids: list[UUID], reason: str) -> None:
@@ -603,10 +635,11 @@ class Household(CaseAggregate):
     def record_housing_condition(self, condition: str, note: str | None) -> None:
         errors: list[FieldError] = []
         _one_of(errors, "condition", condition, HOUSING_CONDITIONS)
+        cleaned_note = _note(errors, note)
         _require(errors)
         if condition == self.housing_condition:
             raise InvalidState(f"the housing condition is already {condition}", "condition")
-        self._housing(condition=condition, note=_text(note))
+        self._housing(condition=condition, note=cleaned_note)
 
     @event(HousingConditionRecorded)
     def _housing(self, condition: str, note: str | None) -> None:
@@ -617,12 +650,13 @@ class Household(CaseAggregate):
     ) -> None:
         errors: list[FieldError] = []
         _one_of(errors, "vulnerability", vulnerability, VULNERABILITIES)
+        cleaned_note = _note(errors, note)
         _require(errors)
         if person_id is not None and not self.member(person_id):
             raise InvalidState("not a member of this household", "person_id")
         if (vulnerability, person_id) in self.vulnerabilities:
             raise InvalidState(f"{vulnerability} is already recorded", "vulnerability")
-        self._vulnerable(vulnerability=vulnerability, person_id=person_id, note=_text(note))
+        self._vulnerable(vulnerability=vulnerability, person_id=person_id, note=cleaned_note)
 
     @event(VulnerabilityRecorded)
     def _vulnerable(self, vulnerability: str, person_id: UUID | None, note: str | None) -> None:
@@ -631,11 +665,11 @@ class Household(CaseAggregate):
     def clear_vulnerability(self, vulnerability: str, person_id: UUID | None, reason: str) -> None:
         errors: list[FieldError] = []
         _one_of(errors, "vulnerability", vulnerability, VULNERABILITIES)
-        _reason(errors, reason)
+        why = _reason(errors, reason)
         _require(errors)
         if (vulnerability, person_id) not in self.vulnerabilities:
             raise InvalidState(f"{vulnerability} is not recorded", "vulnerability")
-        self._cleared(vulnerability=vulnerability, person_id=person_id, reason=reason.strip())
+        self._cleared(vulnerability=vulnerability, person_id=person_id, reason=why)
 
     @event(VulnerabilityCleared)
     def _cleared(self, vulnerability: str, person_id: UUID | None, reason: str) -> None:
@@ -654,16 +688,22 @@ class Household(CaseAggregate):
         errors: list[FieldError] = []
         if verified_on > today:
             errors.append(FieldError("verified_on", "cannot be in the future"))
-        if not (document_reference or "").strip():
-            errors.append(FieldError("document_reference", "the verification act is required"))
+        reference = text.clean(
+            errors,
+            "document_reference",
+            document_reference,
+            IDENTIFIER,
+            required="the verification act is required",
+        )
+        cleaned_note = _note(errors, note)
         _require(errors)
         self._verified(
             living_at_registered_address=living_at_registered_address,
             private_housing_after_displacement=private_housing_after_displacement,
             sham_marriage_or_divorce=sham_marriage_or_divorce,
             verified_on=verified_on,
-            document_reference=document_reference.strip(),
-            note=_text(note),
+            document_reference=reference or "",
+            note=cleaned_note,
         )
 
     @event(CircumstancesVerified)
@@ -690,73 +730,102 @@ def register_household(command: RegisterHousehold, today: date) -> tuple[Househo
 
     Every rule is checked before anything is created, and every broken rule is reported.
     """
-    errors = _validate(command, today)
+    errors: list[FieldError] = []
+    registration = _validate(errors, command, today)
     if errors:
         raise ValidationFailed(errors)
     members = [
-        Member(
-            person_id=person_id_for(m.fin), fin=normalise_fin(m.fin), relationship=m.relationship
-        )
-        for m in command.members
+        Member(person_id=person_id_for(m.fin), fin=m.fin, relationship=m.relationship)
+        for m in registration.members
     ]
     head = next(member for member in members if member.relationship == "head")
     household = Household(
         head_person_id=head.person_id,
         members=members,
-        origin_settlement_code=command.origin_settlement_code,
-        current_address=command.current_address.strip(),
-        contact_phone=normalise_phone(command.contact_phone),
+        origin_settlement_code=registration.origin_settlement_code,
+        current_address=registration.current_address,
+        contact_phone=registration.contact_phone,
     )
     persons = [
-        Person(
-            fin=member.fin,
-            first_name=m.first_name.strip(),
-            last_name=m.last_name.strip(),
-            patronymic=(m.patronymic or "").strip() or None,
-            birth_date=m.birth_date,
-            sex=m.sex,
-            household_id=household.id,
-            idp_certificate_number=_text(m.idp_certificate_number),
-            origin_settlement_code=command.origin_settlement_code,
-            registered_address=_text(m.registered_address),
-        )
-        for m, member in zip(command.members, members, strict=True)
+        new_person(m, household.id, registration.origin_settlement_code)
+        for m in registration.members
     ]
     return household, persons
 
 
-def _validate(command: RegisterHousehold, today: date) -> list[FieldError]:
-    errors: list[FieldError] = []
+def new_person(member: NewMember, household_id: UUID, origin_settlement_code: str) -> Person:
+    """A Person registered from a member already validated (see :func:`validate_member`)."""
+    return Person(
+        fin=member.fin,
+        first_name=member.first_name,
+        last_name=member.last_name,
+        patronymic=member.patronymic,
+        birth_date=member.birth_date,
+        sex=member.sex,
+        household_id=household_id,
+        idp_certificate_number=member.idp_certificate_number,
+        origin_settlement_code=origin_settlement_code,
+        registered_address=member.registered_address,
+    )
+
+
+def validate_member(errors: list[FieldError], at: str, m: NewMember, today: date) -> NewMember:
+    """A member as it would be recorded: every text field cleaned (NFC, no control or
+    invisible characters, within its length), the FIN checked and upper-cased; each broken
+    rule appended to ``errors`` under ``at`` (``members[2]``, say)."""
+    prefix = f"{at}." if at else ""
+    fin = text.clean_fin(errors, f"{prefix}fin", m.fin)
+    first = text.clean(
+        errors, f"{prefix}first_name", m.first_name, NAME, required="must not be empty"
+    )
+    last = text.clean(errors, f"{prefix}last_name", m.last_name, NAME, required="must not be empty")
+    patronymic = text.clean(errors, f"{prefix}patronymic", m.patronymic, NAME)
+    if isinstance(m.birth_date, date):
+        _birth_date(errors, f"{prefix}birth_date", m.birth_date, today)
+    else:
+        errors.append(FieldError(f"{prefix}birth_date", "a date, YYYY-MM-DD"))
+    _one_of(errors, f"{prefix}sex", m.sex, SEXES)
+    _one_of(errors, f"{prefix}relationship", m.relationship, RELATIONSHIPS)
+    certificate = text.clean(
+        errors, f"{prefix}idp_certificate_number", m.idp_certificate_number, IDENTIFIER
+    )
+    registered_address = text.clean(
+        errors, f"{prefix}registered_address", m.registered_address, LINE
+    )
+    return NewMember(
+        fin=fin or "",
+        first_name=first or "",
+        last_name=last or "",
+        patronymic=patronymic,
+        birth_date=m.birth_date,
+        sex=m.sex,
+        relationship=m.relationship,
+        idp_certificate_number=certificate,
+        registered_address=registered_address,
+    )
+
+
+def _validate(
+    errors: list[FieldError], command: RegisterHousehold, today: date
+) -> RegisterHousehold:
     if not command.members:
         errors.append(FieldError("members", "a household needs at least one member"))
+    elif len(command.members) > MAX_MEMBERS:
+        errors.append(FieldError("members", f"at most {MAX_MEMBERS} members"))
+        return command  # not worth checking each of thousands
     seen: dict[str, int] = {}
     heads: list[int] = []
-    for i, m in enumerate(command.members):
-        at = f"members[{i}]"
-        fin = normalise_fin(m.fin)
-        if not FIN_PATTERN.match(fin):
-            errors.append(FieldError(f"{at}.fin", "a FIN is 7 Latin letters or digits"))
-        elif fin in seen:
-            errors.append(FieldError(f"{at}.fin", f"the same FIN as members[{seen[fin]}]"))
-        else:
-            seen[fin] = i
-        for name in ("first_name", "last_name"):
-            value = getattr(m, name).strip()
-            if not value:
-                errors.append(FieldError(f"{at}.{name}", "must not be empty"))
-            elif len(value) > MAX_NAME_LENGTH:
-                errors.append(FieldError(f"{at}.{name}", f"at most {MAX_NAME_LENGTH} characters"))
-        if m.patronymic is not None and len(m.patronymic.strip()) > MAX_NAME_LENGTH:
-            errors.append(FieldError(f"{at}.patronymic", f"at most {MAX_NAME_LENGTH} characters"))
-        if m.birth_date > today:
-            errors.append(FieldError(f"{at}.birth_date", "must not be in the future"))
-        if m.sex not in SEXES:
-            errors.append(FieldError(f"{at}.sex", f"must be one of {', '.join(SEXES)}"))
-        if m.relationship not in RELATIONSHIPS:
+    members = []
+    for i, given in enumerate(command.members):
+        m = validate_member(errors, f"members[{i}]", given, today)
+        members.append(m)
+        if m.fin and m.fin in seen:
             errors.append(
-                FieldError(f"{at}.relationship", f"must be one of {', '.join(RELATIONSHIPS)}")
+                FieldError(f"members[{i}].fin", f"the same FIN as members[{seen[m.fin]}]")
             )
-        elif m.relationship == "head":
+        elif m.fin:
+            seen[m.fin] = i
+        if m.relationship == "head":
             heads.append(i)
     if command.members and not heads:
         errors.append(FieldError("members", "exactly one member must have relationship 'head'"))
@@ -764,16 +833,22 @@ def _validate(command: RegisterHousehold, today: date) -> list[FieldError]:
         errors.append(
             FieldError(f"members[{extra}].relationship", f"members[{heads[0]}] is already the head")
         )
-    if settlement(command.origin_settlement_code) is None:
+    origin = command.origin_settlement_code
+    if not isinstance(origin, str) or settlement(origin) is None:
         errors.append(
-            FieldError(
-                "origin_settlement_code",
-                f"unknown settlement code {command.origin_settlement_code!r}",
-            )
+            FieldError("origin_settlement_code", "not a settlement code of the reference data")
         )
-    if not command.current_address.strip():
-        errors.append(FieldError("current_address", "must not be empty"))
-    phone = normalise_phone(command.contact_phone)
-    if phone is not None and not PHONE_PATTERN.match(phone):
+    address = text.clean(
+        errors, "current_address", command.current_address, LINE, required="must not be empty"
+    )
+    phone = _phone(errors, command.contact_phone)
+    return RegisterHousehold(members, origin, address or "", phone)
+
+
+def _phone(errors: list[FieldError], given: str | None) -> str | None:
+    typed = text.clean(errors, "contact_phone", given, LINE.at_most(MAX_PHONE_INPUT))
+    phone = normalise_phone(typed)
+    if phone is not None and PHONE_PATTERN.fullmatch(phone) is None:
         errors.append(FieldError("contact_phone", "9 to 15 digits, optionally after a +"))
-    return errors
+        return None
+    return phone

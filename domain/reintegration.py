@@ -15,6 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
+from domain import text
 from domain.base import (
     CaseAggregate,
     DomainError,
@@ -23,9 +24,13 @@ from domain.base import (
     HouseholdEvent,
     ValidationFailed,
 )
+from domain.registry import MAX_MEMBERS
+from domain.text import LINE, NAME, PARAGRAPH
 
 REINTEGRATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:reintegration")
 SERVICES = ("school", "clinic", "kindergarten")
+MAX_SECTORS = 20
+SECTOR = LINE.at_most(100)
 ALLOWANCE_AZN = 60
 ALLOWANCE_COLLECTIVE_CENTRE_AZN = 33
 PROTECTION_YEARS = 3
@@ -136,9 +141,19 @@ class Reintegration(HouseholdCaseAggregate):
         self.assessments: dict[tuple[str, str], bool] = {}
 
     def record_employment_need(self, persons: int, sectors: list[str], note: str | None) -> None:
-        if persons < 0:
-            raise ValidationFailed([FieldError("persons_seeking_work", "0 or more")])
-        self._need(persons_seeking_work=persons, sectors=list(sectors), note=note)
+        errors: list[FieldError] = []
+        if not 0 <= persons <= MAX_MEMBERS:
+            errors.append(FieldError("persons_seeking_work", f"0 to {MAX_MEMBERS}"))
+        if len(sectors) > MAX_SECTORS:
+            errors.append(FieldError("sectors", f"at most {MAX_SECTORS}"))
+        cleaned = [
+            text.clean(errors, f"sectors[{i}]", sector, SECTOR, required="must not be empty") or ""
+            for i, sector in enumerate(sectors[:MAX_SECTORS])
+        ]
+        cleaned_note = text.clean(errors, "note", note, PARAGRAPH)
+        if errors:
+            raise ValidationFailed(errors)
+        self._need(persons_seeking_work=persons, sectors=cleaned, note=cleaned_note)
 
     @event(EmploymentNeedRecorded)
     def _need(self, persons_seeking_work: int, sectors: list[str], note: str | None) -> None:
@@ -147,18 +162,14 @@ class Reintegration(HouseholdCaseAggregate):
     def provide_employment(
         self, person_fin: str, employer: str, programme: str | None, start_date: date
     ) -> None:
-        errors = [
-            FieldError(k, "required")
-            for k, v in (("person_fin", person_fin), ("employer", employer))
-            if not (v or "").strip()
-        ]
+        errors: list[FieldError] = []
+        fin = text.clean_fin(errors, "person_fin", person_fin)
+        by = text.clean(errors, "employer", employer, LINE, required="required")
+        under = text.clean(errors, "programme", programme, LINE)
         if errors:
             raise ValidationFailed(errors)
         self._employed(
-            person_fin=person_fin.strip().upper(),
-            employer=employer.strip(),
-            programme=programme,
-            start_date=start_date,
+            person_fin=fin or "", employer=by or "", programme=under, start_date=start_date
         )
 
     @event(EmploymentProvided)
@@ -170,18 +181,15 @@ class Reintegration(HouseholdCaseAggregate):
     def enrol(
         self, service: str, institution: str, person_fin: str | None, enrolled_on: date
     ) -> None:
-        errors = []
+        errors: list[FieldError] = []
         if service not in SERVICES:
             errors.append(FieldError("service", f"one of {', '.join(SERVICES)}"))
-        if not (institution or "").strip():
-            errors.append(FieldError("institution", "required"))
+        where = text.clean(errors, "institution", institution, LINE, required="required")
+        fin = text.clean_fin(errors, "person_fin", person_fin) if person_fin else None
         if errors:
             raise ValidationFailed(errors)
         self._enrolled(
-            service=service,
-            institution=institution.strip(),
-            person_fin=person_fin.strip().upper() if person_fin else None,
-            enrolled_on=enrolled_on,
+            service=service, institution=where or "", person_fin=fin, enrolled_on=enrolled_on
         )
 
     @event(ServiceEnrolled)
@@ -195,8 +203,7 @@ class Reintegration(HouseholdCaseAggregate):
     ) -> None:
         """The IDP allowance continues at its amount until protection ends, 3 years after the
         conditions for return were created in the household's settlement."""
-        if not (reason or "").strip():
-            raise ValidationFailed([FieldError("reason", "required")])
+        why = text.required_text("reason", reason, LINE)
         amount = monthly_allowance(in_collective_centre)
         ends = protection_ends(conditions_created_on)
         if self.allowance == {"amount": amount, "terminates_on": ends}:
@@ -206,7 +213,7 @@ class Reintegration(HouseholdCaseAggregate):
             monthly_amount_azn=amount,
             conditions_created_on=conditions_created_on,
             terminates_on=ends,
-            reason=reason.strip(),
+            reason=why,
         )
 
     @event(BenefitChanged)
@@ -235,17 +242,16 @@ class Reintegration(HouseholdCaseAggregate):
             errors.append(FieldError("framework", "iasc or iris"))
         elif criterion not in known[framework]:
             errors.append(FieldError("criterion", f"one of {', '.join(known[framework])}"))
-        for name, value in (("evidence", evidence), ("assessor", assessor)):
-            if not (value or "").strip():
-                errors.append(FieldError(name, "required"))
+        found = text.clean(errors, "evidence", evidence, PARAGRAPH, required="required")
+        by = text.clean(errors, "assessor", assessor, NAME, required="required")
         if errors:
             raise ValidationFailed(errors)
         self._assessed(
             framework=framework,
             criterion=criterion,
             met=met,
-            evidence=evidence.strip(),
-            assessor=assessor.strip(),
+            evidence=found or "",
+            assessor=by or "",
             assessed_on=assessed_on,
         )
 

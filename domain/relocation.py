@@ -14,6 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import event
 
+from domain import text
 from domain.base import (
     CaseAggregate,
     DomainError,
@@ -23,6 +24,8 @@ from domain.base import (
     ValidationFailed,
 )
 from domain.housing import settlement_id
+from domain.registry import MAX_MEMBERS
+from domain.text import IDENTIFIER, LINE, NAME, PARAGRAPH
 
 RELOCATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:relocation")
 UTILITIES = ("electricity", "gas", "water", "internet")
@@ -38,6 +41,9 @@ STAGES = (
     "completed",
 )
 DECLINE_REASONS = ("location", "size", "condition", "not_ready_to_move", "other")
+MAX_INFORMED_OF = 20
+MAX_VEHICLES = 100
+MAX_CONVOY_HOUSEHOLDS = 200
 
 
 class RelocationError(DomainError):
@@ -207,10 +213,14 @@ class Relocation(HouseholdCaseAggregate):
 
     def decline_offer(self, reason: str, note: str | None) -> tuple[UUID, UUID]:
         offer = self._open_offer()
+        errors: list[FieldError] = []
         if reason not in DECLINE_REASONS:
-            raise ValidationFailed([FieldError("reason", f"one of {', '.join(DECLINE_REASONS)}")])
+            errors.append(FieldError("reason", f"one of {', '.join(DECLINE_REASONS)}"))
+        cleaned_note = text.clean(errors, "note", note, PARAGRAPH)
+        if errors:
+            raise ValidationFailed(errors)
         self._declined(
-            round_id=offer["round_id"], unit_id=offer["unit_id"], reason=reason, note=note
+            round_id=offer["round_id"], unit_id=offer["unit_id"], reason=reason, note=cleaned_note
         )
         return offer["round_id"], offer["unit_id"]
 
@@ -243,17 +253,29 @@ class Relocation(HouseholdCaseAggregate):
     def give_consent(
         self, informed_of: list[str], document_reference: str, recorded_by: str
     ) -> None:
-        errors = []
+        errors: list[FieldError] = []
         if not informed_of:
             errors.append(
                 FieldError(
                     "informed_of", "what the family was informed of (house, date, services…)"
                 )
             )
-        if not (document_reference or "").strip():
-            errors.append(FieldError("document_reference", "the signed consent form's reference"))
-        if not (recorded_by or "").strip():
-            errors.append(FieldError("recorded_by", "who took the consent"))
+        elif len(informed_of) > MAX_INFORMED_OF:
+            errors.append(FieldError("informed_of", f"at most {MAX_INFORMED_OF} items"))
+        topics = [
+            text.clean(errors, f"informed_of[{i}]", item, LINE, required="must not be empty") or ""
+            for i, item in enumerate(informed_of[:MAX_INFORMED_OF])
+        ]
+        reference = text.clean(
+            errors,
+            "document_reference",
+            document_reference,
+            IDENTIFIER,
+            required="the signed consent form's reference",
+        )
+        taken_by = text.clean(
+            errors, "recorded_by", recorded_by, NAME, required="who took the consent"
+        )
         if errors:
             raise ValidationFailed(errors)
         if self.consent:
@@ -267,9 +289,7 @@ class Relocation(HouseholdCaseAggregate):
         ):
             raise RelocationStateError("the family has already moved")
         self._consented(
-            informed_of=list(informed_of),
-            document_reference=document_reference.strip(),
-            recorded_by=recorded_by.strip(),
+            informed_of=topics, document_reference=reference or "", recorded_by=taken_by or ""
         )
 
     @event(ConsentToReturnGiven)
@@ -283,9 +303,7 @@ class Relocation(HouseholdCaseAggregate):
             raise RelocationStateError("there is no consent to withdraw")
         if self.stage not in ("opened", "offered", "allocated", "consented", "scheduled"):
             raise RelocationStateError("consent can be withdrawn only before departure")
-        if not (reason or "").strip():
-            raise ValidationFailed([FieldError("reason", "required")])
-        self._withdrawn(reason=reason.strip())
+        self._withdrawn(reason=text.required_text("reason", reason, LINE))
 
     @event(ConsentWithdrawn)
     def _withdrawn(self, reason: str) -> None:
@@ -319,8 +337,8 @@ class Relocation(HouseholdCaseAggregate):
 
     def arrive(self, arrived_on: date, members_arrived: int) -> None:
         self._must_be("departed", "arrive")
-        if members_arrived < 1:
-            raise ValidationFailed([FieldError("members_arrived", "1 or more")])
+        if not 1 <= members_arrived <= MAX_MEMBERS:
+            raise ValidationFailed([FieldError("members_arrived", f"1 to {MAX_MEMBERS}")])
         self._arrived(arrived_on=arrived_on, members_arrived=members_arrived)
 
     @event(FamilyArrived)
@@ -339,12 +357,11 @@ class Relocation(HouseholdCaseAggregate):
 
     def register_residence(self, registered_on: date, registration_reference: str) -> None:
         self._must_be("keys_handed_over", "register residence")
-        if not (registration_reference or "").strip():
-            raise ValidationFailed([FieldError("registration_reference", "required")])
+        reference = text.required_text("registration_reference", registration_reference, IDENTIFIER)
         self._resident(
             address=self.allocated_address or "",
             registered_on=registered_on,
-            registration_reference=registration_reference.strip(),
+            registration_reference=reference,
         )
 
     @event(ResidenceRegistered)
@@ -357,6 +374,7 @@ class Relocation(HouseholdCaseAggregate):
     ) -> None:
         if utility not in UTILITIES:
             raise ValidationFailed([FieldError("utility", f"one of {', '.join(UTILITIES)}")])
+        account = text.optional_text("account_reference", account_reference, IDENTIFIER)
         if self.stage not in ("keys_handed_over", "residence_registered"):
             raise RelocationStateError(
                 f"utilities are connected once the keys are handed over (the case is {self.stage})",
@@ -364,9 +382,7 @@ class Relocation(HouseholdCaseAggregate):
             )
         if utility in self.utilities:
             raise RelocationStateError(f"{utility} is already connected", "utility")
-        self._connected(
-            utility=utility, connected_on=connected_on, account_reference=account_reference
-        )
+        self._connected(utility=utility, connected_on=connected_on, account_reference=account)
 
     @event(UtilityConnected)
     def _connected(self, utility: str, connected_on: date, account_reference: str | None) -> None:
@@ -429,10 +445,12 @@ def schedule_convoy(
     errors = []
     if departs_on < today:
         errors.append(FieldError("departs_on", "cannot be in the past"))
-    if vehicles < 1:
-        errors.append(FieldError("vehicles", "1 or more"))
+    if not 1 <= vehicles <= MAX_VEHICLES:
+        errors.append(FieldError("vehicles", f"1 to {MAX_VEHICLES}"))
     if not household_ids or len(set(household_ids)) != len(household_ids):
         errors.append(FieldError("household_ids", "one or more distinct households"))
+    elif len(household_ids) > MAX_CONVOY_HOUSEHOLDS:
+        errors.append(FieldError("household_ids", f"at most {MAX_CONVOY_HOUSEHOLDS} households"))
     if errors:
         raise ValidationFailed(errors)
     return Convoy(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from domain import text as human_text
 from domain.base import DomainError, FieldError, ValidationFailed
 
 ENGINE_VERSION = "reintegration-eligibility/1"
@@ -232,6 +233,11 @@ def parse_document(data: Any) -> RuleSetDocument:
     errors: list[FieldError] = []
     if not isinstance(data, dict):
         raise ValidationFailed([FieldError("body", "a rule set document is a mapping")])
+    # Every string in it is text a reader downstream must hold (the document is stored and
+    # projected as JSON): checked and normalised first, the way every command's text is.
+    data = human_text.clean_tree(errors, "", data)
+    if errors:
+        raise ValidationFailed(errors)
 
     def text(key: str, where: Mapping[str, Any], at: str) -> str:
         value = where.get(key)
@@ -244,8 +250,8 @@ def parse_document(data: Any) -> RuleSetDocument:
     if code and not CODE_PATTERN.match(code):
         errors.append(FieldError("id", "lower-case letters, digits and -, 2 to 63 characters"))
     version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        errors.append(FieldError("version", "a whole number, 1 or more"))
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= 10_000:
+        errors.append(FieldError("version", "a whole number, 1 to 10000"))
         version = 0
     title_az, title_en = text("title_az", data, ""), text("title_en", data, "")
     basis = data.get("legal_basis")

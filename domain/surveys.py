@@ -10,6 +10,8 @@ shown for the answers given has an answer.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,6 +19,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
+from domain import text
 from domain.base import (
     CaseAggregate,
     DomainError,
@@ -28,6 +31,13 @@ from domain.base import (
 
 QUESTION_TYPES = ("yes_no", "single_choice", "multiple_choice", "number", "text", "date")
 MAX_TEXT_ANSWER = 2000
+MAX_QUESTIONS = 200
+MAX_OPTIONS = 50
+MAX_VERSION = 10_000
+MAX_NUMBER = 1e12  # answers and ranges of number questions are within plus or minus this
+CODE = text.IDENTIFIER.at_most(64)
+QUESTION_TEXT = text.PARAGRAPH.at_most(1000)
+TEXT_ANSWER = text.PARAGRAPH.at_most(MAX_TEXT_ANSWER)
 QUESTIONNAIRE_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:questionnaire")
 RESPONSE_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:survey-response")
 
@@ -87,12 +97,37 @@ def validate_questions(questions: list[Question]) -> list[FieldError]:
     seen: dict[str, Question] = {}
     if not questions:
         errors.append(FieldError("questions", "at least one question"))
+    if len(questions) > MAX_QUESTIONS:
+        return [FieldError("questions", f"at most {MAX_QUESTIONS} questions")]
     for i, q in enumerate(questions):
         at = f"questions[{i}]"
-        if not q.id.strip() or q.id in seen:
+        qid = text.clean(errors, f"{at}.id", q.id, CODE, required="a unique, non-empty id")
+        if qid is not None and qid in seen:
             errors.append(FieldError(f"{at}.id", "a unique, non-empty id"))
-        if not q.text_az.strip() or not q.text_en.strip():
-            errors.append(FieldError(f"{at}.text", "text in Azerbaijani and English"))
+        for name in ("text_az", "text_en"):
+            text.clean(errors, f"{at}.{name}", getattr(q, name), QUESTION_TEXT, required="required")
+        if len(q.options) > MAX_OPTIONS:
+            errors.append(FieldError(f"{at}.options", f"at most {MAX_OPTIONS} options"))
+        for j, option in enumerate(q.options[:MAX_OPTIONS]):
+            text.clean(errors, f"{at}.options[{j}].value", option.value, CODE, required="required")
+            for name in ("label_az", "label_en"):
+                text.clean(
+                    errors,
+                    f"{at}.options[{j}].{name}",
+                    getattr(option, name),
+                    text.LINE,
+                    required="required",
+                )
+        for bound in ("min", "max"):
+            limit = getattr(q, bound)
+            if limit is not None and not (
+                math.isfinite(limit) and -MAX_NUMBER <= limit <= MAX_NUMBER
+            ):
+                errors.append(
+                    FieldError(
+                        f"{at}.{bound}", f"a number between -{MAX_NUMBER:g} and {MAX_NUMBER:g}"
+                    )
+                )
         if q.type not in QUESTION_TYPES:
             errors.append(FieldError(f"{at}.type", f"one of {', '.join(QUESTION_TYPES)}"))
         choices = q.type in ("single_choice", "multiple_choice")
@@ -154,20 +189,20 @@ def validate_answer(question: Question, value: Any) -> Any:
     if question.type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise bad("a number")
+        if not (math.isfinite(value) and -MAX_NUMBER <= value <= MAX_NUMBER):
+            raise bad(f"a number between -{MAX_NUMBER:g} and {MAX_NUMBER:g}")
         if question.min is not None and value < question.min:
             raise bad(f"at least {question.min:g}")
         if question.max is not None and value > question.max:
             raise bad(f"at most {question.max:g}")
         return int(value) if float(value).is_integer() else float(value)
     if question.type == "text":
-        if not isinstance(value, str) or not value.strip():
-            raise bad("non-empty text")
-        if len(value) > MAX_TEXT_ANSWER:
-            raise bad(f"at most {MAX_TEXT_ANSWER} characters")
-        return value.strip()
+        return text.required_text("value", value, TEXT_ANSWER, "non-empty text")
     if question.type == "date":
+        if not isinstance(value, str):
+            raise bad("a date, YYYY-MM-DD")
         try:
-            return date.fromisoformat(str(value)).isoformat()
+            return date.fromisoformat(value).isoformat()
         except ValueError:
             raise bad("a date, YYYY-MM-DD") from None
     raise bad(f"unknown question type {question.type}")
@@ -219,25 +254,52 @@ class Questionnaire(CaseAggregate):
         )
 
 
+CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _normalised(q: Question) -> Question:
+    """A question that passed :func:`validate_questions`, its text as it is stored."""
+
+    def line(value: str, kind: text.TextKind) -> str:
+        return text.normalise(value, kind)
+
+    return Question(
+        id=line(q.id, CODE),
+        text_az=line(q.text_az, QUESTION_TEXT),
+        text_en=line(q.text_en, QUESTION_TEXT),
+        type=q.type,
+        options=[
+            Option(line(o.value, CODE), line(o.label_az, text.LINE), line(o.label_en, text.LINE))
+            for o in q.options
+        ],
+        required=q.required,
+        min=q.min,
+        max=q.max,
+        show_if=q.show_if,
+    )
+
+
 def publish(
     code: str, version: int, title_az: str, title_en: str, questions: list[Question]
 ) -> Questionnaire:
     errors: list[FieldError] = []
-    if not code.strip() or not code.replace("-", "").replace("_", "").isalnum():
-        errors.append(FieldError("code", "letters, digits, - and _"))
-    if version < 1:
-        errors.append(FieldError("version", "1 or more"))
-    if not title_az.strip() or not title_en.strip():
-        errors.append(FieldError("title", "a title in Azerbaijani and English"))
+    if not CODE_PATTERN.fullmatch(code):
+        errors.append(FieldError("code", "1 to 64 Latin letters, digits, - and _"))
+    if not 1 <= version <= MAX_VERSION:
+        errors.append(FieldError("version", f"1 to {MAX_VERSION}"))
+    titles = [
+        text.clean(errors, name, title, text.LINE, required="a title in Azerbaijani and English")
+        for name, title in (("title_az", title_az), ("title_en", title_en))
+    ]
     errors += validate_questions(questions)
     if errors:
         raise ValidationFailed(errors)
     return Questionnaire(
         code=code,
         questionnaire_version=version,
-        title_az=title_az,
-        title_en=title_en,
-        questions=questions,
+        title_az=titles[0] or "",
+        title_en=titles[1] or "",
+        questions=[_normalised(q) for q in questions],
     )
 
 
@@ -313,8 +375,7 @@ class SurveyResponse(HouseholdCaseAggregate):
         self, questionnaire: Questionnaire, question_id: str, value: Any, reason: str
     ) -> None:
         question = questionnaire.question(question_id)
-        if not (reason or "").strip():
-            raise ValidationFailed([FieldError("reason", "a reason is required")])
+        why = text.required_text("reason", reason, text.LINE, "a reason is required")
         if question_id not in self.answers:
             raise SurveyStateError("not answered yet: answer it first", "question_id")
         new = validate_answer(question, value)
@@ -324,7 +385,7 @@ class SurveyResponse(HouseholdCaseAggregate):
             question_id=question_id,
             old_value=json.dumps(self.answers[question_id], ensure_ascii=False),
             new_value=json.dumps(new, ensure_ascii=False),
-            reason=reason.strip(),
+            reason=why,
         )
 
     @event(AnswerCorrected)
@@ -365,7 +426,13 @@ class SurveyResponse(HouseholdCaseAggregate):
 def questions_from(data: list[dict[str, Any]]) -> list[Question]:
     """Questions from their JSON form (as published through the API or shipped in reference/)."""
     out = []
+    if not isinstance(data, list):
+        raise ValidationFailed([FieldError("questions", "a list of questions")])
+    if len(data) > MAX_QUESTIONS:
+        raise ValidationFailed([FieldError("questions", f"at most {MAX_QUESTIONS} questions")])
     for i, q in enumerate(data):
+        if not isinstance(q, dict):
+            raise ValidationFailed([FieldError(f"questions[{i}]", "a question is an object")])
         try:
             show_if = q.get("show_if")
             out.append(
@@ -386,9 +453,9 @@ def questions_from(data: list[dict[str, Any]]) -> list[Question]:
                     else ShowIf(str(show_if["question_id"]), [str(v) for v in show_if["values"]]),
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ValidationFailed(
-                [FieldError(f"questions[{i}]", f"malformed question: {exc}")]
+                [FieldError(f"questions[{i}]", f"malformed question: {type(exc).__name__}")]
             ) from None
     return out
 

@@ -14,9 +14,10 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent, Transcoding
 from psycopg.sql import SQL, Identifier
 
-from domain import eligibility, housing, rules, surveys
+from domain import eligibility, housing, rules, surveys, text
 from domain.base import DomainError, FieldError, NotFound, ValidationFailed
 from domain.registry import (
+    MAX_MEMBERS,
     RELATIONSHIPS,
     Household,
     InvalidState,
@@ -25,9 +26,10 @@ from domain.registry import (
     Person,
     PersonAlreadyRegistered,
     RegisterHousehold,
-    normalise_fin,
+    new_person,
     person_id_for,
     register_household,
+    validate_member,
 )
 
 
@@ -116,7 +118,7 @@ class ReintegrationApplication(Application[UUID]):
             person: Person = self.repository.get(person_id_for(fin))
             return person
         except AggregateNotFoundError:
-            raise NotFound("person with FIN", normalise_fin(fin)) from None
+            raise NotFound("person with that FIN") from None
 
     def load_many(self, ids: list[UUID]) -> dict[UUID, Any]:
         """Many aggregates in one query (batch work: determinations of a settlement); ids
@@ -189,36 +191,19 @@ class ReintegrationApplication(Application[UUID]):
         """A new person joins (birth, marriage...); a registered person who belongs to no
         household any more (removed after a marriage, say) may join too."""
         household = self.get_household(household_id)
-        today = today or date.today()
+        errors: list[FieldError] = []
+        member = validate_member(errors, "", member, today or date.today())
+        if errors:
+            raise ValidationFailed(errors)
         try:
             person = self.get_person(member.fin)
         except NotFound:
-            # Validate the newcomer exactly as a registration would.
-            _, (person,) = register_household(
-                RegisterHousehold(
-                    [NewMember(**{**member.__dict__, "relationship": "head"})],
-                    household.origin_settlement_code,
-                    household.current_address,
-                ),
-                today,
-            )
-            person = Person(
-                fin=person.fin,
-                first_name=person.first_name,
-                last_name=person.last_name,
-                patronymic=person.patronymic,
-                birth_date=person.birth_date,
-                sex=person.sex,
-                household_id=household_id,
-                idp_certificate_number=person.idp_certificate_number,
-                origin_settlement_code=household.origin_settlement_code,
-                registered_address=person.registered_address,
-            )
+            person = new_person(member, household_id, household.origin_settlement_code)
         else:
             current = self.get_household(person.household_id)
             if current.member(person.id) is not None:
                 raise InvalidState(
-                    f"{person.fin} is a member of household {current.id}: remove them there first",
+                    f"the person is a member of household {current.id}: remove them there first",
                     "fin",
                 )
             person.move_to(household_id, reason)
@@ -251,7 +236,13 @@ class ReintegrationApplication(Application[UUID]):
         """Members leave to form a new household: the old one records the split, the new one is
         registered with them, and each person moves; all in one transaction."""
         household = self.get_household(household_id)
-        errors = []
+        errors: list[FieldError] = []
+        address = text.clean(
+            errors, "current_address", current_address, text.LINE, required="must not be empty"
+        )
+        why = text.clean(errors, "reason", reason, text.LINE, required="a reason is required")
+        if len(relationships) > MAX_MEMBERS:
+            errors.append(FieldError("relationships", f"at most {MAX_MEMBERS} members"))
         if head_person_id not in relationships:
             errors.append(FieldError("head_person_id", "must be one of the members split off"))
         for person_id, relationship in relationships.items():
@@ -263,8 +254,6 @@ class ReintegrationApplication(Application[UUID]):
                         "the new head is 'head'; others one of " + ", ".join(RELATIONSHIPS[1:]),
                     )
                 )
-        if not current_address.strip():
-            errors.append(FieldError("current_address", "must not be empty"))
         if errors:
             raise ValidationFailed(errors)
         members = []
@@ -279,15 +268,15 @@ class ReintegrationApplication(Application[UUID]):
             head_person_id=head_person_id,
             members=members,
             origin_settlement_code=household.origin_settlement_code,
-            current_address=current_address.strip(),
+            current_address=address or "",
             contact_phone=None,
         )
         new_id: UUID = new_household.id
-        household.split_off(new_id, list(relationships), reason)
+        household.split_off(new_id, list(relationships), why or "")
         persons = []
         for person_id in relationships:
             person: Person = self.repository.get(person_id)
-            person.move_to(new_id, reason)
+            person.move_to(new_id, why or "")
             persons.append(person)
         self._save(household, new_household, *persons)
         return new_id
@@ -379,11 +368,11 @@ class ReintegrationApplication(Application[UUID]):
         return person, code
 
     def _already_registered(self, persons: list[Person]) -> PersonAlreadyRegistered:
-        """Name the FIN that collided: the first person whose id the store already holds."""
-        for person in persons:
+        """Name the member whose FIN collided: the first whose id the store already holds."""
+        for i, person in enumerate(persons):
             if self.recorder.select_events(person.id, limit=1):
-                return PersonAlreadyRegistered(person.fin)
-        return PersonAlreadyRegistered(persons[0].fin)
+                return PersonAlreadyRegistered(f"members[{i}].fin")
+        return PersonAlreadyRegistered("members")
 
     # --- surveys ---------------------------------------------------------------------------
 
