@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Body, FastAPI, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from api.http_models import (
+    RULE_SET_PATTERN,
+    Line,
+    Paragraph,
+    RuleSetPath,
+    SettlementCode,
+    SettlementQuery,
+    Strict,
+    VersionPath,
+)
 from domain import eligibility as el
 from domain import rules
 from domain.base import Actor, NotFound
@@ -18,19 +28,21 @@ from infra.bootstrap import Container
 from infra.eligibility import Eligibility
 from projections import eligibility as views
 
-Strict = ConfigDict(extra="forbid")
 DOCUMENT_EXAMPLE = {"id": "great-return-housing", "version": 2, "...": "see the shipped rule set"}
+RuleSetId = Annotated[str, Field(pattern=RULE_SET_PATTERN, description="Rule set id")]
+Result = Literal[rules.RESULTS]  # type: ignore[valid-type]
+PriorityGroup = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class ReviseIn(BaseModel):
     model_config = Strict
     document: dict[str, Any] = Field(description="The whole revised rule set document")
-    reason: str = Field(description="What the revision changes")
+    reason: Line = Field(description="What the revision changes")
 
 
 class ApproveIn(BaseModel):
     model_config = Strict
-    act_reference: str = Field(
+    act_reference: Line = Field(
         description="The act adopting the rule set: issuer, number, date",
         examples=["Committee decision No. 14, 2026-01-15"],
     )
@@ -41,36 +53,36 @@ class ApproveIn(BaseModel):
 
 class DetermineIn(BaseModel):
     model_config = Strict
-    rule_set: str | None = Field(
-        default=None, description="Rule set id; default: the configured one"
-    )
+    rule_set: RuleSetId | None = Field(default=None, description="Default: the configured one")
 
 
 class BatchIn(BaseModel):
     model_config = Strict
-    settlement_code: str = Field(description="Every household originating from this settlement")
-    rule_set: str | None = None
+    settlement_code: SettlementCode = Field(
+        description="Every household originating from this settlement"
+    )
+    rule_set: RuleSetId | None = None
 
 
 class OverrideIn(BaseModel):
     model_config = Strict
-    result: str = Field(description="eligible, ineligible or needs_review")
-    priority_group: str | None = Field(default=None, description="Required when eligible")
-    rooms_entitled: int | None = None
-    justification: str = Field(description="Why, in at least a sentence")
+    result: Result
+    priority_group: PriorityGroup | None = Field(default=None, description="Required when eligible")
+    rooms_entitled: int | None = Field(default=None, ge=1, le=el.MAX_ROOMS_ENTITLED)
+    justification: Paragraph = Field(description="Why, in at least a sentence")
 
 
 class AppealIn(BaseModel):
     model_config = Strict
-    grounds: str = Field(description="The household's grounds, in at least a sentence")
+    grounds: Paragraph = Field(description="The household's grounds, in at least a sentence")
 
 
 class AppealDecisionIn(BaseModel):
     model_config = Strict
-    outcome: str = Field(description="upheld or rejected")
-    reasons: str = Field(description="Why, in at least a sentence")
-    result: str | None = Field(default=None, description="The result after an upheld appeal")
-    priority_group: str | None = None
+    outcome: Literal[el.APPEAL_OUTCOMES]  # type: ignore[valid-type]
+    reasons: Paragraph = Field(description="Why, in at least a sentence")
+    result: Result | None = Field(default=None, description="The result after an upheld appeal")
+    priority_group: PriorityGroup | None = None
 
 
 def rule_set_view(
@@ -146,8 +158,8 @@ def install(
 
     @app.put("/api/v1/rule-sets/{code}/versions/{version}", tags=["eligibility"])
     def revise_rule_set(
-        code: str,
-        version: int,
+        code: RuleSetPath,
+        version: VersionPath,
         body: ReviseIn,
         request: Request,
         actor: Actor = require(*write_roles),
@@ -165,8 +177,8 @@ def install(
 
     @app.post("/api/v1/rule-sets/{code}/versions/{version}/approval", tags=["eligibility"])
     def approve_rule_set(
-        code: str,
-        version: int,
+        code: RuleSetPath,
+        version: VersionPath,
         body: ApproveIn,
         request: Request,
         actor: Actor = require(*supervisor),
@@ -178,14 +190,15 @@ def install(
 
     @app.get("/api/v1/rule-sets", tags=["eligibility"])
     def list_rule_sets(
-        id: str | None = None, actor: Actor = require(*read_roles)
+        id: Annotated[str | None, Query(pattern=RULE_SET_PATTERN)] = None,
+        actor: Actor = require(*read_roles),
     ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = container.query(views.list_rule_sets, id)
         return rows
 
     @app.get("/api/v1/rule-sets/{code}/versions/{version}", tags=["eligibility"])
     def get_rule_set(
-        code: str, version: int, actor: Actor = require(*read_roles)
+        code: RuleSetPath, version: VersionPath, actor: Actor = require(*read_roles)
     ) -> dict[str, Any]:
         row: dict[str, Any] | None = container.query(views.get_rule_set, code, version)
         if row is None:
@@ -286,7 +299,7 @@ def install(
 
     @app.get("/api/v1/eligibility/statistics", tags=["eligibility"])
     def statistics(
-        settlement_code: str | None = None, actor: Actor = require(*read_roles)
+        settlement_code: SettlementQuery = None, actor: Actor = require(*read_roles)
     ) -> list[dict[str, Any]]:
         """Households per settlement by current result and priority group."""
         rows: list[dict[str, Any]] = container.query(views.statistics, settlement_code)

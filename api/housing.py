@@ -5,37 +5,60 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import FastAPI, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import FastAPI, Path, Query, Request
+from pydantic import BaseModel, Field
 
+from api.http_models import (
+    MAX_VERSION,
+    Fin,
+    Identifier,
+    Limit,
+    Line,
+    Name,
+    Offset,
+    Paragraph,
+    SettlementCode,
+    SettlementPath,
+    SettlementQuery,
+    Strict,
+    text_field,
+)
+from domain import housing as hs
+from domain import reintegration as ri
+from domain import relocation as rl
 from domain.base import Actor, NotFound
+from domain.registry import MAX_MEMBERS
 from infra.bootstrap import Container
-from infra.housing import Housing
+from infra.housing import MAX_UNITS_PER_REQUEST, Housing
 from projections import housing as views
 
-Strict = ConfigDict(extra="forbid")
+RoundPath = Annotated[int, Path(ge=1, le=MAX_VERSION, description="Round number")]
+Criterion = Annotated[str, Field(max_length=64, pattern=r"^[a-z_]+$")]
+Sector = Annotated[str, text_field(ri.SECTOR)]
 
 
 class SettlementIn(BaseModel):
     model_config = Strict
-    code: str = Field(description="Settlement code from the reference data", examples=["ZAN-002"])
+    code: SettlementCode
 
 
 class ClearanceIn(BaseModel):
     model_config = Strict
-    agency: str
+    agency: Line
     certified_on: date
-    certificate_reference: str
+    certificate_reference: Identifier
 
 
 class ReadinessIn(BaseModel):
     model_config = Strict
-    items: list[str] = Field(description="electricity, gas, water, roads, school, clinic, internet")
+    items: list[Literal[hs.READINESS_ITEMS]] = Field(  # type: ignore[valid-type]
+        min_length=1, max_length=len(hs.READINESS_ITEMS)
+    )
     certified_on: date
-    reference: str
+    reference: Identifier
 
 
 class OpeningIn(BaseModel):
@@ -45,33 +68,44 @@ class OpeningIn(BaseModel):
 
 class UnitIn(BaseModel):
     model_config = Strict
-    reference: str
-    address: str
-    rooms: int
-    kind: str = Field(description="house or flat")
-    floor: int | None = None
+    reference: Identifier
+    address: Line
+    rooms: int = Field(ge=1, le=hs.MAX_ROOMS)
+    kind: Literal[hs.UNIT_KINDS]  # type: ignore[valid-type]
+    floor: int | None = Field(default=None, ge=hs.FLOORS.start, le=hs.FLOORS.stop - 1)
 
 
 class UnitsIn(BaseModel):
     model_config = Strict
-    units: list[UnitIn]
+    units: list[UnitIn] = Field(
+        min_length=1,
+        max_length=MAX_UNITS_PER_REQUEST,
+        description=f"1 to {MAX_UNITS_PER_REQUEST} units, recorded together or not at all",
+    )
 
 
 class AnnounceIn(BaseModel):
     model_config = Strict
-    seed_hash: str = Field(description="sha256:<hex> of the secret seed (commit)")
+    seed_hash: str = Field(
+        description="sha256:<64 hex digits> of the secret seed (commit)",
+        pattern=hs.SEED_HASH_PATTERN.pattern.join("^$"),
+    )
 
 
 class DrawIn(BaseModel):
     model_config = Strict
-    seed: str = Field(description="The seed whose hash was published (reveal)")
-    witnesses: str = Field(description="Who witnessed the draw")
+    seed: str = Field(
+        description="The seed whose hash was published (reveal), exactly as hashed",
+        min_length=1,
+        max_length=hs.SEED.max_length,
+    )
+    witnesses: Line = Field(description="Who witnessed the draw")
 
 
 class DeclineIn(BaseModel):
     model_config = Strict
-    reason: str = Field(description="location, size, condition, not_ready_to_move or other")
-    note: str | None = None
+    reason: Literal[rl.DECLINE_REASONS]  # type: ignore[valid-type]
+    note: Paragraph | None = None
 
 
 class ExpiryIn(BaseModel):
@@ -81,22 +115,22 @@ class ExpiryIn(BaseModel):
 
 class ConsentIn(BaseModel):
     model_config = Strict
-    informed_of: list[str]
-    document_reference: str
-    recorded_by: str
+    informed_of: list[Line] = Field(min_length=1, max_length=rl.MAX_INFORMED_OF)
+    document_reference: Identifier
+    recorded_by: Name
 
 
 class WithdrawIn(BaseModel):
     model_config = Strict
-    reason: str
+    reason: Line
 
 
 class ConvoyIn(BaseModel):
     model_config = Strict
-    settlement_code: str
+    settlement_code: SettlementCode
     departs_on: date
-    vehicles: int
-    household_ids: list[UUID]
+    vehicles: int = Field(ge=1, le=rl.MAX_VEHICLES)
+    household_ids: list[UUID] = Field(min_length=1, max_length=rl.MAX_CONVOY_HOUSEHOLDS)
 
 
 class DepartureIn(BaseModel):
@@ -107,7 +141,7 @@ class DepartureIn(BaseModel):
 class ArrivalIn(BaseModel):
     model_config = Strict
     arrived_on: date
-    members_arrived: int
+    members_arrived: int = Field(ge=1, le=MAX_MEMBERS)
 
 
 class KeysIn(BaseModel):
@@ -118,14 +152,14 @@ class KeysIn(BaseModel):
 class ResidenceIn(BaseModel):
     model_config = Strict
     registered_on: date
-    registration_reference: str
+    registration_reference: Identifier
 
 
 class UtilityIn(BaseModel):
     model_config = Strict
-    utility: str = Field(description="electricity, gas, water or internet")
+    utility: Literal[rl.UTILITIES]  # type: ignore[valid-type]
     connected_on: date
-    account_reference: str | None = None
+    account_reference: Identifier | None = None
 
 
 class CompletionIn(BaseModel):
@@ -135,34 +169,34 @@ class CompletionIn(BaseModel):
 
 class EmploymentNeedIn(BaseModel):
     model_config = Strict
-    persons_seeking_work: int
-    sectors: list[str] = []
-    note: str | None = None
+    persons_seeking_work: int = Field(ge=0, le=MAX_MEMBERS)
+    sectors: list[Sector] = Field(default=[], max_length=ri.MAX_SECTORS)
+    note: Paragraph | None = None
 
 
 class EmploymentIn(BaseModel):
     model_config = Strict
-    person_fin: str
-    employer: str
-    programme: str | None = None
+    person_fin: Fin
+    employer: Line
+    programme: Line | None = None
     start_date: date
 
 
 class ServiceIn(BaseModel):
     model_config = Strict
-    service: str = Field(description="school, clinic or kindergarten")
-    institution: str
-    person_fin: str | None = None
+    service: Literal[ri.SERVICES]  # type: ignore[valid-type]
+    institution: Line
+    person_fin: Fin | None = None
     enrolled_on: date
 
 
 class AssessmentIn(BaseModel):
     model_config = Strict
-    framework: str = Field(description="iasc or iris")
-    criterion: str
+    framework: Literal["iasc", "iris"]
+    criterion: Criterion
     met: bool
-    evidence: str
-    assessor: str
+    evidence: Paragraph
+    assessor: Name
     assessed_on: date
 
 
@@ -220,7 +254,10 @@ def install(
 
     @app.post("/api/v1/settlements/{code}/clearance", tags=["housing"])
     def clearance(
-        code: str, body: ClearanceIn, request: Request, actor: Actor = require(*write_roles)
+        code: SettlementPath,
+        body: ClearanceIn,
+        request: Request,
+        actor: Actor = require(*write_roles),
     ) -> dict[str, Any]:
         """Record the certified security clearance (demining) of the settlement."""
         with command(request, actor):
@@ -231,7 +268,10 @@ def install(
 
     @app.post("/api/v1/settlements/{code}/readiness", tags=["housing"])
     def readiness(
-        code: str, body: ReadinessIn, request: Request, actor: Actor = require(*write_roles)
+        code: SettlementPath,
+        body: ReadinessIn,
+        request: Request,
+        actor: Actor = require(*write_roles),
     ) -> dict[str, Any]:
         with command(request, actor):
             service().certify_readiness(code, body.items, body.certified_on, body.reference)
@@ -239,7 +279,7 @@ def install(
 
     @app.post("/api/v1/settlements/{code}/opening", tags=["housing"])
     def opening(
-        code: str, body: OpeningIn, request: Request, actor: Actor = require(*supervisor)
+        code: SettlementPath, body: OpeningIn, request: Request, actor: Actor = require(*supervisor)
     ) -> dict[str, Any]:
         """Open for return (supervisor); refused (409) before clearance is certified."""
         with command(request, actor):
@@ -248,14 +288,14 @@ def install(
 
     @app.post("/api/v1/settlements/{code}/units", status_code=201, tags=["housing"])
     def units(
-        code: str, body: UnitsIn, request: Request, actor: Actor = require(*write_roles)
+        code: SettlementPath, body: UnitsIn, request: Request, actor: Actor = require(*write_roles)
     ) -> dict[str, Any]:
         with command(request, actor):
             ids = service().register_units(code, [u.model_dump() for u in body.units])
         return {"settlement_code": code, "unit_ids": ids}
 
     @app.get("/api/v1/settlements/{code}", tags=["housing"])
-    def get_settlement(code: str, actor: Actor = require(*read_roles)) -> dict[str, Any]:
+    def get_settlement(code: SettlementPath, actor: Actor = require(*read_roles)) -> dict[str, Any]:
         found = container.query(views.get_settlement, code)
         if found is None:
             raise NotFound("settlement", code)
@@ -263,12 +303,12 @@ def install(
 
     @app.get("/api/v1/settlements/{code}/units", tags=["housing"])
     def list_units(
-        code: str,
+        code: SettlementPath,
         status: Annotated[
             str | None, Query(pattern="^(available|offered|allocated|occupied)$")
         ] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Limit = 100,
+        offset: Offset = 0,
         actor: Actor = require(*read_roles),
     ) -> list[dict[str, Any]]:
         """Housing units by status: available, offered, allocated, occupied."""
@@ -279,7 +319,10 @@ def install(
 
     @app.post("/api/v1/settlements/{code}/rounds", status_code=201, tags=["housing"])
     def announce(
-        code: str, body: AnnounceIn, request: Request, actor: Actor = require(*supervisor)
+        code: SettlementPath,
+        body: AnnounceIn,
+        request: Request,
+        actor: Actor = require(*supervisor),
     ) -> dict[str, Any]:
         """Announce a lottery round (commit): the seed's hash, entrants in order, units."""
         with command(request, actor):
@@ -295,7 +338,11 @@ def install(
 
     @app.post("/api/v1/settlements/{code}/rounds/{number}/draw", tags=["housing"])
     def draw_round(
-        code: str, number: int, body: DrawIn, request: Request, actor: Actor = require(*supervisor)
+        code: SettlementPath,
+        number: RoundPath,
+        body: DrawIn,
+        request: Request,
+        actor: Actor = require(*supervisor),
     ) -> dict[str, Any]:
         """Reveal the seed and draw; every drawn unit is offered to its household."""
         with command(request, actor):
@@ -307,13 +354,15 @@ def install(
         }
 
     @app.get("/api/v1/settlements/{code}/rounds", tags=["housing"])
-    def list_rounds(code: str, actor: Actor = require(*read_roles)) -> list[dict[str, Any]]:
+    def list_rounds(
+        code: SettlementPath, actor: Actor = require(*read_roles)
+    ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = container.query(views.rounds, code)
         return rows
 
     @app.post("/api/v1/settlements/{code}/offers/expiry", tags=["housing"])
     def expire(
-        code: str,
+        code: SettlementPath,
         request: Request,
         body: ExpiryIn | None = None,
         actor: Actor = require(*write_roles),
@@ -325,7 +374,7 @@ def install(
 
     @app.get("/api/v1/audit/settlements/{code}/rounds/{number}/rerun", tags=["audit"])
     def rerun_lottery(
-        code: str, number: int, actor: Actor = require("auditor", "supervisor")
+        code: SettlementPath, number: RoundPath, actor: Actor = require("auditor", "supervisor")
     ) -> dict[str, Any]:
         """Re-run a drawn round from its recorded seed, entrants and units."""
         return service().verify_lottery(code, number).as_dict()
@@ -390,7 +439,7 @@ def install(
 
     @app.get("/api/v1/convoys", tags=["relocation"])
     def list_convoys(
-        settlement_code: str | None = None, actor: Actor = require(*read_roles)
+        settlement_code: SettlementQuery = None, actor: Actor = require(*read_roles)
     ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = container.query(views.convoys, settlement_code)
         return rows
@@ -439,7 +488,7 @@ def install(
 
     @app.get("/api/v1/relocation/pipeline", tags=["relocation"])
     def pipeline(
-        settlement_code: str | None = None, actor: Actor = require(*read_roles)
+        settlement_code: SettlementQuery = None, actor: Actor = require(*read_roles)
     ) -> list[dict[str, Any]]:
         """Households per relocation stage per settlement."""
         rows: list[dict[str, Any]] = container.query(views.pipeline, settlement_code)
@@ -479,7 +528,7 @@ def install(
 
     @app.get("/api/v1/reintegration/returnees", tags=["reintegration"])
     def returnees(
-        settlement_code: str | None = None, actor: Actor = require(*read_roles)
+        settlement_code: SettlementQuery = None, actor: Actor = require(*read_roles)
     ) -> list[dict[str, Any]]:
         """Returnee households with their reintegration status and unmet IASC criteria."""
         rows: list[dict[str, Any]] = container.query(views.returnees, settlement_code)

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
-from uuid import UUID, uuid4
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import structlog
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from api import eligibility, housing, problems, registry, surveys
-from api.http_models import MemberIn
-from domain.base import Actor, CommandContext, FieldError, NotFound, ValidationFailed, acting_as
+from api.boundary import PUBLIC_PATHS, Boundary, bearer_token
+from api.http_models import MAX_ID, HouseholdIn
+from domain import text
+from domain.base import Actor, CommandContext, NotFound, acting_as
 from domain.registry import NewMember, RegisterHousehold
-from infra import access_log, metrics
+from infra import access_log
 from infra.bootstrap import Container
 from projections import households
 
@@ -31,20 +32,6 @@ log = structlog.get_logger("api")
 WRITE_ROLES = ("operator", "supervisor")
 READ_ROLES = ("operator", "supervisor", "auditor")
 AUDIT_ROLES = ("auditor", "supervisor")
-
-
-class HouseholdIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    members: list[MemberIn] = Field(
-        description="Every member, exactly one with relationship 'head'"
-    )
-    origin_settlement_code: str = Field(
-        description="Settlement of origin (reference code)", examples=["ZAN-002"]
-    )
-    current_address: str = Field(examples=["Bakı, Xətai r-nu, yataqxana 4, otaq 12"])
-    contact_phone: str | None = Field(
-        default=None, description="Where the household can be reached", examples=["+994501234567"]
-    )
 
 
 class HouseholdCreated(BaseModel):
@@ -110,29 +97,34 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
         description="Commands and queries for the return and reintegration of displaced households.",
     )
     problems.install(app)
-    token_items = list(tokens.items())
+    token_items = [(token.encode(), actor) for token, actor in tokens.items()]
 
-    def authenticate(credentials: HTTPAuthorizationCredentials | None) -> Actor:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise HTTPException(
-                401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
-        given = credentials.credentials.encode()
-        for token, actor in token_items:
-            if hmac.compare_digest(given, token.encode()):
-                return actor
-        raise HTTPException(
-            401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"}
-        )
+    def authenticate(authorization: str | None) -> Actor | None:
+        """The actor a bearer token stands for (compared in constant time), or None."""
+        token = bearer_token(authorization)
+        if token is None:
+            return None
+        given = token.encode("utf-8", "replace")
+        found = None
+        for known, actor in token_items:
+            if hmac.compare_digest(given, known):
+                found = actor
+        return found
+
+    app.add_middleware(
+        Boundary,
+        authenticate=authenticate,
+        max_body_bytes=container.settings.http_max_body_bytes,
+    )
 
     def require(*roles: str) -> Any:
         async def dependency(
             request: Request,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         ) -> Actor:
-            actor = authenticate(credentials)
-            request.state.actor = actor
-            structlog.contextvars.bind_contextvars(actor=actor.user_id, role=actor.role)
+            actor: Actor | None = getattr(request.state, "actor", None)
+            if actor is None:  # the boundary authenticates every path but the public ones
+                raise HTTPException(401, "a valid bearer token is required")
             if actor.role not in roles:
                 raise HTTPException(
                     403, f"role {actor.role!r} may not do this; allowed: {', '.join(roles)}"
@@ -147,34 +139,6 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
             CommandContext(actor, request.state.correlation_id, request.state.request_id)
         ):
             yield
-
-    @app.middleware("http")
-    async def correlate(request: Request, call_next: Any) -> Response:
-        request.state.correlation_id = request.headers.get("x-correlation-id") or str(uuid4())
-        request.state.request_id = request.headers.get("x-request-id") or str(uuid4())
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            correlation_id=request.state.correlation_id, causation_id=request.state.request_id
-        )
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        metrics.HTTP_SECONDS.labels(request.method, route).observe(elapsed)
-        actor = getattr(request.state, "actor", None)
-        log.info(
-            "request",
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
-            ms=round(elapsed * 1000, 1),
-            actor=actor.user_id if actor else None,
-            role=actor.role if actor else None,
-        )
-        response.headers["X-Correlation-ID"] = request.state.correlation_id
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def prometheus_metrics() -> PlainTextResponse:
@@ -191,10 +155,6 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
         status_code=201,
         response_model=HouseholdCreated,
         tags=["registry"],
-        responses={
-            409: {"description": "A member's FIN is already registered"},
-            422: {"description": "Invalid input"},
-        },
     )
     def register_household(
         body: HouseholdIn,
@@ -202,6 +162,8 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
         response: Response,
         actor: Actor = require(*WRITE_ROLES),
     ) -> HouseholdCreated:
+        """Register a household (the case) with all its members. 409 when a member's FIN is
+        already registered (the problem names the member)."""
         registration = RegisterHousehold(
             members=[NewMember(**m.model_dump()) for m in body.members],
             origin_settlement_code=body.origin_settlement_code,
@@ -216,7 +178,11 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
 
     def audited_read(request: Request, actor: Actor, action: str, subjects: list[UUID]) -> None:
         """Record a read of personal data: who, what, when, and why when the caller says."""
-        reason = request.headers.get("x-access-reason") or request.query_params.get("reason")
+        reason = text.optional_text(
+            "reason",
+            request.headers.get("x-access-reason") or request.query_params.get("reason"),
+            text.LINE,
+        )
         access_log.record(
             container.read_pool,
             actor,
@@ -243,13 +209,11 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
     def case_history(
         household_id: UUID,
         request: Request,
-        format: str = "json",
+        format: Literal["json", "html"] = "json",
         actor: Actor = require(*AUDIT_ROLES),
     ) -> Any:
         """Every event of the case, from the event store, with actor, role, time, reason and
         causation. ``?format=html`` gives a readable report."""
-        if format not in ("json", "html"):
-            raise ValidationFailed([FieldError("format", "json or html")])
         history = container.case_history(household_id)
         subjects = [household_id, *{UUID(e["aggregate_id"]) for e in history["events"]}]
         audited_read(request, actor, "read case history", subjects)
@@ -278,11 +242,13 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
 
     @app.get("/api/v1/audit/access-log", tags=["audit"])
     def read_access_log(
-        actor_id: str | None = None,
+        actor_id: Annotated[
+            str | None, Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")
+        ] = None,
         subject_id: UUID | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        after_id: int = 0,
+        after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         actor: Actor = require(*AUDIT_ROLES),
     ) -> dict[str, Any]:
@@ -298,6 +264,7 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
         )
         return {"entries": entries, "next_after_id": entries[-1]["id"] if entries else None}
 
+    problems.document(app, PUBLIC_PATHS)
     registry.install(app, container, require, command, audited_read, WRITE_ROLES, READ_ROLES)
     surveys.install(app, container, require, command, audited_read, WRITE_ROLES, READ_ROLES)
     eligibility.install(app, container, require, command, audited_read, WRITE_ROLES, READ_ROLES)

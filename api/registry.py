@@ -5,39 +5,59 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import FastAPI, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import FastAPI, Path, Query, Request
+from pydantic import BaseModel, Field
 
-from api.http_models import MemberIn
+from api.http_models import (
+    FIN_PATTERN,
+    VERIFICATION_CODE_PATTERN,
+    CorrectableField,
+    DistrictQuery,
+    FinPath,
+    FinQuery,
+    HousingCondition,
+    Identifier,
+    IdpStatus,
+    Limit,
+    Line,
+    MemberAddedReason,
+    MemberIn,
+    MemberRemovedReason,
+    NamePrefixQuery,
+    Offset,
+    Paragraph,
+    Relationship,
+    SettlementQuery,
+    Strict,
+    Vulnerability,
+)
 from domain.base import Actor, NotFound
-from domain.registry import NewMember
+from domain.registry import MAX_MEMBERS, NewMember
 from infra.application import ReintegrationApplication
 from infra.bootstrap import Container
 from projections import households
 
-Strict = ConfigDict(extra="forbid")
-
 
 class AddMemberIn(MemberIn):
-    reason: str = Field(description="birth, marriage, adoption or other", examples=["birth"])
+    reason: MemberAddedReason = Field(description="Why the person joins", examples=["birth"])
 
 
 class RemoveMemberIn(BaseModel):
     model_config = Strict
-    reason: str = Field(description="death, marriage_out, moved_out or other")
-    note: str | None = None
+    reason: MemberRemovedReason = Field(description="Why the member leaves")
+    note: Paragraph | None = None
 
 
 class ChangeHeadIn(BaseModel):
     model_config = Strict
     head_person_id: UUID
-    former_head_relationship: str = Field(
-        description="The former head's relationship to the new head"
+    former_head_relationship: Relationship = Field(
+        description="The former head's relationship to the new head (not head)"
     )
-    reason: str
+    reason: Line
 
 
 class SplitIn(BaseModel):
@@ -45,19 +65,18 @@ class SplitIn(BaseModel):
     head_person_id: UUID = Field(
         description="Head of the new household (one of the members split off)"
     )
-    relationships: dict[UUID, str] = Field(
-        description="Every member split off and their relationship to the new head"
+    relationships: dict[UUID, Relationship] = Field(
+        description="Every member split off and their relationship to the new head",
+        max_length=MAX_MEMBERS,
     )
-    current_address: str
-    reason: str
+    current_address: Line
+    reason: Line
 
 
 class HousingConditionIn(BaseModel):
     model_config = Strict
-    condition: str = Field(
-        description="dormitory, sanatorium, unfinished_building, administrative_building, others_flat or own_or_rented"
-    )
-    note: str | None = None
+    condition: HousingCondition
+    note: Paragraph | None = None
 
 
 class CircumstancesIn(BaseModel):
@@ -70,56 +89,60 @@ class CircumstancesIn(BaseModel):
     )
     sham_marriage_or_divorce: bool = Field(description="A sham marriage or divorce was found")
     verified_on: date
-    document_reference: str = Field(description="Reference of the verification act")
-    note: str | None = None
+    document_reference: Identifier = Field(description="Reference of the verification act")
+    note: Paragraph | None = None
 
 
 class VulnerabilityIn(BaseModel):
     model_config = Strict
-    vulnerability: str = Field(
-        description="disability, chronic_illness, single_parent, elderly_living_alone, martyr_family or war_participant"
-    )
+    vulnerability: Vulnerability
     person_id: UUID | None = Field(
         default=None, description="The member concerned, if it is one member's"
     )
-    note: str | None = None
+    note: Paragraph | None = None
 
 
 class ClearVulnerabilityIn(BaseModel):
     model_config = Strict
-    vulnerability: str
+    vulnerability: Vulnerability
     person_id: UUID | None = None
-    reason: str
+    reason: Line
 
 
 class CorrectionIn(BaseModel):
     model_config = Strict
-    field: str = Field(
-        description="first_name, last_name, patronymic, birth_date, sex, idp_certificate_number or registered_address"
+    field: CorrectableField
+    new_value: Line | None = Field(
+        description="Names and references as text, dates as YYYY-MM-DD, sex as female or male; "
+        "null clears an optional detail"
     )
-    new_value: str | None = Field(description="Dates as YYYY-MM-DD; null clears an optional detail")
-    reason: str
-    document_reference: str | None = None
+    reason: Line
+    document_reference: Identifier | None = None
 
 
 class GrantStatusIn(BaseModel):
     model_config = Strict
-    basis: str = Field(description="Legal or administrative basis")
+    basis: Line = Field(description="Legal or administrative basis")
     effective_date: date
-    certificate_number: str | None = None
+    certificate_number: Identifier | None = None
 
 
 class EndStatusIn(BaseModel):
     model_config = Strict
-    basis: str
+    basis: Line
     effective_date: date
-    reason: str
+    reason: Line
 
 
 class DeathIn(BaseModel):
     model_config = Strict
     date_of_death: date
-    document_reference: str | None = None
+    document_reference: Identifier | None = None
+
+
+VerificationCodePath = Annotated[
+    str, Path(pattern=VERIFICATION_CODE_PATTERN, description="The reference's verification code")
+]
 
 
 def install(
@@ -253,7 +276,7 @@ def install(
 
     @app.post("/api/v1/persons/{fin}/corrections", tags=["registry"])
     def correct(
-        fin: str, body: CorrectionIn, request: Request, actor: Actor = require(*write_roles)
+        fin: FinPath, body: CorrectionIn, request: Request, actor: Actor = require(*write_roles)
     ) -> dict[str, Any]:
         """Correct one detail; the old value stays in the history."""
         with command(request, actor):
@@ -264,7 +287,7 @@ def install(
 
     @app.post("/api/v1/persons/{fin}/idp-status/grant", tags=["registry"])
     def grant(
-        fin: str, body: GrantStatusIn, request: Request, actor: Actor = require(*write_roles)
+        fin: FinPath, body: GrantStatusIn, request: Request, actor: Actor = require(*write_roles)
     ) -> dict[str, Any]:
         with command(request, actor):
             person = application().grant_idp_status(
@@ -274,7 +297,7 @@ def install(
 
     @app.post("/api/v1/persons/{fin}/idp-status/end", tags=["registry"])
     def end(
-        fin: str, body: EndStatusIn, request: Request, actor: Actor = require(*write_roles)
+        fin: FinPath, body: EndStatusIn, request: Request, actor: Actor = require(*write_roles)
     ) -> dict[str, Any]:
         with command(request, actor):
             person = application().end_idp_status(fin, body.basis, body.effective_date, body.reason)
@@ -282,7 +305,7 @@ def install(
 
     @app.post("/api/v1/persons/{fin}/death", tags=["registry"])
     def death(
-        fin: str, body: DeathIn, request: Request, actor: Actor = require(*write_roles)
+        fin: FinPath, body: DeathIn, request: Request, actor: Actor = require(*write_roles)
     ) -> dict[str, Any]:
         with command(request, actor):
             person = application().record_death(fin, body.date_of_death, body.document_reference)
@@ -290,7 +313,7 @@ def install(
 
     @app.post("/api/v1/persons/{fin}/status-references", status_code=201, tags=["registry"])
     def issue_reference(
-        fin: str, request: Request, actor: Actor = require(*write_roles)
+        fin: FinPath, request: Request, actor: Actor = require(*write_roles)
     ) -> dict[str, Any]:
         """Issue the citizen's IDP status reference, with a code integration clients verify."""
         with command(request, actor):
@@ -306,8 +329,8 @@ def install(
 
     @app.get("/api/v1/status-references/{verification_code}", tags=["registry"])
     def verify_reference(
-        verification_code: str,
-        fin: str,
+        verification_code: VerificationCodePath,
+        fin: Annotated[str, Query(pattern=FIN_PATTERN, description="The citizen's FIN")],
         request: Request,
         actor: Actor = require("integration", *read_roles),
     ) -> dict[str, Any]:
@@ -315,14 +338,14 @@ def install(
         stated on the reference and the person's current status."""
         with container.read_pool.connection() as conn, conn.cursor() as cur:
             found = households.get_status_reference(cur, verification_code)
-        if found is None or found["fin"] != fin.strip().upper():
+        if found is None or found["fin"] != fin.upper():
             return {"valid": False}
         audited_read(request, actor, "verify status reference", [found["household_id"]])
         return {"valid": True, **found}
 
     @app.get("/api/v1/persons/{fin}", tags=["registry"])
     def get_person(
-        fin: str, request: Request, actor: Actor = require(*read_roles)
+        fin: FinPath, request: Request, actor: Actor = require(*read_roles)
     ) -> dict[str, Any]:
         with container.read_pool.connection() as conn, conn.cursor() as cur:
             found = households.get_person(cur, fin)
@@ -334,12 +357,12 @@ def install(
     @app.get("/api/v1/persons", tags=["registry"])
     def search_persons(
         request: Request,
-        name_prefix: str | None = None,
-        origin_settlement: str | None = None,
-        origin_district: str | None = None,
-        idp_status: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        name_prefix: NamePrefixQuery = None,
+        origin_settlement: SettlementQuery = None,
+        origin_district: DistrictQuery = None,
+        idp_status: IdpStatus | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
         actor: Actor = require(*read_roles),
     ) -> dict[str, Any]:
         """Search persons: name prefix (last name first; Azerbaijani letters folded correctly)."""
@@ -365,15 +388,15 @@ def install(
     @app.get("/api/v1/households", tags=["registry"])
     def search_households(
         request: Request,
-        fin: str | None = None,
-        name_prefix: str | None = None,
-        origin_settlement: str | None = None,
-        origin_district: str | None = None,
-        housing_condition: str | None = None,
-        vulnerability: str | None = None,
-        survey_status: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        fin: FinQuery = None,
+        name_prefix: NamePrefixQuery = None,
+        origin_settlement: SettlementQuery = None,
+        origin_district: DistrictQuery = None,
+        housing_condition: HousingCondition | None = None,
+        vulnerability: Vulnerability | None = None,
+        survey_status: Literal["none", "started", "completed"] | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
         actor: Actor = require(*read_roles),
     ) -> dict[str, Any]:
         """Search households; survey_status is none, started or completed (latest survey)."""

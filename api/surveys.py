@@ -3,35 +3,90 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import FastAPI, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import FastAPI, Query, Request
+from pydantic import BaseModel, Field
 
-from domain.base import Actor, FieldError, NotFound, ValidationFailed
+from api.http_models import (
+    MAX_VERSION,
+    QUESTIONNAIRE_PATTERN,
+    Line,
+    QuestionnairePath,
+    Strict,
+    VersionPath,
+    text_field,
+)
+from domain import surveys as sv
+from domain.base import Actor, NotFound
+from domain.text import PARAGRAPH
 from infra.bootstrap import Container
 from projections import households
 
-Strict = ConfigDict(extra="forbid")
+Code = Annotated[str, Field(pattern=QUESTIONNAIRE_PATTERN, examples=["pre-return"])]
+Number = Annotated[float, Field(ge=-sv.MAX_NUMBER, le=sv.MAX_NUMBER, allow_inf_nan=False)]
+QuestionText = Annotated[str, text_field(sv.QUESTION_TEXT)]
 
 
 class StartSurveyIn(BaseModel):
     model_config = Strict
-    questionnaire_code: str = Field(examples=["pre-return"])
-    questionnaire_version: int = Field(examples=[1])
+    questionnaire_code: Code
+    questionnaire_version: int = Field(ge=1, le=MAX_VERSION, examples=[1])
 
 
 class AnswerIn(BaseModel):
     model_config = Strict
-    question_id: str
-    value: Any = Field(
-        description='"yes"/"no" (or true/false), an option value, a list of options, a number, text or YYYY-MM-DD'
+    question_id: Code
+    value: (
+        bool
+        | Annotated[int, Field(ge=-int(sv.MAX_NUMBER), le=int(sv.MAX_NUMBER))]
+        | Number
+        | Annotated[str, text_field(PARAGRAPH.at_most(sv.MAX_TEXT_ANSWER))]
+        | Annotated[list[Code], Field(max_length=sv.MAX_OPTIONS)]
+    ) = Field(
+        description='"yes"/"no" (or true/false), an option value, a list of options, a number, '
+        "text or YYYY-MM-DD"
     )
 
 
 class CorrectAnswerIn(AnswerIn):
-    reason: str
+    reason: Line
+
+
+class OptionIn(BaseModel):
+    model_config = Strict
+    value: Code
+    label_az: Line
+    label_en: Line
+
+
+class ShowIfIn(BaseModel):
+    model_config = Strict
+    question_id: Code
+    values: list[Code] = Field(max_length=sv.MAX_OPTIONS)
+
+
+class QuestionIn(BaseModel):
+    model_config = Strict
+    id: Code
+    text_az: QuestionText
+    text_en: QuestionText
+    type: Literal[sv.QUESTION_TYPES]  # type: ignore[valid-type]
+    options: list[OptionIn] = Field(default=[], max_length=sv.MAX_OPTIONS)
+    required: bool = False
+    min: Number | None = None
+    max: Number | None = None
+    show_if: ShowIfIn | None = None
+
+
+class QuestionnaireIn(BaseModel):
+    model_config = Strict
+    code: Code
+    version: int = Field(ge=1, le=MAX_VERSION)
+    title_az: Line
+    title_en: Line
+    questions: list[QuestionIn] = Field(min_length=1, max_length=sv.MAX_QUESTIONS)
 
 
 def install(
@@ -54,11 +109,13 @@ def install(
 
     @app.post("/api/v1/questionnaires", status_code=201, tags=["surveys"])
     def publish(
-        body: dict[str, Any], request: Request, actor: Actor = require("supervisor")
+        body: QuestionnaireIn, request: Request, actor: Actor = require("supervisor")
     ) -> dict[str, Any]:
         """Publish a questionnaire version (supervisors). A published version never changes."""
         with command(request, actor):
-            questionnaire = container.application.publish_questionnaire(body)
+            questionnaire = container.application.publish_questionnaire(
+                body.model_dump(exclude_none=True)
+            )
         return {
             "questionnaire_id": questionnaire.id,
             "code": questionnaire.code,
@@ -67,7 +124,7 @@ def install(
 
     @app.get("/api/v1/questionnaires/{code}/{version}", tags=["surveys"])
     def questionnaire(
-        code: str, version: int, actor: Actor = require(*read_roles)
+        code: QuestionnairePath, version: VersionPath, actor: Actor = require(*read_roles)
     ) -> dict[str, Any]:
         with container.read_pool.connection() as conn, conn.cursor() as cur:
             cur.execute(
@@ -126,13 +183,11 @@ def install(
 
     @app.get("/api/v1/surveys/statistics", tags=["surveys"])
     def statistics(
-        questionnaire: str = "pre-return",
-        by: str = "settlement",
+        questionnaire: Annotated[str, Query(pattern=QUESTIONNAIRE_PATTERN)] = "pre-return",
+        by: Literal["settlement", "district"] = "settlement",
         actor: Actor = require(*read_roles),
     ) -> dict[str, Any]:
         """Per origin settlement (or district): intention to return, top obstacles, employment needs."""
-        if by not in ("settlement", "district"):
-            raise ValidationFailed([FieldError("by", "settlement or district")])
         with container.read_pool.connection() as conn, conn.cursor() as cur:
             rows = households.survey_statistics(cur, questionnaire, by)
         return {"questionnaire": questionnaire, "by": by, "origins": rows}

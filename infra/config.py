@@ -33,6 +33,7 @@ class Settings:
     log_level: str = "info"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_max_body_bytes: int = 1024 * 1024
     db_pool_size: int = 10
     relay_batch_size: int = 5000
     projection_batch_size: int = 500
@@ -74,6 +75,7 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "info").lower(),
             http_host=env.get("HTTP_HOST", "127.0.0.1"),
             http_port=_positive_int(env, "HTTP_PORT", 8000),
+            http_max_body_bytes=_positive_int(env, "HTTP_MAX_BODY_BYTES", 1024 * 1024),
             db_pool_size=_positive_int(env, "DB_POOL_SIZE", 10),
             relay_batch_size=_positive_int(env, "RELAY_BATCH_SIZE", 5000),
             projection_batch_size=_positive_int(env, "PROJECTION_BATCH_SIZE", 500),

@@ -20,6 +20,7 @@ from domain.base import FieldError, NotFound, ValidationFailed
 from domain.geography import settlement as reference_settlement
 from domain.housing import (
     LOTTERY_ALGORITHM,
+    SEED_HASH_PATTERN,
     AllocationRound,
     Entrant,
     HousingStateError,
@@ -29,6 +30,7 @@ from domain.housing import (
     round_id,
     settlement_id,
     unit_errors,
+    unit_text,
 )
 from domain.registry import COLLECTIVE_CENTRES
 from domain.reintegration import Reintegration, reintegration_id
@@ -38,6 +40,7 @@ from infra.eligibility import Eligibility
 
 log = structlog.get_logger(__name__)
 OFFER_BATCH = 100  # households offered per transaction (two events each at most)
+MAX_UNITS_PER_REQUEST = 1000  # over HTTP (a few hundred kilobytes); a CSV file may hold more
 
 
 @dataclass
@@ -115,11 +118,13 @@ class Housing:
         return settlement
 
     def register_units(self, code: str, units: list[dict[str, Any]]) -> list[UUID]:
-        """Register units (reference, address, rooms, kind, floor). Every unit is checked
-        before any is recorded; they are saved 250 to a transaction."""
+        """Register units (reference, address, rooms, kind, floor): every unit is checked, then
+        all are recorded in one transaction, or none."""
         settlement = self.settlement(code)
         parsed = []
         errors: list[FieldError] = []
+        if not units:
+            errors.append(FieldError("units", "at least one unit"))
         for i, unit in enumerate(units):
             try:
                 values = (
@@ -129,19 +134,18 @@ class Housing:
                     str(unit.get("kind", "")),
                     None if unit.get("floor") is None else int(unit["floor"]),
                 )
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 errors.append(FieldError(f"units[{i}]", "rooms and floor are whole numbers"))
                 continue
-            errors += [FieldError(f"units[{i}].{e.field}", e.reason) for e in unit_errors(*values)]
+            found: list[FieldError] = []
+            unit_text(found, values[0], values[1])
+            found += unit_errors(*values)
+            errors += [FieldError(f"units[{i}].{e.field}", e.reason) for e in found]
             parsed.append(values)
-        if not units:
-            errors.append(FieldError("units", "at least one unit"))
         if errors:
             raise ValidationFailed(errors)
-        ids = []
-        for start in range(0, len(parsed), 250):
-            ids += [settlement.register_unit(*values) for values in parsed[start : start + 250]]
-            self.app.save_all(settlement)
+        ids = [settlement.register_unit(*values) for values in parsed]
+        self.app.save_all(settlement)
         return ids
 
     # --- lottery rounds --------------------------------------------------------------------
@@ -160,7 +164,7 @@ class Housing:
         settlement = self.settlement(code)
         if settlement.opened_on is None:
             raise HousingStateError(f"{code} is not open for return: no allocation into it", "code")
-        if not seed_hash.startswith("sha256:") or len(seed_hash) != 71:
+        if not isinstance(seed_hash, str) or SEED_HASH_PATTERN.fullmatch(seed_hash) is None:
             raise ValidationFailed([FieldError("seed_hash", "sha256:<64 hex digits> of the seed")])
         earlier = self.rounds(code)
         if any(r.seed is None for r in earlier):

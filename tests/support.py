@@ -36,11 +36,16 @@ def require_env(name: str) -> str:
     return value
 
 
-def create_database(server_url: str) -> str:
+def create_database(server_url: str, name: str | None = None) -> str:
     """A new empty database on the test server; returns its URL."""
-    name = f"t_{secrets.token_hex(6)}"
+    name = name or f"t_{secrets.token_hex(6)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return database_url(server_url, name)
+
+
+def database_url(server_url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``server_url``."""
     params = conninfo_to_dict(server_url)
     params["dbname"] = name
     return make_conninfo(**params)

@@ -88,7 +88,7 @@ def test_second_registration_of_same_fin_is_rejected_with_409(
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert problem["status"] == 409
-    assert problem["fin"] == fin
+    assert problem["field"] == "members[1].fin" and fin not in response.text
     assert stored_event_count(service_with_kafka.database_url or "") == before
 
 
