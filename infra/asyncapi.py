@@ -12,7 +12,16 @@ import yaml
 
 import schemas
 from infra.config import PROJECT_ROOT
-from infra.contract import CASES_TOPIC, EVENT_SCHEMAS, REFERENCE_TOPIC, Topics, topic_suffix
+from infra.contract import (
+    CASES_TOPIC,
+    CONSUMER_FETCH_MAX_BYTES,
+    EVENT_SCHEMAS,
+    MAX_EVENT_BYTES,
+    MAX_MESSAGE_BYTES,
+    REFERENCE_TOPIC,
+    Topics,
+    topic_suffix,
+)
 
 DOCUMENT = PROJECT_ROOT / "schemas" / "asyncapi.yaml"
 BINDING_VERSION = "0.5.0"
@@ -58,8 +67,20 @@ CHECKPOINT = {
 }
 DEAD_LETTER_HEADERS = {
     "type": "object",
-    "description": "The original message's headers, plus these.",
+    "description": (
+        "From a projection: the original message's headers, plus these. From the relay "
+        "(dlq-source: relay, no value): an event it could not publish and withheld, which stays "
+        "in the event store."
+    ),
     "properties": {
+        "dlq-source": {
+            "type": "string",
+            "description": "relay when the relay withheld an event; absent from a projection.",
+        },
+        "notification-id": {"type": "string", "description": "Position of the withheld event."},
+        "originator-id": {"type": "string", "description": "Aggregate of the withheld event."},
+        "originator-version": {"type": "string", "description": "Its version (decimal)."},
+        "event-topic": {"type": "string", "description": "The withheld event's stored type."},
         "dlq-projection": {"type": "string", "description": "Projection that failed."},
         "dlq-source-topic": {"type": "string"},
         "dlq-source-partition": {"type": "string", "description": "Decimal."},
@@ -118,7 +139,12 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
     }
 
     def forever() -> dict[str, Any]:
-        return {"retention.ms": -1, "retention.bytes": -1, "cleanup.policy": ["delete"]}
+        return {
+            "retention.ms": -1,
+            "retention.bytes": -1,
+            "cleanup.policy": ["delete"],
+            "max.message.bytes": MAX_MESSAGE_BYTES,
+        }
 
     return {
         "asyncapi": "3.0.0",
@@ -133,8 +159,23 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
                 "inlined here; a message written with an older released version (see "
                 "x-released-fingerprints and schemas/history/) resolves to the current schema. "
                 "Read with isolation.level=read_committed and skip event types you do not know "
-                "by the event-type header: new types are added without notice."
+                "by the event-type header: new types are added without notice. "
+                f"Message size: every topic accepts messages of up to {MAX_MESSAGE_BYTES} bytes "
+                f"(max.message.bytes); the event store refuses an event whose stored JSON would "
+                f"exceed {MAX_EVENT_BYTES} bytes, and its Avro message is smaller, so every event "
+                "fits. The largest legitimate one is a lottery announcement for a settlement of "
+                "20,000 households (6.4 MB as JSON, 2.2 MB as Avro). Consumers must be able to "
+                "fetch such a message: "
+                f"fetch.max.bytes at least {CONSUMER_FETCH_MAX_BYTES} (the Java client's and "
+                "librdkafka's default is 52428800) and, for librdkafka, receive.message.max.bytes "
+                "at least fetch.max.bytes plus 512; a client raises its per-partition fetch size "
+                "(max.partition.fetch.bytes) for a larger message by itself."
             ),
+            "x-limits": {
+                "maxEventBytes": MAX_EVENT_BYTES,
+                "maxMessageBytes": MAX_MESSAGE_BYTES,
+                "consumerFetchMaxBytes": CONSUMER_FETCH_MAX_BYTES,
+            },
         },
         "servers": {
             "local": {
@@ -178,7 +219,10 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
             "deadLetters": {
                 "address": topics.dead_letters,
                 "title": "Dead letters",
-                "description": "Messages a projection could not decode or apply, as received.",
+                "description": (
+                    "Messages a projection could not decode or apply, as received; and records of "
+                    "events the relay withheld (dlq-source: relay)."
+                ),
                 "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
                 "bindings": {
                     "kafka": {

@@ -469,6 +469,8 @@ def read_partitions(
     the other would wait for each one's first fetch in turn); each keeps a small prefetch."""
     from confluent_kafka import Consumer, TopicPartition
 
+    from infra.kafka import CONSUMER_LIMITS
+
     consumers = []
     for partition in partitions:
         consumer = Consumer(
@@ -479,6 +481,7 @@ def read_partitions(
                 "enable.partition.eof": True,
                 "isolation.level": "read_committed",
                 "queued.max.messages.kbytes": 8192,
+                **CONSUMER_LIMITS,
             }
         )
         consumer.assign([TopicPartition(partition.topic, partition.partition, 0)])

@@ -27,6 +27,19 @@ from domain.surveys import Questionnaire, SurveyResponse
 CASES_TOPIC = "cases"  # every event that belongs to a household, keyed by household id
 REFERENCE_TOPIC = "reference-data"  # questionnaires (later rule sets, settlements), keyed by id
 
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""The largest event the log records, as stored (its JSON). A command whose event would be
+larger is refused before anything is stored. The largest legitimate event is the announcement
+of a lottery round for a settlement of 20,000 households (Lachin or Shusha scale): 6.4 MB with
+5,000 units. Its Avro message is smaller than its JSON (2.2 MB: no field names)."""
+MAX_MESSAGE_BYTES = 20 * 1024 * 1024
+"""Kafka's limit for one message on every topic of the project (``max.message.bytes``),
+the relay's producer (``message.max.bytes``) and the broker: above the largest event's Avro
+message with its key and headers, so that no legitimate event is refused by Kafka."""
+CONSUMER_FETCH_MAX_BYTES = 50 * 1024 * 1024
+"""What a consumer of the project's topics must be able to fetch at once (``fetch.max.bytes``;
+``receive.message.max.bytes`` at least this plus 512)."""
+
 EVENT_SCHEMAS: dict[type[CaseAggregate.Event], str] = {
     Person.Registered: "reintegration.registry.PersonRegistered",
     Person.DetailCorrected: "reintegration.registry.PersonDetailCorrected",

@@ -6,17 +6,27 @@ from typing import Any
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
-from infra.contract import Topics
+from infra.contract import CONSUMER_FETCH_MAX_BYTES, MAX_MESSAGE_BYTES, Topics
 
 log = structlog.get_logger(__name__)
 
 
 def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int) -> None:
-    """Create the project's topics if they are missing (idempotent; never changes existing ones)."""
+    """Create the project's topics if they are missing, and give every one the project's
+    message size limit (``max.message.bytes``; idempotent). Nothing else of an existing topic
+    is changed."""
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    forever = {"retention.ms": "-1", "retention.bytes": "-1"}  # the events are the record
+    sized = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+    forever = {"retention.ms": "-1", "retention.bytes": "-1", **sized}  # the events are the record
     wanted = [
         NewTopic(name, num_partitions=partitions, replication_factor=1, config=forever)
         for name in topics.event_topics
@@ -33,15 +43,46 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int) -> No
         wanted.append(NewTopic(single, num_partitions=1, replication_factor=1, config=forever))
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [t for t in wanted if t.topic not in existing]
-    if not missing:
-        return
-    for name, future in admin.create_topics(missing, operation_timeout=30).items():
+    for name, future in (
+        admin.create_topics(missing, operation_timeout=30).items() if missing else []
+    ):
         try:
             future.result()
             log.info("topic created", topic=name)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+    _ensure_message_limit(admin, [t.topic for t in wanted if t.topic in existing])
+
+
+def _ensure_message_limit(admin: AdminClient, names: list[str]) -> None:
+    """Topics created before the limit was set get it (older deployments)."""
+    if not names:
+        return
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
+    described = admin.describe_configs(resources)
+    stale = []
+    for resource, future in described.items():
+        entry = future.result(timeout=30).get("max.message.bytes")
+        if entry is None or int(entry.value or 0) < MAX_MESSAGE_BYTES:
+            stale.append(
+                ConfigResource(
+                    ResourceType.TOPIC,
+                    resource.name,
+                    incremental_configs=[
+                        ConfigEntry(
+                            "max.message.bytes",
+                            str(MAX_MESSAGE_BYTES),
+                            incremental_operation=AlterConfigOpType.SET,
+                        )
+                    ],
+                )
+            )
+    for resource, future in admin.incremental_alter_configs(stale).items() if stale else []:
+        future.result(timeout=30)
+        log.info(
+            "topic message limit set", topic=resource.name, max_message_bytes=MAX_MESSAGE_BYTES
+        )
 
 
 def message_headers(message: Any) -> dict[str, str]:
@@ -56,3 +97,13 @@ def message_headers(message: Any) -> dict[str, str]:
 
 def client_config(bootstrap_servers: str, **extra: object) -> dict[str, object]:
     return {"bootstrap.servers": bootstrap_servers, "client.id": "reintegration", **extra}
+
+
+PRODUCER_LIMITS: dict[str, object] = {"message.max.bytes": MAX_MESSAGE_BYTES}
+"""What the project's producers set: the same message limit as the topics."""
+CONSUMER_LIMITS: dict[str, object] = {
+    "fetch.max.bytes": CONSUMER_FETCH_MAX_BYTES,
+    "receive.message.max.bytes": CONSUMER_FETCH_MAX_BYTES + 512,
+}
+"""What the project's consumers set: a fetch holds the largest message (the per-partition
+fetch size stays small; the client raises it for a message larger than it)."""

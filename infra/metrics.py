@@ -8,6 +8,10 @@ from prometheus_client import Counter, Gauge, Histogram
 EVENTS_RELAYED = Counter(
     "reintegration_events_relayed_total", "Events the relay published to Kafka (committed)."
 )
+RELAY_WITHHELD = Counter(
+    "reintegration_relay_withheld_total",
+    "Events the relay could not publish and withheld (a dead-letter record names each).",
+)
 RELAY_LAG = Gauge(
     "reintegration_relay_lag_events",
     "Events in the store not yet published: max notification id minus the relay's position.",

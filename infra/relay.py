@@ -6,6 +6,14 @@ the only place that says how far the relay got: a relay killed at any point rest
 the same ``transactional.id``, which fences and aborts whatever the dead one left open, then
 reads the last committed position and carries on from the next notification. Consumers that
 read committed messages see no gap and no duplicate.
+
+One event never stops the relay. An event that cannot be published (it no longer decodes or
+encodes, or its message is larger than Kafka accepts, which the event store's own limit
+prevents for every event recorded since that limit) is withheld: the same transaction carries,
+instead of it, a record on the dead-letter topic naming its position, aggregate and type and
+why (``dlq-source: relay``), the relay logs one line and counts it
+(``reintegration_relay_withheld_total``), and carries on with the next event. The event stays
+in the event store, which remains the record.
 """
 
 from __future__ import annotations
@@ -19,14 +27,14 @@ from uuid import UUID
 
 import psycopg
 import structlog
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from eventsourcing.persistence import Mapper, Notification
 
 from domain.base import CaseAggregate
 from infra import contract, metrics
 from infra.chain import ChainedApplicationRecorder
 from infra.contract import Topics
-from infra.kafka import client_config
+from infra.kafka import PRODUCER_LIMITS, client_config
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +72,7 @@ class Relay:
                     "acks": "all",
                     "linger.ms": 5,
                     "compression.type": "lz4",
+                    **PRODUCER_LIMITS,
                 },
             )
         )
@@ -109,17 +118,10 @@ class Relay:
     ) -> None:
         producer.begin_transaction()
         for i, notification in enumerate(notifications):
-            event = cast(CaseAggregate.Event, self.mapper.to_domain_event(notification))
-            schema_name, value = contract.encode(event)
-            headers = contract.headers(schema_name, event, notification.id)
-            if notification.id in links:
-                headers["chain-hash"] = links[notification.id].hex()
-            producer.produce(
-                self.topics.for_event(event),
-                key=str(event.partition_key).encode(),
-                value=value,
-                headers=list(headers.items()),  # str values: the client sends them as UTF-8
-            )
+            try:
+                self._produce(producer, notification, links.get(notification.id))
+            except Unpublishable as exc:
+                self._withhold(producer, notification, exc)
             if i % 500 == 499:
                 producer.poll(0)  # serve delivery reports now and then, not per message
         last = notifications[-1].id
@@ -134,6 +136,69 @@ class Relay:
         if len(notifications) == self.batch_size:  # more may be waiting
             metrics.RELAY_LAG.set(max(0, (self.recorder.max_notification_id() or 0) - last))
         log.debug("relay batch committed", events=len(notifications), position=last)
+
+    def _produce(self, producer: Producer, notification: Notification, link: bytes | None) -> None:
+        """One event as its Avro message; :class:`Unpublishable` when it cannot be one."""
+        try:
+            event = cast(CaseAggregate.Event, self.mapper.to_domain_event(notification))
+            schema_name, value = contract.encode(event)
+        except Exception as exc:  # it decoded and encoded when it was recorded: an old event
+            raise Unpublishable("cannot be encoded", exc) from exc
+        headers = contract.headers(schema_name, event, notification.id)
+        if link is not None:
+            headers["chain-hash"] = link.hex()
+        while True:
+            try:
+                producer.produce(
+                    self.topics.for_event(event),
+                    key=str(event.partition_key).encode(),
+                    value=value,
+                    headers=list(headers.items()),  # str values: the client sends them as UTF-8
+                )
+                return
+            except BufferError:  # the client's queue is full: let it send, then try again
+                producer.poll(0.5)
+            except KafkaException as exc:
+                if exc.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise Unpublishable(
+                        f"its message of {len(value):,} bytes is larger than Kafka accepts", exc
+                    ) from exc
+                raise
+
+    def _withhold(self, producer: Producer, notification: Notification, exc: Unpublishable) -> None:
+        """Publish, in the event's place in the transaction, a record saying it is withheld."""
+        producer.produce(
+            self.topics.dead_letters,
+            key=str(notification.originator_id).encode(),
+            value=None,
+            headers=[
+                ("dlq-source", b"relay"),
+                ("notification-id", str(notification.id).encode()),
+                ("originator-id", str(notification.originator_id).encode()),
+                ("originator-version", str(notification.originator_version).encode()),
+                ("event-topic", notification.topic.encode()),
+                ("dlq-error-class", exc.error_class.encode()),
+                ("dlq-error-message", exc.reason.encode()),
+            ],
+        )
+        metrics.RELAY_WITHHELD.inc()
+        log.error(
+            "event withheld from Kafka",
+            notification_id=notification.id,
+            event_type=notification.topic.rsplit(":", 1)[-1],
+            reason=exc.reason,
+            error_class=exc.error_class,
+        )
+
+
+class Unpublishable(Exception):
+    """An event the relay cannot publish. The reason names no value of the event: it may hold
+    personal data."""
+
+    def __init__(self, reason: str, cause: BaseException) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_class = type(cause).__name__
 
 
 def read_position(bootstrap_servers: str, position_topic: str, timeout_s: float = 30.0) -> int:

@@ -35,6 +35,7 @@ from psycopg.rows import dict_row
 
 import schemas
 from infra import metrics
+from infra.kafka import CONSUMER_LIMITS, PRODUCER_LIMITS
 
 log = structlog.get_logger(__name__)
 
@@ -311,6 +312,7 @@ class KafkaProjector:
             # Prefetch at most 16 MB (the client's default is 64 MB per consumer, and a
             # process runs one consumer per projection): a couple of seconds of a rebuild.
             "queued.max.messages.kbytes": 16384,
+            **CONSUMER_LIMITS,
         }
         if self.group_instance_id:
             # Static membership: a restarted member takes its partitions back at once
@@ -422,7 +424,11 @@ class KafkaProjector:
             from confluent_kafka import Producer
 
             self._producer = Producer(
-                {"bootstrap.servers": self.bootstrap_servers, "enable.idempotence": True}
+                {
+                    "bootstrap.servers": self.bootstrap_servers,
+                    "enable.idempotence": True,
+                    **PRODUCER_LIMITS,
+                }
             )
         for letter in dead:
             d = letter.delivery

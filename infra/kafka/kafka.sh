@@ -29,6 +29,10 @@ fetch() {
 
 write_config() {
   mkdir -p "$data/logs" "$data/log-dirs"
+  # The project's one message limit (infra/contract.py), also the default for topics the
+  # project does not create itself.
+  local max_message_bytes
+  max_message_bytes="$(cd "$root" && "$python" -c 'from infra.contract import MAX_MESSAGE_BYTES; print(MAX_MESSAGE_BYTES)')"
   cat > "$data/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -50,6 +54,8 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=-1
+message.max.bytes=$max_message_bytes
+replica.fetch.max.bytes=$max_message_bytes
 PROPS
 }
 
