@@ -570,39 +570,82 @@ def import_registry(
         Path | None, typer.Option(help="Where to write rejected rows (default FILE.rejected.csv)")
     ] = None,
     batch: Annotated[int, typer.Option(min=1, max=5000, help="Households per transaction")] = 200,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            help="The file's encoding: utf-8 (with or without BOM), windows-1251 or windows-1254"
+        ),
+    ] = "utf-8",
     by: ByOption = "importer",
 ) -> None:
-    """Load the existing IDP registry. Idempotent: a second run registers nobody twice. Rejected
-    rows are written to the report with the reason, without stopping the import."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    """Load the existing IDP registry. Every row is registered, skipped (already registered,
+    identical) or rejected into the report; the figures are counted from the event store. Exit
+    code 0: every row registered or skipped; 3: rows were rejected; 4: the file was refused
+    (nothing written); 1: the import stopped (run it again: registered households are
+    skipped)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    from infra.legacy_import import BadFile, LegacyImport, write_report
+    from infra.legacy_import import EXIT_FILE_REFUSED, FileRefused, LegacyImport
 
     if not file.is_file():
-        raise fail(f"{file}: no such file")
+        raise fail(f"{file}: no such file", EXIT_FILE_REFUSED)
     report = report or file.with_name(file.name + ".rejected.csv")
+    if not report.parent.is_dir():
+        raise fail(f"{report}: its folder does not exist")
     with running() as (container, _stop):
-        importer = LegacyImport(container.application, Actor(by, "operator"), batch)
+        try:
+            importer = LegacyImport(container.application, Actor(by, "operator"), batch, encoding)
+        except FileRefused as exc:
+            raise fail(str(exc), EXIT_FILE_REFUSED) from None
         with Progress(
-            TextColumn(f"importing {file.name}"),
+            TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
+            TaskProgressColumn(),
             TimeRemainingColumn(),
             console=console,
         ) as progress:
-            task = progress.add_task("import", total=file.stat().st_size)
+            tasks: dict[str, Any] = {}
+
+            def on_progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task(f"{phase} {file.name}", total=total)
+                progress.update(tasks[phase], completed=done, total=total)
+
             try:
-                result = importer.run(file, lambda done: progress.update(task, completed=done))
-            except BadFile as exc:
-                raise fail(f"{file}: {exc}") from None
-        write_report(result, report)
-        console.print(
-            f"{result.households_registered} households ({result.persons_registered} persons) registered; "
-            f"{result.households_already_registered} households were already registered and were skipped; "
-            f"{result.rows_rejected} rows rejected"
-            + (f" (reasons in {report})" if result.rows_rejected else ""),
-            soft_wrap=True,
+                result = importer.run(file, on_progress, report)
+            except FileRefused as exc:
+                raise fail(f"{file}: {exc}; nothing was imported", EXIT_FILE_REFUSED) from None
+            except Exception as exc:
+                partial = importer.result
+                raise fail(
+                    f"the import stopped ({type(exc).__name__}) after {partial.households_registered} "
+                    f"households ({partial.persons_registered} persons) were registered; run it "
+                    "again to finish (households already registered are skipped)",
+                    1,
+                ) from None
+    console.print(
+        f"{result.households_registered} households ({result.persons_registered} persons) registered; "
+        f"{result.households_already_registered} households ({result.rows_skipped} rows) were "
+        "already registered and were skipped; "
+        f"{result.rows_rejected} rows rejected"
+        + (f" (reasons in {report})" if result.rows_rejected else "")
+        + f"; {result.rows_read} rows read",
+        soft_wrap=True,
+        highlight=False,
+    )
+    if not result.accounted_for:
+        raise fail(
+            f"{result.rows_read} rows were read but {result.rows_registered} registered, "
+            f"{result.rows_skipped} skipped and {result.rows_rejected} rejected: report this",
+            1,
         )
+    raise typer.Exit(result.exit_code)
 
 
 persons_cli = typer.Typer(no_args_is_help=True, help="Registry: persons.")

@@ -160,6 +160,12 @@ def main() -> None:
             started = time.perf_counter()
             result = importer.run(path)
             elapsed = time.perf_counter() - started
+            with psycopg.connect(database_url) as conn:  # the figures are what the store holds
+                row = conn.execute(
+                    "SELECT count(*) FROM reintegration_events WHERE originator_version = 1 "
+                    "AND topic LIKE '%%:Household.Registered'"
+                ).fetchone()
+            assert row is not None and row[0] == result.households_registered == households, row
             ceiling = copy_ceiling(database_url, path)
         finally:
             container.close()
