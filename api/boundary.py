@@ -22,15 +22,18 @@ The route-level rules (422) are in the request models.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl
 
 import structlog
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -217,6 +220,28 @@ class Boundary:
             return message
 
         return receive_at_most
+
+
+class Utf8JsonRequest(Request):
+    """A request whose JSON body must be UTF-8 (``json.loads`` on bytes would also take
+    UTF-16 and UTF-32; a body in another encoding is refused with 400)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads((await self.body()).decode("utf-8"))
+        return self._json
+
+
+class Utf8JsonRoute(APIRoute):
+    """The routes of the API: their requests read JSON as UTF-8 only."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def utf8_handler(request: Request) -> Response:
+            return await handler(Utf8JsonRequest(request.scope, request.receive))
+
+        return utf8_handler
 
 
 def bearer_token(header: str | None) -> str | None:

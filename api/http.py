@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from api import eligibility, housing, problems, registry, surveys
-from api.boundary import PUBLIC_PATHS, Boundary, bearer_token
+from api.boundary import PUBLIC_PATHS, Boundary, Utf8JsonRoute, bearer_token
 from api.http_models import MAX_ID, HouseholdIn
 from domain import text
 from domain.base import Actor, CommandContext, NotFound, acting_as
@@ -96,6 +96,7 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
         version="0.1.0",
         description="Commands and queries for the return and reintegration of displaced households.",
     )
+    app.router.route_class = Utf8JsonRoute
     problems.install(app)
     token_items = [(token.encode(), actor) for token, actor in tokens.items()]
 
@@ -178,10 +179,11 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
 
     def audited_read(request: Request, actor: Actor, action: str, subjects: list[UUID]) -> None:
         """Record a read of personal data: who, what, when, and why when the caller says."""
+        header = request.headers.get("x-access-reason")
+        if header is not None:  # HTTP headers arrive as Latin-1: read the bytes as UTF-8
+            header = header.encode("latin-1").decode("utf-8", "replace")
         reason = text.optional_text(
-            "reason",
-            request.headers.get("x-access-reason") or request.query_params.get("reason"),
-            text.LINE,
+            "reason", header or request.query_params.get("reason"), text.LINE
         )
         access_log.record(
             container.read_pool,

@@ -38,11 +38,15 @@ def _checked(kind: TextKind, value: str) -> str:
     reason = text.problem(value, kind)
     if reason is not None:
         raise ValueError(reason)
-    return text.normalise(value, kind)
+    cleaned = text.normalise(value, kind)
+    if len(cleaned) > kind.max_length:  # counted in NFC, as the domain counts
+        raise ValueError(f"at most {kind.max_length} characters")
+    return cleaned
 
 
 def text_field(kind: TextKind, description: str | None = None, **extra: Any) -> Any:
-    """A text field of ``kind``: its length and characters documented and checked."""
+    """A text field of ``kind``: its length and characters documented (and checked, in NFC,
+    by the validator of the field types below, or by the domain)."""
     rules = (
         f"{kind.name}: at most {kind.max_length} characters, "
         + ("tab and line breaks allowed" if kind.multiline else "one line")
@@ -51,8 +55,10 @@ def text_field(kind: TextKind, description: str | None = None, **extra: Any) -> 
     )
     return Field(
         description=f"{description} ({rules})" if description else rules,
-        max_length=kind.max_length,
-        json_schema_extra={"pattern": SEVERAL_LINES if kind.multiline else ONE_LINE},
+        json_schema_extra={
+            "maxLength": kind.max_length,
+            "pattern": SEVERAL_LINES if kind.multiline else ONE_LINE,
+        },
         **extra,
     )
 

@@ -48,7 +48,8 @@ def problem_bytes(
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return json.dumps(body, ensure_ascii=False, default=str).encode()
+    # Rendering an error must never fail in turn: a stray surrogate is written as an escape.
+    return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace")
 
 
 def problem(
@@ -244,7 +245,10 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 413:
             extra = {"field": "body", "reason": detail}
         elif exc.status_code == 400:
-            detail = "the body is not JSON in UTF-8"
+            detail = (
+                "the body could not be read as JSON in UTF-8 (another encoding, a number too "
+                "long, or nesting too deep)"
+            )
             extra = {"field": "body", "reason": detail}
         return problem(
             exc.status_code,
@@ -320,8 +324,9 @@ STATUS_DESCRIPTIONS = {
 
 
 def statuses(route: APIRoute, public: bool) -> list[int]:
-    """The error statuses an operation can answer."""
-    found = {400, 500, 503}
+    """The error statuses an operation can answer (413: a body over the limit is refused for
+    every operation, whether it reads a body or not)."""
+    found = {400, 413, 500, 503}
     if not public:
         found |= {401, 403}
     has_body = route.body_field is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -407,18 +408,18 @@ def _room_table(rows: Any, errors: list[FieldError]) -> tuple[RoomRow, ...]:
         except (KeyError, TypeError, AttributeError):
             errors.append(FieldError(at, "min_size, max_size (null for open), rooms"))
             return ()
-        if low != expected_min:
+        if isinstance(low, bool) or low != expected_min:
             errors.append(
                 FieldError(f"{at}.min_size", f"must be {expected_min}: no gap or overlap")
             )
             return ()
-        if not isinstance(rooms, int) or rooms < 1:
-            errors.append(FieldError(f"{at}.rooms", "a whole number, 1 or more"))
+        if not isinstance(rooms, int) or isinstance(rooms, bool) or not 1 <= rooms <= 12:
+            errors.append(FieldError(f"{at}.rooms", "a whole number, 1 to 12"))
         last = i == len(rows) - 1
         if high is None and not last:
             errors.append(FieldError(f"{at}.max_size", "only the last row is open-ended"))
             return ()
-        if high is not None and (not isinstance(high, int) or high < low):
+        if high is not None and (not isinstance(high, int) or isinstance(high, bool) or high < low):
             errors.append(FieldError(f"{at}.max_size", "at least min_size"))
             return ()
         if last and high is not None:
@@ -522,11 +523,11 @@ class RuleEngine:
                 self.errors.append(FieldError(where, f"fails on the sample household: {exc}"))
                 continue
             if where == "score":
-                ok = isinstance(value, int | float) and not isinstance(value, bool)
-                wanted = "a number"
+                ok = _finite_number(value)
+                wanted = "a finite number"
             elif where.startswith("tie_breakers"):
-                ok = isinstance(value, int | float | str) and not isinstance(value, bool)
-                wanted = "a number or text"
+                ok = _holdable(value)
+                wanted = "a finite number or a line of text"
             else:
                 ok = isinstance(value, bool)
                 wanted = "true or false"
@@ -585,9 +586,16 @@ class RuleEngine:
                     group, rank = criterion.id, i + 1
                     break
             if result == "eligible" and group is not None:
-                if doc.score:
-                    score = float(self._value(doc.score, facts))
+                raw_score = self._value(doc.score, facts) if doc.score else None
                 ties = tuple(self._value(t.expression, facts) for t in doc.tie_breakers)
+                broken = _unorderable(doc, raw_score, ties)
+                if broken is not None:
+                    # Without its score or tie-breakers the household cannot be placed in its
+                    # group: reviewed by a person, not ordered on a value no reader can hold.
+                    outcomes.append(broken)
+                    result, group, rank, ties = "needs_review", None, None, ()
+                elif raw_score is not None:
+                    score = float(raw_score)
             elif result == "eligible":
                 result = "needs_review"  # no group applies: the rule set's groups have a gap
         size = facts.get("household_size")
@@ -620,6 +628,38 @@ class RuleEngine:
             return self._compiled[source].evaluate(facts)
         except ExpressionError:
             return None
+
+
+def _finite_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) < human_text.SAFE_INTEGER
+    )
+
+
+def _holdable(value: Any) -> bool:
+    """A tie-breaker value every reader holds: a finite number, or one line of text."""
+    if isinstance(value, str):
+        return human_text.problem(value, human_text.LINE) is None and len(value) <= 500
+    return _finite_number(value)
+
+
+def _unorderable(
+    document: RuleSetDocument, score: Any, ties: tuple[Any, ...]
+) -> CriterionOutcome | None:
+    """The outcome saying why a household cannot be ordered, or None when it can."""
+    if document.score and not _finite_number(score):
+        return CriterionOutcome(
+            "score", "priority", "unknown", "{}", "the score is not a finite number"
+        )
+    for tie, value in zip(document.tie_breakers, ties, strict=True):
+        if not _holdable(value):
+            return CriterionOutcome(
+                tie.id, "priority", "unknown", "{}", "the tie-breaker gives no usable value"
+            )
+    return None
 
 
 # --- explanation ------------------------------------------------------------------------

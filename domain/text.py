@@ -76,7 +76,9 @@ _RECORDABLE = re.compile(  # the same, but for tab, line feed and carriage retur
 )
 _LINE_BREAK = re.compile("[\t\n\r\u2028\u2029]")
 _INVISIBLE = frozenset({"Cf", "Co", "Zl", "Zp"})
-_PLAIN = frozenset({bool, type(None), UUID, date, datetime})  # nothing in them to check
+_PLAIN = frozenset({bool, type(None), UUID})  # nothing in them to check
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
 FIN_PATTERN = re.compile(r"[0-9A-Za-z]{7}")
 FIN_RULE = "a FIN is exactly 7 Latin letters or digits"
 MAX_TREE_DEPTH = 32
@@ -188,7 +190,10 @@ def is_fin(value: str) -> bool:
 
 def fold(text: str) -> str:
     """Case-folding that respects Azerbaijani: I/ı and İ/i are different letters (str.lower()
-    would turn İ into i and a combining dot, and I into i)."""
+    would turn İ into i and a combining dot, and I into i). In NFC: a search typed
+    decomposed finds what is stored composed."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
     return text.replace("I", "ı").replace("İ", "i").lower().strip()
 
 
@@ -209,7 +214,10 @@ def clean_tree(errors: list[FieldError], field: str, value: Any, depth: int = 0)
         if reason is not None:
             errors.append(FieldError(field or "body", reason))
             return None
-        return normalise(value, PARAGRAPH) if not value.isascii() or "\r" in value else value
+        cleaned = normalise(value, PARAGRAPH) if not value.isascii() or "\r" in value else value
+        if len(cleaned) > PARAGRAPH.max_length:
+            errors.append(FieldError(field or "body", f"at most {PARAGRAPH.max_length} characters"))
+        return cleaned
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
@@ -222,9 +230,15 @@ def clean_tree(errors: list[FieldError], field: str, value: Any, depth: int = 0)
         return value
     if isinstance(value, Mapping):
         out: dict[Any, Any] = {}
-        for key, item in value.items():
-            at = f"{field}.{key}" if field else str(key)
-            out[clean_tree(errors, at, key, depth + 1)] = clean_tree(errors, at, item, depth + 1)
+        for number, (key, item) in enumerate(value.items()):
+            # A key that breaks the rules is not repeated in the field's name.
+            shown = key if isinstance(key, str) and problem(key, IDENTIFIER) is None else None
+            name = shown if shown is not None and len(shown) <= 64 else f"<key {number + 1}>"
+            at = f"{field}.{name}" if field else name
+            if not isinstance(key, str) or problem(key, LINE) is not None or len(key) > 200:
+                errors.append(FieldError(at, "a key is one line of at most 200 characters"))
+                continue
+            out[normalise(key, LINE)] = clean_tree(errors, at, item, depth + 1)
         return out
     if isinstance(value, list | tuple):
         return [clean_tree(errors, f"{field}[{i}]", v, depth + 1) for i, v in enumerate(value)]
@@ -233,52 +247,51 @@ def clean_tree(errors: list[FieldError], field: str, value: Any, depth: int = 0)
 
 
 def plain(value: Any) -> bool:
-    """Nothing in the value to check: a UUID, a date, a boolean, printable ASCII text."""
+    """Nothing in the value to check: a UUID, a boolean, printable ASCII text."""
     kind = type(value)
     return kind in _PLAIN or (kind is str and value.isascii() and value.isprintable())
 
 
 def recordable(field: str, value: Any) -> Any:
     """The last guard before an event is recorded, whatever command made it: ``value`` (one
-    of the event's fields) as it may be stored, or :class:`ValidationFailed` naming the part
-    that a reader downstream could not hold. Strings are normalised to NFC and may hold tab
-    and line breaks but no other control character; numbers are finite; integers fit Avro's
-    32-bit ``int``."""
+    of the event's fields), unchanged, or :class:`ValidationFailed` naming the part that a
+    reader downstream could not hold. Strings may hold tab and line breaks but no other
+    control character and no unpaired surrogate; numbers are finite; integers fit Avro's
+    32-bit ``int``; dates are between 1900-01-01 and 2199-12-31 (beyond, the years a rule adds
+    to one would not exist). It changes nothing: the commands normalise what they clean, and a
+    value recorded exactly as given (a lottery seed, whose hash was published) stays so."""
+    _check_recordable(field, value)
+    return value
+
+
+def _check_recordable(field: str, value: Any) -> None:
     if type(value) in _PLAIN:
-        return value
+        return
     if isinstance(value, str):
-        if value.isascii() and value.isprintable():
-            return value
-        found = _RECORDABLE.search(value)
+        found = None if value.isascii() and value.isprintable() else _RECORDABLE.search(value)
         if found is not None:
             raise ValidationFailed([FieldError(field, _forbidden_reason(found.group()))])
-        return value if value.isascii() else unicodedata.normalize("NFC", value)
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
+    elif isinstance(value, date):
+        day = value.date() if isinstance(value, datetime) else value
+        if not EARLIEST_DATE <= day <= LATEST_DATE:
+            raise ValidationFailed(
+                [FieldError(field, f"must be between {EARLIEST_DATE} and {LATEST_DATE}")]
+            )
+    elif isinstance(value, int):
         if not -AVRO_INT <= value < AVRO_INT:
             raise ValidationFailed(
                 [FieldError(field, f"must be between {-AVRO_INT} and {AVRO_INT - 1}")]
             )
-        return value
-    if isinstance(value, float):
+    elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValidationFailed([FieldError(field, "must be a finite number")])
-        return value
-    if isinstance(value, list):
-        return [recordable(f"{field}[{i}]", item) for i, item in enumerate(value)]
-    if isinstance(value, tuple):
-        return tuple(recordable(f"{field}[{i}]", item) for i, item in enumerate(value))
-    if isinstance(value, dict):
-        return {
-            recordable(f"{field}.{k}", k): recordable(f"{field}.{k}", v) for k, v in value.items()
-        }
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {}
-        for item in dataclasses.fields(value):
-            before = getattr(value, item.name)
-            after = recordable(f"{field}.{item.name}", before)
-            if after is not before and after != before:
-                changes[item.name] = after
-        return dataclasses.replace(value, **changes) if changes else value
-    return value
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_recordable(f"{field}[{i}]", item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_recordable(f"{field}.<key>", key)
+            _check_recordable(f"{field}.{key}" if plain(key) else f"{field}.<key>", item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for name in value.__dataclass_fields__:
+            _check_recordable(f"{field}.{name}", getattr(value, name))

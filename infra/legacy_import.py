@@ -33,7 +33,9 @@ from __future__ import annotations
 import codecs
 import csv
 import marshal
+import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import uuid
@@ -105,6 +107,7 @@ MAX_CELL_CHARS = 4 * 1024
 """A cell longer than this rejects its row (the longest field is 500 characters); it also
 bounds how many lines a broken quote can swallow."""
 MAX_REF_CHARS = 100
+CR = b"\r"
 MAX_REPORT_CELL = 200
 SOURCE = "legacy registry import"
 
@@ -175,12 +178,13 @@ class Row:
 
 
 def decoded_lines(stream: IO[bytes], encoding: str, oversized: set[int]) -> Iterator[str]:
-    """The file's lines, decoded strictly; a line longer than MAX_LINE_BYTES is noted in
-    ``oversized`` and yields an empty line in its place (its row is rejected). A byte that
-    does not decode raises :class:`FileRefused` naming its line and byte."""
+    """The file's lines, decoded strictly. A line ends with a line feed, a carriage return and
+    line feed, or a carriage return alone (old exports). A line longer than MAX_LINE_BYTES is
+    noted in ``oversized`` and yields an empty line in its place (its row is rejected). A byte
+    that does not decode raises :class:`FileRefused` naming its line and byte."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
-    number = 0
+    number = 0  # lines yielded so far: the csv reader counts the same
     while True:
         raw = stream.readline(MAX_LINE_BYTES + 1)
         if not raw:
@@ -188,13 +192,14 @@ def decoded_lines(stream: IO[bytes], encoding: str, oversized: set[int]) -> Iter
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 raise FileRefused(
-                    f"line {number}: the file ends inside a character (not {encoding})"
+                    f"line {number}: the file ends inside a character "
+                    f"(not valid {_encoding_name(encoding)})"
                 ) from None
             return
-        number += 1
         start = offset
         offset += len(raw)
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            number += 1
             oversized.add(number)
             while raw and not raw.endswith(b"\n"):  # skip the rest of the line
                 raw = stream.readline(MAX_LINE_BYTES)
@@ -205,12 +210,21 @@ def decoded_lines(stream: IO[bytes], encoding: str, oversized: set[int]) -> Iter
         try:
             line = decoder.decode(raw)
         except UnicodeDecodeError as exc:
+            where = number + 1 + raw[: exc.start].count(CR)  # lines before it, bare CRs too
             raise FileRefused(
-                f"line {number}, byte {start + exc.start}: not valid {_encoding_name(encoding)} "
+                f"line {where}, byte {start + exc.start}: "
+                f"not valid {_encoding_name(encoding)} "
                 "(give the file's encoding with --encoding windows-1251 or windows-1254)"
             ) from None
-        if number == 1 and line.startswith("\ufeff"):
+        if number == 0 and line.startswith("\ufeff"):
             line = line[1:]
+        if "\r" in line.rstrip("\r\n"):  # carriage returns alone end lines too
+            pieces = line.replace("\r\n", "\n").split("\r")
+            for piece in pieces[:-1]:
+                number += 1
+                yield piece + "\n"
+            line = pieces[-1]
+        number += 1
         yield line
 
 
@@ -241,16 +255,10 @@ def rows(stream: IO[bytes], encoding: str) -> tuple[list[str], Iterator[Row]]:
         if any(cell.strip() for cell in header):
             break
     columns = [c.strip().lower() for c in header]
-    missing = [c for c in REQUIRED if c not in columns]
-    if missing or len(set(columns)) != len(columns):
+    refusal = _header_problem(columns)
+    if refusal is not None:
         csv.field_size_limit(previous_limit)
-    if missing:
-        raise FileRefused(
-            f"line {header_line}: missing columns: {', '.join(missing)} "
-            f"(expected {', '.join(COLUMNS)})"
-        )
-    if len(set(columns)) != len(columns):
-        raise FileRefused(f"line {header_line}: a column is named twice")
+        raise FileRefused(f"line {header_line}: {refusal}")
 
     def parsed() -> Iterator[Row]:
         try:
@@ -266,37 +274,76 @@ def rows(stream: IO[bytes], encoding: str) -> tuple[list[str], Iterator[Row]]:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield Row(first, {}, _parse_problem(str(exc), first, reader.line_num))
+                yield from _malformed(first, reader.line_num, {}, _parse_problem(str(exc)))
                 first = reader.line_num + 1
                 continue
             last = reader.line_num
             line, first = first, last + 1
             if any(number in oversized for number in range(line, last + 1)):
-                yield Row(line, {}, f"the line is longer than {MAX_LINE_BYTES} bytes")
+                yield from _malformed(
+                    line, last, {}, f"the line is longer than {MAX_LINE_BYTES} bytes"
+                )
                 continue
             if not any(cell.strip() for cell in cells):
                 continue  # a blank line (or one of empty cells) is no row
             values = {name: cell.strip() for name, cell in zip(columns, cells, strict=False)}
             if len(cells) != len(columns):
-                yield Row(
-                    line,
-                    values,
-                    f"the row has {len(cells)} cells; the header has {len(columns)}",
-                )
+                why = f"the row has {len(cells)} cells; the header has {len(columns)}"
+                yield from _malformed(line, last, values, why)
                 continue
             yield Row(line, values)
 
     return columns, parsed()
 
 
-def _parse_problem(message: str, first: int, last: int) -> str:
-    where = f"lines {first} to {last}" if last > first else f"line {first}"
+def _header_problem(columns: list[str]) -> str | None:
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        return f"missing columns: {', '.join(missing)} (expected {', '.join(COLUMNS)})"
+    named = [c for c in columns if c]
+    if len(set(named)) != len(named):
+        return "a column is named twice"
+    unknown = [c for c in named if c not in COLUMNS]
+    if unknown:
+        return (
+            f"unknown columns: {', '.join(c[:40] for c in unknown[:5])} (a misspelt column "
+            f"would be dropped unread; the columns are {', '.join(COLUMNS)})"
+        )
+    return None
+
+
+def _parse_problem(message: str) -> str:
     if "field limit" in message:
-        return f"a cell is longer than {MAX_CELL_CHARS} characters ({where}; a quote left open?)"
-    return f"the row does not parse as CSV ({where}: {message})"
+        return f"a cell is longer than {MAX_CELL_CHARS} characters (a quote left open?)"
+    return f"the row does not parse as CSV ({message})"
+
+
+def _malformed(first: int, last: int, values: dict[str, str], reason: str) -> Iterator[Row]:
+    """A record that cannot be read, as one rejected row per line it spans: a line swallowed
+    by a quote left open may have held a row of its own, and is accounted for."""
+    yield Row(first, values, reason + (f" (lines {first} to {last})" if last > first else ""))
+    for line in range(first + 1, last + 1):
+        yield Row(line, {}, f"part of the record at line {first}, which cannot be read")
 
 
 # --- the spool: rows grouped by household in bounded memory -------------------------------
+
+SPOOL_PREFIX = "reintegration-import-"
+
+
+def remove_stale_spools() -> None:
+    """Remove the spools of imports that were killed (they hold the personal data of their
+    file): a spool folder is named after its process, and a process that is gone is done."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*-*"):
+        pid = folder.name[len(SPOOL_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            continue  # another user's process, alive
 
 
 class Spool:
@@ -547,7 +594,8 @@ class LegacyImport:
         (households)."""
         result = self.result = ImportResult()
         size = path.stat().st_size
-        with tempfile.TemporaryDirectory(prefix="reintegration-import-") as folder:
+        remove_stale_spools()
+        with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as folder:
             spool = Spool(Path(folder))
             try:
                 with path.open("rb") as stream:

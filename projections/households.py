@@ -13,6 +13,8 @@ from typing import Any
 from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
+from domain.text import fold
+
 NAME = "households"
 DDL = files("projections").joinpath("households.sql").read_text(encoding="utf-8")
 
@@ -76,12 +78,6 @@ SELECT m.person_id, m.fin, m.relationship, p.first_name, p.last_name, p.patronym
 FROM rm_household_members m LEFT JOIN rm_persons p ON p.person_id = m.person_id
 WHERE m.household_id = %s ORDER BY m.position
 """
-
-
-def fold(text: str) -> str:
-    """Case-folding for search that respects Azerbaijani: I/ı and İ/i are different letters
-    (str.lower() would turn İ into i plus a combining dot, and I into i)."""
-    return text.replace("I", "ı").replace("İ", "i").lower().strip()
 
 
 def search_name(first: str | None, last: str | None, patronymic: str | None) -> str:

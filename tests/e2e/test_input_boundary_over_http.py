@@ -262,13 +262,13 @@ def test_the_openapi_document_lists_every_status_with_the_problem_schema(
     assert len(operations) > 60
     for path, method, operation in operations:
         responses = operation["responses"]
-        expected = {"400", "500", "503"} | (
+        expected = {"400", "413", "500", "503"} | (
             set()
             if path in ("/healthz", "/metrics", "/api/v1/audit/public-key")
             else {"401", "403"}
         )
         if "requestBody" in operation:
-            expected |= {"413", "422"}
+            expected.add("422")
         if method in ("post", "put"):
             expected |= {"404", "409", "422"}
         assert expected <= set(responses), (method, path, sorted(responses))
@@ -284,3 +284,51 @@ def test_logged_requests_carry_the_route_not_the_path(service: RunningService) -
     output = service.service.output()
     assert fin not in output
     assert '"route": "/api/v1/persons/{fin}"' in output
+
+
+def test_a_body_in_another_encoding_than_utf8_is_refused(service: RunningService) -> None:
+    body = json.dumps(household_body(random_fin())).encode("utf-16")
+    with service.client("operator") as client:
+        response = client.post(
+            "/api/v1/households", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert_problem(response, 400, "body")
+
+
+def test_a_search_typed_decomposed_finds_what_is_stored_composed(service: RunningService) -> None:
+    body = household_body(random_fin())
+    surname = f"Ağa{secrets.token_hex(3)}"
+    body["members"][0]["last_name"] = surname
+    with service.client("operator") as client:
+        assert client.post("/api/v1/households", json=body).status_code == 201
+        decomposed = surname.replace("ğ", "g\u0306")
+
+        def found() -> list[dict[str, Any]] | None:
+            items = client.get("/api/v1/persons", params={"name_prefix": decomposed}).json()
+            return items["items"] or None
+
+        assert wait_until(found, 30, what="the person in the search")[0]["last_name"] == surname
+
+
+def test_dates_no_rule_can_count_from_are_refused(service: RunningService) -> None:
+    with service.client("supervisor") as client:
+        client.post("/api/v1/settlements", json={"code": "LAC-003"})
+        client.post(
+            "/api/v1/settlements/LAC-003/clearance",
+            json={"agency": "ANAMA", "certified_on": "2025-01-01", "certificate_reference": "C-1"},
+        )
+        opening = client.post(
+            "/api/v1/settlements/LAC-003/opening", json={"opened_on": "9999-12-31"}
+        )
+    assert_problem(opening, 422, "opened_on")
+
+
+def test_a_rule_set_document_with_a_key_no_reader_could_hold_is_refused(
+    service: RunningService,
+) -> None:
+    with service.client("supervisor") as client:
+        response = raw_post(
+            client, "/api/v1/rule-sets", '{"id": "x-rules", "version": 1, "\\ud800": 1}'
+        )
+    problem = assert_problem(response, 422)
+    assert any(e["field"].startswith("<key") for e in problem["errors"]), problem

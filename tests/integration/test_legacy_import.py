@@ -449,3 +449,59 @@ def test_a_file_without_the_registry_columns_is_refused_in_one_line(
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     assert cli(database_url, str(empty)).returncode == 4
+
+
+def test_a_misspelt_column_refuses_the_file_instead_of_being_dropped_unread(
+    database_url: str, tmp_path: Path
+) -> None:
+    file = write(tmp_path / "typo.csv", [row("H", random_fin(), vulnerabilities="war_participant")])
+    text = file.read_text(encoding="utf-8").replace("vulnerabilities", "vulnerabilites", 1)
+    file.write_text(text, encoding="utf-8")
+    refused = cli(database_url, str(file))
+    assert refused.returncode == 4
+    assert "unknown columns: vulnerabilites" in refused.stderr
+    assert stored(database_url) == {"households": 0, "persons": 0}
+
+
+def test_every_line_a_broken_quote_swallows_is_accounted_for(
+    embedded: Container, database_url: str, tmp_path: Path
+) -> None:
+    fins = [random_fin() for _ in range(4)]
+    file = write(tmp_path / "quote.csv", [row("Q1", fins[0])])
+    with file.open("a", encoding="utf-8", newline="") as out:
+        out.write(f'Q2,head,{fins[1]},"Əliyev,Rauf,,1970-01-01,male,,,ZAN-002,Bakı,,,,\r\n')
+        out.write(f"Q3,head,{fins[2]},Əliyev,Rauf,,1970-01-01,male,,,ZAN-002,Bakı,,,,\r\n")
+        out.write(f'Q4,head,{fins[3]},Əliyev,Rauf,,1970-01-01,male,,,ZAN-002,"Bakı",,,,\r\n')
+    before = stored(database_url)
+    result = LegacyImport(embedded.application, OPERATOR).run(file, report=tmp_path / "r.csv")
+    assert_accounted(result, database_url, before)
+    lines = sorted(int(r["line"]) for r in report_rows(tmp_path / "r.csv"))
+    assert result.rows_read == result.rows_registered + len(lines) == 4
+    assert lines == [3, 4, 5]  # the rows the open quote swallowed are named, not lost
+    assert embedded.application.get_person(fins[0])
+
+
+def test_a_file_with_carriage_returns_alone_is_read_line_by_line(
+    embedded: Container, tmp_path: Path
+) -> None:
+    fins = [random_fin() for _ in range(3)]
+    file = write(tmp_path / "cr.csv", [row(f"R{i}", fin) for i, fin in enumerate(fins)])
+    file.write_bytes(file.read_bytes().replace(b"\r\n", b"\r"))  # an old Mac export
+    result = LegacyImport(embedded.application, OPERATOR).run(file)
+    assert (result.rows_read, result.households_registered) == (3, 3)
+
+
+def test_the_spool_of_a_killed_import_is_removed_by_the_next_one(
+    embedded: Container, tmp_path: Path
+) -> None:
+    import tempfile
+
+    process = subprocess.Popen(["true"])
+    process.wait()  # a process id that is gone
+    stale = Path(tempfile.gettempdir()) / f"reintegration-import-{process.pid}-x1"
+    stale.mkdir()
+    (stale / "rows.sqlite").write_bytes(b"personal data")
+    LegacyImport(embedded.application, OPERATOR).run(
+        write(tmp_path / "a.csv", [row("H", random_fin())])
+    )
+    assert not stale.exists()

@@ -182,3 +182,54 @@ def test_eligible_means_every_condition_met_no_exclusion_and_a_group(drawn: dict
 def test_every_fact_of_the_schema_is_documented_in_both_languages() -> None:
     for fact in FACTS.values():
         assert fact.description_en.strip() and fact.description_az.strip(), fact.name
+
+
+def test_an_expression_that_fails_in_any_way_on_the_sample_is_refused_not_a_crash() -> None:
+    data = shipped_rule_set()
+    data["score"] = "[1][5]"  # the CEL package raises IndexError
+    assert engine(data).validate().errors[0].field == "score"
+
+
+@pytest.mark.parametrize("score", ["1.0/0.0", "0.0/0.0", "-1.0/0.0"])
+def test_a_score_that_is_not_a_finite_number_is_refused_when_drafted(score: str) -> None:
+    data = shipped_rule_set()
+    data["score"] = score
+    (error,) = engine(data).validate().errors
+    assert error.field == "score" and "finite" in error.reason
+
+
+def test_a_tie_breaker_value_no_reader_could_hold_is_refused_when_drafted() -> None:
+    data = shipped_rule_set()
+    data["tie_breakers"][0]["expression"] = '"a\\u0000b"'
+    (error,) = engine(data).validate().errors
+    assert error.field == "tie_breakers[0].expression"
+
+
+def test_a_household_whose_score_cannot_be_computed_needs_review_instead_of_an_order() -> None:
+    data = shipped_rule_set()
+    data["score"] = "household_size > 8 ? 1.0 / 0.0 : 1.0"  # fine on the sample household
+    rule = engine(data)
+    assert rule.errors == []
+    got = rule.determine({**sample_facts(), "household_size": 9, "member_ages": [40] * 9})
+    assert got.result == "needs_review" and got.score is None and got.tie_breakers == ()
+    assert got.outcomes[-1].criterion_id == "score"
+
+
+def test_room_table_and_version_take_no_booleans_for_numbers() -> None:
+    data = shipped_rule_set()
+    data["room_entitlement"][0]["rooms"] = True
+    with pytest.raises(ValidationFailed) as refused:
+        parse_document(data)
+    assert refused.value.field == "room_entitlement[0].rooms"
+
+
+def test_document_text_is_checked_throughout_and_a_bad_key_is_not_repeated() -> None:
+    data = shipped_rule_set()
+    data["title_en"] = "x" * 5000
+    data["examples"][0]["facts"]["\ud800"] = 1
+    with pytest.raises(ValidationFailed) as refused:
+        parse_document(data)
+    fields = {e.field for e in refused.value.errors}
+    assert "title_en" in fields
+    assert any(f.startswith("examples[0].facts.<key") for f in fields), fields
+    assert "\ud800" not in str(refused.value)

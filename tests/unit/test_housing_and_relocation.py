@@ -126,3 +126,25 @@ def test_unmet_durable_solution_criteria_are_those_not_assessed_as_met() -> None
         follow_up.assess("iasc", "safety_and_security", False, "mines nearby", "aysel", TODAY)
     assert "documentation" not in follow_up.unmet_criteria
     assert "safety_and_security" in follow_up.unmet_criteria and len(follow_up.unmet_criteria) == 7
+
+
+def test_a_seed_is_recorded_exactly_as_revealed_so_its_published_hash_still_matches() -> None:
+    from domain.housing import AllocationRound
+
+    decomposed = "e\u0301-seed of the Public Council"  # not NFC: must not be normalised
+    with acting_as(CONTEXT):
+        announced = AllocationRound(
+            settlement_code="ZAN-002",
+            round_number=1,
+            seed_hash=seed_hash(decomposed),
+            algorithm_version="reintegration-lottery/1",
+            entrants=[Entrant(uuid4(), uuid4(), "collective_centre", 1, 1.0, 3)],
+            units=[RoundUnit(uuid4(), 3)],
+            rule_set_code="great-return-housing",
+            rule_set_version=1,
+            offer_deadline_days=5,
+        )
+        announced.draw(decomposed, "Public Council")
+    drawn = announced.pending_events[-1]
+    assert drawn.seed == decomposed  # type: ignore[attr-defined]
+    assert seed_hash(drawn.seed) == announced.seed_hash  # type: ignore[attr-defined]
