@@ -27,17 +27,21 @@ import subprocess
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
 
+from application.demo import random_profile
+from application.shipped import shipped_rule_set
 from domain import surveys
 from domain.base import Actor, CommandContext, acting_as
 from domain.geography import settlements
-from domain.registry import NewMember, RegisterHousehold, register_household
-from infra.demo import random_profile
-from infra.eligibility import shipped_rule_set
+from domain.registration import register_household
+from domain.registry import NewMember, RegisterHousehold
+
+if TYPE_CHECKING:
+    from infra.bootstrap import Container
 
 SIZES = {"quick": (10_000, 2_000), "full": (175_000, 20_000)}
 SETTLEMENT = "ZAN-002"
@@ -46,10 +50,11 @@ OPERATOR = CommandContext(Actor("bench", "operator"), "bench", "bench")
 SUPERVISOR = CommandContext(Actor("bench-supervisor", "supervisor"), "bench", "bench")
 
 
-def generate(app: Any, households: int, in_settlement: int, seed: int) -> list[UUID]:
+def generate(container: Container, households: int, in_settlement: int, seed: int) -> list[UUID]:
     """Documented households, saved a few at a time (one transaction stays under 300 events)."""
     from domain.surveys import shipped_pre_return_questionnaire
 
+    app = container.store
     rng = random.Random(seed)
     others = [c for c in settlements() if c != SETTLEMENT]
     alphabet = string.ascii_uppercase + string.digits
@@ -59,7 +64,9 @@ def generate(app: Any, households: int, in_settlement: int, seed: int) -> list[U
     pending: list[Any] = []
     events = 0
     with acting_as(SUPERVISOR):
-        questionnaire = app.publish_questionnaire(shipped_pre_return_questionnaire())
+        questionnaire = container.services.surveys.publish_questionnaire(
+            shipped_pre_return_questionnaire()
+        )
     with acting_as(OPERATOR):
         for h in range(households):
             size = rng.choices([1, 2, 3, 4, 5, 6, 7, 8], weights=[8, 14, 20, 24, 18, 9, 5, 2])[0]
@@ -157,10 +164,9 @@ def main() -> None:
     container = Container(Settings(database_url=database_url, data_dir=ROOT / ".data" / "bench"))
     figures: dict[str, Any] = {}
     try:
-        container.prepare_read_models()
-        app = container.application
+        container.projections.prepare()
         started = time.perf_counter()
-        ids = generate(app, households, in_settlement, args.seed)
+        ids = generate(container, households, in_settlement, args.seed)
         generated_s = time.perf_counter() - started
         print(f"generated {len(ids)} households in {generated_s:.0f} s", flush=True)
         # As after any bulk load: fresh planner statistics. Without them the planner takes the
@@ -168,7 +174,7 @@ def main() -> None:
         # aggregate as a parallel scan, ten times slower (measured: 45 vs 470 lookups/s).
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute("ANALYZE")
-        service = container.eligibility
+        service = container.services.eligibility
         with acting_as(OPERATOR):
             service.draft(shipped_rule_set())
         with acting_as(SUPERVISOR):
@@ -216,7 +222,7 @@ def main() -> None:
 
         to_rerun = [decision_id(h, 2) for h in ids[: min(5_000, len(ids))]]
         started = time.perf_counter()
-        matches = sum(1 for r in service.rerun_many(to_rerun) if r.matches)
+        matches = sum(1 for r in container.services.audit.rerun_decisions(to_rerun) if r.matches)
         rerun_s = time.perf_counter() - started
 
         commit = subprocess.run(

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import psycopg
 
+from application.legacy_rows import COLUMNS
 from domain.base import Actor
 from domain.geography import settlements
-from infra.legacy_import import COLUMNS, LegacyImport
+from infra.legacy_csv import LegacyImport
 
 SIZES = {"quick": 5_000, "full": 175_000}
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,7 +157,7 @@ def main() -> None:
             Settings(database_url=database_url, data_dir=ROOT / ".data" / "bench")
         )
         try:
-            importer = LegacyImport(container.application, Actor("bench", "operator"), 500)
+            importer = LegacyImport(container.store, Actor("bench", "operator"), 500)
             started = time.perf_counter()
             result = importer.run(path)
             elapsed = time.perf_counter() - started

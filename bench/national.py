@@ -27,19 +27,20 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
+from application.demo import random_profile
+from application.housing import relocations
+from application.shipped import shipped_rule_set
 from domain import surveys
 from domain.base import Actor, CommandContext, acting_as
 from domain.geography import settlements
+from domain.registration import register_household
 from domain.registry import (
     COLLECTIVE_CENTRES,
     NewMember,
     RegisterHousehold,
-    register_household,
 )
 from domain.reintegration import IASC_CRITERIA, Reintegration
 from domain.surveys import shipped_pre_return_questionnaire
-from infra.demo import random_profile
-from infra.eligibility import shipped_rule_set
 
 OPERATOR = CommandContext(Actor("bench-operator", "operator"), "national", "bench")
 SUPERVISOR = CommandContext(Actor("bench-supervisor", "supervisor"), "national", "bench")
@@ -125,7 +126,7 @@ class National:
         progress: Callable[[str, int, int], None] = lambda *_: None,
     ) -> None:
         self.container = container
-        self.app = container.application
+        self.app = container.store
         self.size = size
         self.rng = random.Random(seed)
         self.progress = progress
@@ -145,18 +146,20 @@ class National:
 
     def run(self) -> dict[str, Any]:
         with acting_as(SUPERVISOR):
-            self.questionnaire = self.app.publish_questionnaire(shipped_pre_return_questionnaire())
+            self.questionnaire = self.container.services.surveys.publish_questionnaire(
+                shipped_pre_return_questionnaire()
+            )
         with acting_as(OPERATOR):
-            self.container.eligibility.draft(shipped_rule_set())
+            self.container.services.eligibility.draft(shipped_rule_set())
         with acting_as(SUPERVISOR):
-            self.container.eligibility.approve(
+            self.container.services.eligibility.approve(
                 "great-return-housing", 1, "Resolution 65 (bench)", date(2025, 1, 1)
             )
         returning = self.size.returning_settlements * self.size.origin_households_each
         origins = [c for c in self.returning for _ in range(self.size.origin_households_each)]
         first = self._register(origins, "registry: returning settlements' households")
         # The lottery lists the households originating in a settlement from the read model.
-        self.container.catch_up_read_models()
+        self.container.projections.catch_up()
         self._determine(first, "eligibility: returning settlements")
         for code in self.returning:
             self._return(code)
@@ -277,7 +280,7 @@ class National:
     # --- eligibility ------------------------------------------------------------------------
 
     def _determine(self, households: list[UUID], what: str) -> None:
-        service = self.container.eligibility
+        service = self.container.services.eligibility
         with acting_as(OPERATOR):
             for start in range(0, len(households), 5000):
                 service.determine_many(households[start : start + 5000])
@@ -287,7 +290,8 @@ class National:
 
     def _return(self, code: str) -> None:
         """Open a settlement, draw its houses, and move the families in."""
-        service = self.container.housing
+        service = self.container.services.housing
+        relocation = self.container.services.relocation
         rng = self.rng
         today = self.today
         what = f"return to {code}"
@@ -326,7 +330,7 @@ class National:
         with acting_as(OPERATOR):
             for chunk in _chunks(offered, 200):
                 saver = Saver(self.app)
-                for case in service.relocations(chunk).values():
+                for case in relocations(self.app, chunk).values():
                     if rng.random() < 0.03:
                         case.decline_offer(rng.choice(["location", "size"]), None)
                     else:
@@ -341,16 +345,16 @@ class National:
                 saver.flush()
             self.progress(what, 2, 5)
             convoys = [
-                service.schedule_convoy(code, today, 1 + len(group) // 4, group)
+                relocation.schedule_convoy(code, today, 1 + len(group) // 4, group)
                 for group in _chunks(moving, 40)
             ]
             for convoy in convoys:
-                service.convoy_departed(convoy.id, today)
+                relocation.convoy_departed(convoy.id, today)
             self.progress(what, 3, 5)
             settlement = service.settlement(code)
             for chunk in _chunks(moving, 200):
                 saver = Saver(self.app)
-                cases = service.relocations(chunk)
+                cases = relocations(self.app, chunk)
                 households = self.app.load_many(chunk)
                 for household_id, case in cases.items():
                     case.arrive(today, rng.randint(1, 6))

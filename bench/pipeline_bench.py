@@ -266,7 +266,7 @@ def main() -> None:
             }
         container = Container(settings)
         container.ensure_topics()
-        container.prepare_read_models()
+        container.projections.prepare()
         app = container.application
         events = app.recorder.max_notification_id() or 0
         figures["events"] = sum(figures["log"]["events_by_type"].values())
@@ -340,7 +340,7 @@ def main() -> None:
             done = end = 0
             caught_up = True
             for name in names:
-                state = container.projection_status(name)
+                state = container.projections.status(name)
                 done += sum(p.position for p in state.partitions)
                 end += sum(p.end or 0 for p in state.partitions)
                 caught_up &= all(p.lag == 0 for p in state.partitions)
@@ -392,7 +392,7 @@ def main() -> None:
 
         # 3. Chain verification over the whole log.
         started = time.perf_counter()
-        report = container.verify_log("bench")
+        report = container.audit_trail.verify("bench")
         verify_s = time.perf_counter() - started
         assert report.ok, report.to_text()
         figures["chain_verification"] = {
@@ -403,9 +403,9 @@ def main() -> None:
         started = time.perf_counter()
         tamper_evidence.verify(
             database_url,
-            container.events_table,
-            container.chain_table,
-            container.public_key() or b"",
+            container.audit_trail.events_table,
+            container.audit_trail.chain_table,
+            container.audit_trail.public_key() or b"",
             [],
             None,
             None,
@@ -416,7 +416,7 @@ def main() -> None:
         )
 
         # 4. Queries on the read model: the one the rebuild above produced.
-        from projections import households, housing
+        from projections.queries import households, housing
 
         with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as conn:
             conn.execute(f"SET search_path TO {REBUILT}, public")
@@ -459,8 +459,10 @@ def main() -> None:
         # 5. Audit: one case's history and as-of state from the event store.
         moment = datetime.now(UTC)
         figures["audit"] = {
-            "case_history": timed(100, lambda: container.case_history(rng.choice(ids))),
-            "case_as_of": timed(100, lambda: container.case_as_of(rng.choice(ids), moment)),
+            "case_history": timed(100, lambda: container.services.audit.history(rng.choice(ids))),
+            "case_as_of": timed(
+                100, lambda: container.services.audit.as_of(rng.choice(ids), moment)
+            ),
         }
 
         # 6. The API at full size: its memory after serving reads of every kind on this log.

@@ -6,6 +6,11 @@ never changes. A decision records everything it used: the rule set id, version a
 facts snapshot and its hash, each criterion's outcome, the result, priority group and score, and
 the engine version (:mod:`domain.rules` computes it). Overrides and appeals are recorded beside
 the determination, which is never edited.
+
+Why one module of about 570 lines: the events of both aggregates are stored under topics that
+name this module (``domain.eligibility:EligibilityDecision.Determined``), so they stay here; the
+engine that computes a determination is :mod:`domain.engine`, the documents it reads
+:mod:`domain.rules`, and the words an applicant reads :mod:`domain.explanation`.
 """
 
 from __future__ import annotations
@@ -24,17 +29,15 @@ from domain.base import (
     FieldError,
     HouseholdCaseAggregate,
     HouseholdEvent,
+    NotFound,
     ValidationFailed,
     current_context,
 )
+from domain.engine import CriterionOutcome, Determination, RuleEngine, Validation
 from domain.rules import (
     FACTS_SCHEMA_VERSION,
     RESULTS,
-    CriterionOutcome,
-    Determination,
-    RuleEngine,
     RuleSetDocument,
-    Validation,
     canonical_json,
     content_hash,
     parse_document,
@@ -218,6 +221,54 @@ def in_force(versions: list[RuleSet], on: date) -> RuleSet | None:
     if not candidates:
         return None
     return max(candidates, key=lambda r: (r.effective_from, r.rule_set_version))
+
+
+def draft(document: RuleSetDocument, validation: Validation, versions: list[RuleSet]) -> RuleSet:
+    """The next version of a rule set, drafted (``versions`` are the ones before it): one
+    whose expressions do not compile is refused; failing examples are recorded."""
+    if validation.errors:
+        raise ValidationFailed(list(validation.errors))
+    if document.version != len(versions) + 1:
+        raise EligibilityStateError(
+            f"{document.code} has {len(versions)} version(s): the next is {len(versions) + 1} "
+            "(revise a draft instead of drafting it again)",
+            "version",
+        )
+    return RuleSet(
+        code=document.code,
+        rule_set_version=document.version,
+        document=canonical_json(document.source),
+        document_hash=document.hash,
+        example_failures=list(validation.example_failures),
+    )
+
+
+def approve(
+    code: str,
+    versions: list[RuleSet],
+    version: int,
+    act_reference: str,
+    effective_from: date | None,
+    validation: Validation,
+    today: date,
+) -> list[RuleSet]:
+    """Approve one version of ``versions`` (every version of rule set ``code``, from 1); the earlier
+    approved version is superseded from the new one's effective date (it stays in force until
+    then). Returns the rule sets that changed, the approved one first."""
+    if not 1 <= version <= len(versions):
+        raise NotFound("rule set", f"{code} version {version}")
+    rule_set = versions[version - 1]
+    later = [r for r in versions if r.rule_set_version > version and r.status != "draft"]
+    if later:
+        raise EligibilityStateError(
+            f"version {later[0].rule_set_version} is already approved: draft a new version",
+            "version",
+        )
+    rule_set.approve(act_reference, effective_from, validation)
+    earlier = [r for r in versions if r.rule_set_version < version and r.status == "approved"]
+    for older in earlier:
+        older.supersede(version, rule_set.effective_from or today)
+    return [rule_set, *earlier]
 
 
 def decision_id(household_id: UUID, sequence: int) -> UUID:

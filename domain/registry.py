@@ -3,6 +3,11 @@
 A person's id is uuid5 of their FIN, so a second registration of the same FIN collides
 with the first in the event store (same aggregate id, version 1) and is rejected by its
 own concurrency check, however the requests interleave.
+
+Why one module of about 700 lines: the events of these two aggregates are stored under topics
+that name this module (``domain.registry:Person.Registered``), so the aggregates stay here;
+what is not an aggregate lives beside it (:mod:`domain.registration`: registering, joining and
+splitting households; :mod:`domain.text`: the rules for every text).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from eventsourcing.domain import event
 
 from domain import text
 from domain.base import CaseAggregate, DomainError, FieldError, ValidationFailed
-from domain.geography import settlement
 from domain.text import IDENTIFIER, LINE, NAME, PARAGRAPH
 
 PERSON_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:person:fin")
@@ -130,7 +134,7 @@ def _note(errors: list[FieldError], note: str | None, field: str = "note") -> st
     return text.clean(errors, field, note, PARAGRAPH)
 
 
-def _one_of(errors: list[FieldError], field: str, value: str, allowed: tuple[str, ...]) -> None:
+def one_of(errors: list[FieldError], field: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         errors.append(FieldError(field, f"must be one of {', '.join(allowed)}"))
 
@@ -293,7 +297,7 @@ class Person(CaseAggregate):
         today: date,
     ) -> None:
         errors: list[FieldError] = []
-        _one_of(errors, "field", field, CORRECTABLE_FIELDS)
+        one_of(errors, "field", field, CORRECTABLE_FIELDS)
         why = _reason(errors, reason)
         reference = text.clean(errors, "document_reference", document_reference, IDENTIFIER)
         value = (
@@ -431,7 +435,7 @@ def _validate_detail(
         required = "must not be empty" if field in ("first_name", "last_name") else None
         return text.clean(errors, "new_value", value, DETAIL_KINDS[field], required=required)
     if field == "sex":
-        _one_of(errors, "new_value", value or "", SEXES)
+        one_of(errors, "new_value", value or "", SEXES)
         return value
     if field == "birth_date":
         try:
@@ -439,12 +443,12 @@ def _validate_detail(
         except (TypeError, ValueError):
             errors.append(FieldError("new_value", "a date, YYYY-MM-DD"))
             return None
-        _birth_date(errors, "new_value", born, today)
+        check_birth_date(errors, "new_value", born, today)
         return born.isoformat()
     return None
 
 
-def _birth_date(errors: list[FieldError], field: str, born: date, today: date) -> None:
+def check_birth_date(errors: list[FieldError], field: str, born: date, today: date) -> None:
     if born > today:
         errors.append(FieldError(field, "must not be in the future"))
     elif born < EARLIEST_BIRTH_DATE:
@@ -542,8 +546,8 @@ class Household(CaseAggregate):
                 FieldError("relationship", "a household has one head: change the head instead")
             )
         else:
-            _one_of(errors, "relationship", relationship, RELATIONSHIPS)
-        _one_of(errors, "reason", reason, MEMBER_ADDED_REASONS)
+            one_of(errors, "relationship", relationship, RELATIONSHIPS)
+        one_of(errors, "reason", reason, MEMBER_ADDED_REASONS)
         _require(errors)
         if self.member(person_id):
             raise InvalidState("the person is already a member", "fin")
@@ -559,7 +563,7 @@ class Household(CaseAggregate):
 
     def remove_member(self, person_id: UUID, reason: str, note: str | None) -> None:
         errors: list[FieldError] = []
-        _one_of(errors, "reason", reason, MEMBER_REMOVED_REASONS)
+        one_of(errors, "reason", reason, MEMBER_REMOVED_REASONS)
         cleaned_note = _note(errors, note)
         _require(errors)
         if not self.member(person_id):
@@ -581,7 +585,7 @@ class Household(CaseAggregate):
                 FieldError("former_head_relationship", "the former head's new relationship")
             )
         else:
-            _one_of(errors, "former_head_relationship", former_head_relationship, RELATIONSHIPS)
+            one_of(errors, "former_head_relationship", former_head_relationship, RELATIONSHIPS)
         _require(errors)
         if not self.member(head_person_id):
             raise InvalidState("the new head must be a member of the household", "head_person_id")
@@ -634,7 +638,7 @@ class Household(CaseAggregate):
 
     def record_housing_condition(self, condition: str, note: str | None) -> None:
         errors: list[FieldError] = []
-        _one_of(errors, "condition", condition, HOUSING_CONDITIONS)
+        one_of(errors, "condition", condition, HOUSING_CONDITIONS)
         cleaned_note = _note(errors, note)
         _require(errors)
         if condition == self.housing_condition:
@@ -649,7 +653,7 @@ class Household(CaseAggregate):
         self, vulnerability: str, person_id: UUID | None, note: str | None
     ) -> None:
         errors: list[FieldError] = []
-        _one_of(errors, "vulnerability", vulnerability, VULNERABILITIES)
+        one_of(errors, "vulnerability", vulnerability, VULNERABILITIES)
         cleaned_note = _note(errors, note)
         _require(errors)
         if person_id is not None and not self.member(person_id):
@@ -664,7 +668,7 @@ class Household(CaseAggregate):
 
     def clear_vulnerability(self, vulnerability: str, person_id: UUID | None, reason: str) -> None:
         errors: list[FieldError] = []
-        _one_of(errors, "vulnerability", vulnerability, VULNERABILITIES)
+        one_of(errors, "vulnerability", vulnerability, VULNERABILITIES)
         why = _reason(errors, reason)
         _require(errors)
         if (vulnerability, person_id) not in self.vulnerabilities:
@@ -723,132 +727,3 @@ class Household(CaseAggregate):
             "verified_on": verified_on,
             "document_reference": document_reference,
         }
-
-
-def register_household(command: RegisterHousehold, today: date) -> tuple[Household, list[Person]]:
-    """Validate a registration, then create the household and one Person per member.
-
-    Every rule is checked before anything is created, and every broken rule is reported.
-    """
-    errors: list[FieldError] = []
-    registration = _validate(errors, command, today)
-    if errors:
-        raise ValidationFailed(errors)
-    members = [
-        Member(person_id=person_id_for(m.fin), fin=m.fin, relationship=m.relationship)
-        for m in registration.members
-    ]
-    head = next(member for member in members if member.relationship == "head")
-    household = Household(
-        head_person_id=head.person_id,
-        members=members,
-        origin_settlement_code=registration.origin_settlement_code,
-        current_address=registration.current_address,
-        contact_phone=registration.contact_phone,
-    )
-    persons = [
-        new_person(m, household.id, registration.origin_settlement_code)
-        for m in registration.members
-    ]
-    return household, persons
-
-
-def new_person(member: NewMember, household_id: UUID, origin_settlement_code: str) -> Person:
-    """A Person registered from a member already validated (see :func:`validate_member`)."""
-    return Person(
-        fin=member.fin,
-        first_name=member.first_name,
-        last_name=member.last_name,
-        patronymic=member.patronymic,
-        birth_date=member.birth_date,
-        sex=member.sex,
-        household_id=household_id,
-        idp_certificate_number=member.idp_certificate_number,
-        origin_settlement_code=origin_settlement_code,
-        registered_address=member.registered_address,
-    )
-
-
-def validate_member(errors: list[FieldError], at: str, m: NewMember, today: date) -> NewMember:
-    """A member as it would be recorded: every text field cleaned (NFC, no control or
-    invisible characters, within its length), the FIN checked and upper-cased; each broken
-    rule appended to ``errors`` under ``at`` (``members[2]``, say)."""
-    prefix = f"{at}." if at else ""
-    fin = text.clean_fin(errors, f"{prefix}fin", m.fin)
-    first = text.clean(
-        errors, f"{prefix}first_name", m.first_name, NAME, required="must not be empty"
-    )
-    last = text.clean(errors, f"{prefix}last_name", m.last_name, NAME, required="must not be empty")
-    patronymic = text.clean(errors, f"{prefix}patronymic", m.patronymic, NAME)
-    if isinstance(m.birth_date, date):
-        _birth_date(errors, f"{prefix}birth_date", m.birth_date, today)
-    else:
-        errors.append(FieldError(f"{prefix}birth_date", "a date, YYYY-MM-DD"))
-    _one_of(errors, f"{prefix}sex", m.sex, SEXES)
-    _one_of(errors, f"{prefix}relationship", m.relationship, RELATIONSHIPS)
-    certificate = text.clean(
-        errors, f"{prefix}idp_certificate_number", m.idp_certificate_number, IDENTIFIER
-    )
-    registered_address = text.clean(
-        errors, f"{prefix}registered_address", m.registered_address, LINE
-    )
-    return NewMember(
-        fin=fin or "",
-        first_name=first or "",
-        last_name=last or "",
-        patronymic=patronymic,
-        birth_date=m.birth_date,
-        sex=m.sex,
-        relationship=m.relationship,
-        idp_certificate_number=certificate,
-        registered_address=registered_address,
-    )
-
-
-def _validate(
-    errors: list[FieldError], command: RegisterHousehold, today: date
-) -> RegisterHousehold:
-    if not command.members:
-        errors.append(FieldError("members", "a household needs at least one member"))
-    elif len(command.members) > MAX_MEMBERS:
-        errors.append(FieldError("members", f"at most {MAX_MEMBERS} members"))
-        return command  # not worth checking each of thousands
-    seen: dict[str, int] = {}
-    heads: list[int] = []
-    members = []
-    for i, given in enumerate(command.members):
-        m = validate_member(errors, f"members[{i}]", given, today)
-        members.append(m)
-        if m.fin and m.fin in seen:
-            errors.append(
-                FieldError(f"members[{i}].fin", f"the same FIN as members[{seen[m.fin]}]")
-            )
-        elif m.fin:
-            seen[m.fin] = i
-        if m.relationship == "head":
-            heads.append(i)
-    if command.members and not heads:
-        errors.append(FieldError("members", "exactly one member must have relationship 'head'"))
-    for extra in heads[1:]:
-        errors.append(
-            FieldError(f"members[{extra}].relationship", f"members[{heads[0]}] is already the head")
-        )
-    origin = command.origin_settlement_code
-    if not isinstance(origin, str) or settlement(origin) is None:
-        errors.append(
-            FieldError("origin_settlement_code", "not a settlement code of the reference data")
-        )
-    address = text.clean(
-        errors, "current_address", command.current_address, LINE, required="must not be empty"
-    )
-    phone = _phone(errors, command.contact_phone)
-    return RegisterHousehold(members, origin, address or "", phone)
-
-
-def _phone(errors: list[FieldError], given: str | None) -> str | None:
-    typed = text.clean(errors, "contact_phone", given, LINE.at_most(MAX_PHONE_INPUT))
-    phone = normalise_phone(typed)
-    if phone is not None and PHONE_PATTERN.fullmatch(phone) is None:
-        errors.append(FieldError("contact_phone", "9 to 15 digits, optionally after a +"))
-        return None
-    return phone

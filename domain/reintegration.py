@@ -24,7 +24,7 @@ from domain.base import (
     HouseholdEvent,
     ValidationFailed,
 )
-from domain.registry import MAX_MEMBERS
+from domain.registry import COLLECTIVE_CENTRES, MAX_MEMBERS
 from domain.text import LINE, NAME, PARAGRAPH
 
 REINTEGRATION_NAMESPACE = uuid5(NAMESPACE_URL, "urn:reintegration:reintegration")
@@ -271,3 +271,18 @@ class Reintegration(HouseholdCaseAggregate):
     def unmet_criteria(self) -> list[str]:
         """IASC criteria not (yet) assessed as met."""
         return [c for c in IASC_CRITERIA if not self.assessments.get(("iasc", c), False)]
+
+
+def start_allowance(
+    follow_up: Reintegration, housing_condition: str | None, conditions_created_on: date | None
+) -> None:
+    """When a family registers residence in its settlement of return, its IDP allowance gets its
+    end date: 3 years after the settlement opened (Law 669-IQ), at the rate of its housing
+    before (33 AZN for a collective centre, else 60). Once."""
+    if conditions_created_on is None or follow_up.allowance is not None:
+        return
+    follow_up.change_allowance(
+        housing_condition in COLLECTIVE_CENTRES,
+        conditions_created_on,
+        "residence registered in the settlement of return",
+    )

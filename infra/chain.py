@@ -26,8 +26,9 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
+from application.store import HOUSEHOLD_REGISTERED
 from domain.errors import EventTooLarge
 from infra.contract import MAX_EVENT_BYTES
 
@@ -66,13 +67,21 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
     same transaction right after the events are inserted, while the event store's table lock
     is held, so the order of links is the commit order. Python's
     ``link()`` computes the same bytes, so verification needs nothing from the database.
+
+    The same function keeps the one index the write side needs beyond aggregate ids: each
+    household with its settlement of origin (``<events>_household_origins``), from every
+    ``Household.Registered`` event, in the same transaction as the event: the lottery's
+    entrants and a settlement's batch are read from it, never from a read model that may lag.
     """
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.chain_table_name = events_table_name + "_chain"
+        self.origins_table_name = events_table_name + "_household_origins"
         schema, table = Identifier(self.datastore.schema), Identifier(self.chain_table_name)
         events = Identifier(events_table_name)
+        origins = Identifier(self.origins_table_name)
+        household_topic = Literal(HOUSEHOLD_REGISTERED)
         self.extend_function = Identifier(events_table_name + "_extend_chain")
         self.sql_create_statements.append(
             SQL(
@@ -80,6 +89,30 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
                 "notification_id bigint PRIMARY KEY, "
                 "chain_hash bytea NOT NULL)"
             ).format(schema=schema, table=table)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{origins} ("
+                "household_id uuid PRIMARY KEY, origin_settlement_code text NOT NULL)"
+            ).format(schema=schema, origins=origins)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS {index} ON {schema}.{origins} (origin_settlement_code)"
+            ).format(
+                index=Identifier(self.origins_table_name + "_by_origin"),
+                schema=schema,
+                origins=origins,
+            )
+        )
+        # A store whose households were registered before the index existed: filled once.
+        self.sql_create_statements.append(
+            SQL(
+                "INSERT INTO {schema}.{origins} SELECT originator_id, "
+                "convert_from(state, 'UTF8')::jsonb ->> 'origin_settlement_code' "
+                "FROM {schema}.{events} WHERE topic = {topic} "
+                "AND NOT EXISTS (SELECT FROM {schema}.{origins}) ON CONFLICT DO NOTHING"
+            ).format(schema=schema, origins=origins, events=events, topic=household_topic)
         )
         self.sql_create_statements.append(
             SQL(
@@ -96,9 +129,21 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
                 "      || int4send(octet_length(convert_to(r.topic, 'UTF8'))) || convert_to(r.topic, 'UTF8')\n"
                 "      || int8send(octet_length(r.state)::bigint) || r.state);\n"
                 "    INSERT INTO {schema}.{table} (notification_id, chain_hash) VALUES (r.notification_id, previous);\n"
+                "    IF r.topic = {topic} THEN\n"
+                "      INSERT INTO {schema}.{origins} (household_id, origin_settlement_code)\n"
+                "        VALUES (r.originator_id, convert_from(r.state, 'UTF8')::jsonb ->> 'origin_settlement_code')\n"
+                "        ON CONFLICT DO NOTHING;\n"
+                "    END IF;\n"
                 "  END LOOP;\n"
                 "END $$"
-            ).format(schema=schema, table=table, events=events, function=self.extend_function)
+            ).format(
+                schema=schema,
+                table=table,
+                events=events,
+                function=self.extend_function,
+                origins=origins,
+                topic=household_topic,
+            )
         )
         self.extend_statement = SQL("SELECT {schema}.{function}()").format(
             schema=schema, function=self.extend_function

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -107,3 +108,81 @@ CONSUMER_LIMITS: dict[str, object] = {
 }
 """What the project's consumers set: a fetch holds the largest message (the per-partition
 fetch size stays small; the client raises it for a message larger than it)."""
+
+
+def kafka_partitions(bootstrap_servers: str, topics: list[str]) -> list[Any]:
+    """Every partition of the topics that exist."""
+    from confluent_kafka import TopicPartition
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    found = admin.list_topics(timeout=10).topics
+    return [
+        TopicPartition(topic, p)
+        for topic in topics
+        if topic in found and found[topic].error is None
+        for p in sorted(found[topic].partitions)
+    ]
+
+
+def high_watermarks(bootstrap_servers: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    """Where every partition of the topics ends now."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "status"})
+    try:
+        ends = {}
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+            for partition in metadata.partitions:
+                _, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=10, cached=False
+                )
+                ends[(topic, partition)] = high
+        return ends
+    finally:
+        consumer.close()
+
+
+def read_partitions(
+    bootstrap_servers: str, partitions: list[Any], timeout_s: float = 30
+) -> list[Iterator[Any]]:
+    """For each partition, its committed messages from its start to its current end, in order.
+
+    Every partition's reader is connected and fetching before the first is read (one after
+    the other would wait for each one's first fetch in turn); each keeps a small prefetch."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumers = []
+    for partition in partitions:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": "audit-verify",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "isolation.level": "read_committed",
+                "queued.max.messages.kbytes": 8192,
+                **CONSUMER_LIMITS,
+            }
+        )
+        consumer.assign([TopicPartition(partition.topic, partition.partition, 0)])
+        consumers.append(consumer)
+    return [_read_to_end(consumer, timeout_s) for consumer in consumers]
+
+
+def _read_to_end(consumer: Any, timeout_s: float) -> Iterator[Any]:
+    try:
+        while True:
+            first = consumer.poll(timeout_s)  # then what has arrived: consume(n) alone waits
+            if first is None:  # for n messages or the whole timeout
+                raise TimeoutError(f"Kafka did not answer within {timeout_s} s")
+            for message in [first, *consumer.consume(999, 0)]:
+                error = message.error()
+                if error is None:
+                    yield message
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    return
+                else:
+                    raise RuntimeError(str(error))
+    finally:
+        consumer.close()

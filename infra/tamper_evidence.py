@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from psycopg.sql import SQL, Identifier
 
+from application.reports import AuditReport
 from infra.chain import walk
-from infra.reports import AuditReport
 
 log = structlog.get_logger(__name__)
 

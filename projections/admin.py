@@ -11,7 +11,7 @@ import structlog
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from infra.reports import AuditReport
+from application.reports import AuditReport
 from projections.runner import EVENT_STORE_SOURCE, Delivery, Projection, apply_one
 
 log = structlog.get_logger(__name__)

@@ -15,6 +15,10 @@ generation changes when a rebuild swaps a new schema in. A running projector che
 generation in every batch and, when it changed, re-seeks to the new schema's positions.
 
 Two sources feed the same code: Kafka topics, and in embedded mode the event store's log.
+
+Why one module of about 540 lines: it is the one skeleton; the two sources' loops are short
+and share every step of a batch (apply, dead-letter, position, generation), which is what must
+never diverge between them.
 """
 
 from __future__ import annotations
@@ -34,8 +38,7 @@ from psycopg import Cursor, sql
 from psycopg.rows import dict_row
 
 import schemas
-from infra import metrics
-from infra.kafka import CONSUMER_LIMITS, PRODUCER_LIMITS
+from projections import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -282,8 +285,14 @@ class KafkaProjector:
         batch_size: int = 500,
         group_instance_id: str | None = None,
         dead_letter_topic: str | None = None,
+        consumer_config: Mapping[str, object] | None = None,
+        producer_config: Mapping[str, object] | None = None,
     ) -> None:
+        """``consumer_config`` and ``producer_config`` add to the clients' settings (the
+        message limits of the contract)."""
         self.projection = projection
+        self.consumer_config = dict(consumer_config or {})
+        self.producer_config = dict(producer_config or {})
         self.database_url = database_url
         self.bootstrap_servers = bootstrap_servers
         self.topics = list(topics)
@@ -312,7 +321,7 @@ class KafkaProjector:
             # Prefetch at most 16 MB (the client's default is 64 MB per consumer, and a
             # process runs one consumer per projection): a couple of seconds of a rebuild.
             "queued.max.messages.kbytes": 16384,
-            **CONSUMER_LIMITS,
+            **self.consumer_config,
         }
         if self.group_instance_id:
             # Static membership: a restarted member takes its partitions back at once
@@ -427,7 +436,7 @@ class KafkaProjector:
                 {
                     "bootstrap.servers": self.bootstrap_servers,
                     "enable.idempotence": True,
-                    **PRODUCER_LIMITS,
+                    **self.producer_config,
                 }
             )
         for letter in dead:

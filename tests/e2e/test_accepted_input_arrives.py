@@ -181,12 +181,12 @@ def test_every_accepted_write_reaches_every_read_model(
     try:
         for name in PROJECTIONS:
             wait_until(
-                lambda n=name: container.projection_status(n).total_lag == 0,
+                lambda n=name: container.projections.status(n).total_lag == 0,
                 timeout_s=60,
                 what=f"projection {name} caught up",
             )
-            assert container.projection_status(name).dead_letters_pending == 0
-            report = container.cross_check_projection(name, "property test")
+            assert container.projections.status(name).dead_letters_pending == 0
+            report = container.projections.cross_check(name, "property test")
             assert report.ok, report.to_text()
     finally:
         container.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.eligibility import shipped_rule_set
+from application.shipped import shipped_rule_set
 from tests.e2e.conftest import RunningService
 from tests.e2e.test_registry_over_http import register
 from tests.e2e.test_surveys_over_http import publish, survey

@@ -242,7 +242,7 @@ def test_an_unexpected_error_answers_500_with_an_error_id_that_is_logged_and_cou
     ]
     assert logged and logged[0]["event"] == "unexpected error"
     assert logged[0]["error_class"] == "UndefinedTable"
-    assert any("projections/households.py" in frame for frame in logged[0]["traceback"])
+    assert any("projections/queries/households.py" in frame for frame in logged[0]["traceback"])
     assert re.search(
         r'reintegration_http_requests_total\{method="GET",route="/api/v1/households",status="500"\} [1-9]',
         metrics,

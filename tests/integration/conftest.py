@@ -42,7 +42,7 @@ def register_households(container: Container, count: int, members: int = 3) -> i
     context = CommandContext(Actor("seeder", "operator"), "seed-correlation", "seed-command")
     with acting_as(context):
         for i in range(count):
-            container.application.register_household(
+            container.services.registry.register_household(
                 RegisterHousehold(
                     members=[
                         NewMember(

@@ -57,7 +57,7 @@ def container(server_url: str) -> Iterator[Container]:
     """The service's composition root on a fresh database, without Kafka: the read models are
     rebuilt from the event store's log at the end."""
     create_database(server_url, _DATABASE)
-    _container.prepare_read_models()  # as `reintegration api` and `serve` do at start
+    _container.projections.prepare()  # as `reintegration api` and `serve` do at start
     try:
         yield _container
     finally:
@@ -116,12 +116,12 @@ def test_callers_without_a_token_get_no_5xx_and_documented_answers(case: Any) ->
 
 def test_whatever_the_fuzzing_recorded_reached_every_read_model(container: Container) -> None:
     """Runs after the fuzzing above (pytest keeps the file's order)."""
-    container.catch_up_read_models()
+    container.projections.catch_up()
     recorder: Any = container.application.recorder
     with recorder.datastore.get_connection() as conn:
         row = conn.execute("SELECT count(*) AS n FROM reintegration_events").fetchone()
     assert row["n"] > 0, "the fuzzing should have recorded events (registrations at least)"
     for name in PROJECTIONS:
-        report = container.cross_check_projection(name, "schemathesis")
+        report = container.projections.cross_check(name, "schemathesis")
         assert report.ok, report.to_text()
-        assert container.projection_status(name).dead_letters_pending == 0
+        assert container.projections.status(name).dead_letters_pending == 0

@@ -73,7 +73,7 @@ def test_poison_messages_are_dead_lettered_and_the_projection_carries_on(stack: 
     publish_everything(stack)
     # Project them first: the poison below must come after the events it collides with
     # (Kafka orders messages within a partition only).
-    container.projector("households").run(threading.Event(), until_caught_up=True)
+    container.projections.projector("households").run(threading.Event(), until_caught_up=True)
     with psycopg.connect(stack.settings.database_url or "") as conn:
         row = conn.execute(
             "SELECT state FROM reintegration_events WHERE topic LIKE '%%Person.Registered' LIMIT 1"
@@ -100,7 +100,7 @@ def test_poison_messages_are_dead_lettered_and_the_projection_carries_on(stack: 
     publish_everything(stack)
     before = {c: dead_letter_count("households", c) for c in ("UniqueViolation", "UnknownSchema")}
 
-    projector = container.projector("households")
+    projector = container.projections.projector("households")
     projector.run(threading.Event(), until_caught_up=True)
 
     database_url = stack.settings.database_url or ""

@@ -10,15 +10,15 @@ from uuid import UUID
 
 import pytest
 
+from application.demo import document_household
+from application.shipped import shipped_rule_set
 from domain.base import Actor, CommandContext, ValidationFailed, acting_as
 from domain.eligibility import EligibilityStateError, NotPermitted
 from domain.registry import NewMember, RegisterHousehold
 from domain.rules import content_hash
 from infra.bootstrap import Container
 from infra.config import Settings
-from infra.demo import document_household
-from infra.eligibility import shipped_rule_set
-from projections import eligibility as views
+from projections.queries import eligibility as views
 from tests.support import random_fin
 
 OPERATOR = CommandContext(Actor("op-aysel", "operator"), "corr", "cause")
@@ -29,7 +29,7 @@ SECOND_SUPERVISOR = CommandContext(Actor("sup-leyla", "supervisor"), "corr", "ca
 @pytest.fixture
 def container(database_url: str) -> Iterator[Container]:
     c = Container(Settings(database_url=database_url))
-    c.prepare_read_models()
+    c.projections.prepare()
     try:
         yield c
     finally:
@@ -50,16 +50,16 @@ def register(container: Container, size: int = 4, origin: str = "ZAN-002") -> UU
         for i in range(size)
     ]
     with acting_as(OPERATOR):
-        return container.application.register_household(
+        return container.services.registry.register_household(
             RegisterHousehold(members, origin, "Bakı, yataqxana 4")
         )
 
 
 def approved_v1(container: Container) -> None:
     with acting_as(OPERATOR):
-        container.eligibility.draft(shipped_rule_set())
+        container.services.eligibility.draft(shipped_rule_set())
     with acting_as(SUPERVISOR):
-        container.eligibility.approve(
+        container.services.eligibility.approve(
             "great-return-housing", 1, "Committee decision No. 14", date(2025, 1, 1)
         )
 
@@ -70,8 +70,8 @@ def test_a_documented_family_in_a_dormitory_is_eligible_and_the_decision_records
     approved_v1(container)
     household_id = register(container, size=4)
     with acting_as(OPERATOR):
-        document_household(container.application, household_id)
-        outcome = container.eligibility.determine(household_id)
+        document_household(container.services, household_id)
+        outcome = container.services.eligibility.determine(household_id)
 
     decision = outcome.decision
     assert outcome.status == "decided" and decision is not None
@@ -85,7 +85,7 @@ def test_a_documented_family_in_a_dormitory_is_eligible_and_the_decision_records
     assert decision.facts_snapshot["household_size"] == 4
     assert decision.facts_snapshot["intention_to_return"] == "now"
     assert "cel (common-expression-language" in decision.engine_version
-    stored = container.application.get_decision(decision.id)
+    stored = container.services.eligibility.get_decision(decision.id)
     assert stored.determined_by == "op-aysel"
     assert {o.criterion_id: o.outcome for o in stored.outcomes}["origin"] == "met"
 
@@ -94,11 +94,11 @@ def test_determining_again_with_nothing_changed_records_nothing(container: Conta
     approved_v1(container)
     household_id = register(container)
     with acting_as(OPERATOR):
-        document_household(container.application, household_id)
-        first = container.eligibility.determine(household_id)
-        again = container.eligibility.determine(household_id)
+        document_household(container.services, household_id)
+        first = container.services.eligibility.determine(household_id)
+        again = container.services.eligibility.determine(household_id)
     assert first.status == "decided" and again.status == "unchanged"
-    current = container.application.current_decision(household_id)
+    current = container.services.eligibility.current_decision(household_id)
     assert current is not None and current.sequence == 1
 
 
@@ -109,9 +109,9 @@ def test_missing_verification_and_survey_leave_the_case_needing_review(
     household_id = register(container)
     with acting_as(OPERATOR):
         document_household(
-            container.application, household_id, living_at_registered_address=None, intention=None
+            container.services, household_id, living_at_registered_address=None, intention=None
         )
-        decision = container.eligibility.determine(household_id).decision
+        decision = container.services.eligibility.determine(household_id).decision
     assert decision is not None and decision.result == "needs_review"
     unknown = {o.criterion_id: o.detail for o in decision.outcomes if o.outcome == "unknown"}
     assert unknown["intention"] == "not recorded: intention_to_return"
@@ -122,11 +122,11 @@ def test_a_recorded_decision_re_runs_to_the_identical_result(container: Containe
     approved_v1(container)
     household_id = register(container, size=7)
     with acting_as(OPERATOR):
-        document_household(container.application, household_id, housing_condition="others_flat")
-        decision = container.eligibility.determine(household_id).decision
+        document_household(container.services, household_id, housing_condition="others_flat")
+        decision = container.services.eligibility.determine(household_id).decision
     assert decision is not None
 
-    rerun = container.eligibility.rerun(decision.id)
+    rerun = container.services.audit.rerun_decision(decision.id)
     assert rerun.matches and rerun.differences == []
     assert rerun.facts_hash_ok and rerun.rule_set_hash_ok
     assert rerun.recorded_engine == rerun.current_engine
@@ -136,10 +136,10 @@ def test_a_draft_whose_examples_fail_cannot_be_approved(container: Container) ->
     document = shipped_rule_set()
     document["room_entitlement"][2]["rooms"] = 5  # 4-5 persons: breaks the examples
     with acting_as(OPERATOR):
-        rule_set, validation = container.eligibility.draft(document)
+        rule_set, validation = container.services.eligibility.draft(document)
     assert rule_set.status == "draft" and validation.example_failures
     with acting_as(SUPERVISOR), pytest.raises(EligibilityStateError, match="examples fail"):
-        container.eligibility.approve("great-return-housing", 1, "Decision 14", None)
+        container.services.eligibility.approve("great-return-housing", 1, "Decision 14", None)
 
 
 def test_a_draft_with_an_unknown_fact_is_refused_naming_the_expression(
@@ -148,7 +148,7 @@ def test_a_draft_with_an_unknown_fact_is_refused_naming_the_expression(
     document = shipped_rule_set()
     document["eligibility_criteria"][0]["expression"] = "origin_in_retrun_area"
     with acting_as(OPERATOR), pytest.raises(ValidationFailed) as refused:
-        container.eligibility.draft(document)
+        container.services.eligibility.draft(document)
     assert refused.value.field == "eligibility_criteria[0].expression"
     assert "unknown facts: origin_in_retrun_area" in refused.value.reason
 
@@ -157,15 +157,15 @@ def test_only_a_supervisor_approves_and_an_approved_version_never_changes(
     container: Container,
 ) -> None:
     with acting_as(OPERATOR):
-        container.eligibility.draft(shipped_rule_set())
+        container.services.eligibility.draft(shipped_rule_set())
         with pytest.raises(NotPermitted):
-            container.eligibility.approve("great-return-housing", 1, "Decision 14", None)
+            container.services.eligibility.approve("great-return-housing", 1, "Decision 14", None)
     with acting_as(SUPERVISOR):
-        container.eligibility.approve("great-return-housing", 1, "Decision 14", None)
+        container.services.eligibility.approve("great-return-housing", 1, "Decision 14", None)
     changed = shipped_rule_set()
     changed["title_en"] = "Changed after approval"
     with acting_as(OPERATOR), pytest.raises(EligibilityStateError, match="approved"):
-        container.eligibility.revise(changed, "a change after approval")
+        container.services.eligibility.revise(changed, "a change after approval")
 
 
 def test_reassessment_under_a_new_version_supersedes_each_decision_once(
@@ -175,8 +175,8 @@ def test_reassessment_under_a_new_version_supersedes_each_decision_once(
     households = [register(container, size=n) for n in (1, 4, 6)]
     with acting_as(OPERATOR):
         for household_id in households:
-            document_household(container.application, household_id)
-        container.eligibility.determine_many(households)
+            document_household(container.services, household_id)
+        container.services.eligibility.determine_many(households)
 
     v2 = copy.deepcopy(shipped_rule_set())
     v2["version"] = 2
@@ -187,26 +187,26 @@ def test_reassessment_under_a_new_version_supersedes_each_decision_once(
     ]
     v2["examples"] = [e for e in v2["examples"] if "rooms" not in e["expect"]]
     with acting_as(OPERATOR):
-        container.eligibility.draft(v2)
+        container.services.eligibility.draft(v2)
     with acting_as(SUPERVISOR):
-        container.eligibility.approve(
+        container.services.eligibility.approve(
             "great-return-housing", 2, "Committee decision No. 20", date.today() - timedelta(days=1)
         )
-    container.catch_up_read_models()
+    container.projections.catch_up()
 
     with acting_as(OPERATOR):
-        in_force, candidates = container.eligibility.reassessment_candidates()
+        in_force, candidates = container.services.eligibility.reassessment_candidates()
         assert in_force.rule_set_version == 2 and sorted(candidates) == sorted(households)
-        first = container.eligibility.determine_many(candidates[:2], reassess=True)
+        first = container.services.eligibility.determine_many(candidates[:2], reassess=True)
         # Interrupted after two; run again over everything: the two are not decided twice.
-        again = container.eligibility.determine_many(candidates, reassess=True)
+        again = container.services.eligibility.determine_many(candidates, reassess=True)
     assert (first.decided, again.decided, again.unchanged) == (2, 1, 2)
     for household_id in households:
-        current = container.application.current_decision(household_id)
+        current = container.services.eligibility.current_decision(household_id)
         assert current is not None and current.sequence == 2 and current.rule_set_version == 2
         assert current.supersedes_decision_id is not None
         assert current.rooms_entitled in (3, 4)
-    v1 = container.application.get_rule_set("great-return-housing", 1)
+    v1 = container.services.eligibility.get_rule_set("great-return-housing", 1)
     assert v1.status == "superseded" and v1.superseded_by == 2
 
 
@@ -216,25 +216,25 @@ def test_override_and_appeal_are_recorded_beside_the_decision_and_show_in_the_re
     approved_v1(container)
     household_id = register(container)
     with acting_as(OPERATOR):
-        document_household(container.application, household_id, intention="undecided")
-        decision = container.eligibility.determine(household_id).decision
+        document_household(container.services, household_id, intention="undecided")
+        decision = container.services.eligibility.determine(household_id).decision
     assert decision is not None and decision.result == "ineligible"
 
     with acting_as(OPERATOR), pytest.raises(NotPermitted):
-        container.application.override_decision(
+        container.services.eligibility.override(
             decision.id, "eligible", "collective_centre", 3, "The family confirmed return today."
         )
     with acting_as(SUPERVISOR), pytest.raises(ValidationFailed) as short:
-        container.application.override_decision(
+        container.services.eligibility.override(
             decision.id, "eligible", "collective_centre", 3, "ok"
         )
     assert short.value.field == "justification"
     with acting_as(OPERATOR):
-        appeal_id = container.application.lodge_appeal(
+        appeal_id = container.services.eligibility.lodge_appeal(
             decision.id, "The family decided to return and signed the intention form yesterday."
         )
     with acting_as(SUPERVISOR):
-        container.application.override_decision(
+        container.services.eligibility.override(
             decision.id,
             "eligible",
             "collective_centre",
@@ -242,7 +242,7 @@ def test_override_and_appeal_are_recorded_beside_the_decision_and_show_in_the_re
             "The head of household confirmed in person that the family intends to return now.",
         )
         with pytest.raises(NotPermitted, match="did not make the decision"):
-            container.application.decide_appeal(
+            container.services.eligibility.decide_appeal(
                 decision.id,
                 appeal_id,
                 "upheld",
@@ -251,7 +251,7 @@ def test_override_and_appeal_are_recorded_beside_the_decision_and_show_in_the_re
                 "collective_centre",
             )
     with acting_as(SECOND_SUPERVISOR):
-        container.application.decide_appeal(
+        container.services.eligibility.decide_appeal(
             decision.id,
             appeal_id,
             "upheld",
@@ -260,7 +260,7 @@ def test_override_and_appeal_are_recorded_beside_the_decision_and_show_in_the_re
             "collective_centre",
         )
 
-    container.catch_up_read_models()
+    container.projections.catch_up()
     with container.read_pool.connection() as conn, conn.cursor() as cur:
         row = views.current_decision(cur, household_id)
         counts = views.statistics(cur, "ZAN-002")
@@ -276,7 +276,7 @@ def test_override_and_appeal_are_recorded_beside_the_decision_and_show_in_the_re
         "priority_group": "collective_centre",
         "households": 1,
     } in counts
-    original = container.application.get_decision(decision.id)
+    original = container.services.eligibility.get_decision(decision.id)
     assert original.result == "ineligible"  # the determination itself is never edited
 
 
@@ -288,16 +288,16 @@ def test_the_case_history_holds_the_decision_and_the_state_as_of_a_date_shows_it
     approved_v1(container)
     household_id = register(container)
     with acting_as(OPERATOR):
-        document_household(container.application, household_id)
+        document_household(container.services, household_id)
     before = datetime.now(UTC)
     with acting_as(OPERATOR):
-        decision = container.eligibility.determine(household_id).decision
+        decision = container.services.eligibility.determine(household_id).decision
     assert decision is not None
 
-    events = [e["event_type"] for e in container.case_history(household_id)["events"]]
+    events = [e["event_type"] for e in container.services.audit.history(household_id)["events"]]
     assert "reintegration.eligibility.EligibilityDetermined" in events
     assert "reintegration.surveys.SurveyCompleted" in events
     assert "reintegration.registry.HouseholdCircumstancesVerified" in events
-    assert container.case_as_of(household_id, before)["eligibility_decision"] is None
-    now = container.case_as_of(household_id, datetime.now(UTC))["eligibility_decision"]
+    assert container.services.audit.as_of(household_id, before)["eligibility_decision"] is None
+    now = container.services.audit.as_of(household_id, datetime.now(UTC))["eligibility_decision"]
     assert now["decision_id"] == str(decision.id) and now["result"] == "eligible"

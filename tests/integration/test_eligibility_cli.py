@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from application.demo import document_household
 from domain.base import acting_as
 from infra.bootstrap import Container
 from infra.config import Settings
-from infra.demo import document_household
 from tests.integration.test_eligibility import OPERATOR, register
 from tests.support import ROOT
 
@@ -21,7 +21,7 @@ from tests.support import ROOT
 @pytest.fixture
 def container(database_url: str) -> Iterator[Container]:
     c = Container(Settings(database_url=database_url))
-    c.prepare_read_models()
+    c.projections.prepare()
     try:
         yield c
     finally:
@@ -45,8 +45,8 @@ def test_a_settlement_is_determined_explained_and_re_run_from_the_command_line(
 ) -> None:
     households = [register(container, size=n, origin="LAC-002") for n in (2, 5)]
     with acting_as(OPERATOR):
-        document_household(container.application, households[0])
-        document_household(container.application, households[1], intention="no")
+        document_household(container.services, households[0])
+        document_household(container.services, households[1], intention="no")
 
     checked = run(database_url, "rule-sets", "check")
     assert checked.returncode == 0 and "examples pass" in checked.stderr
@@ -84,7 +84,7 @@ def test_a_settlement_is_determined_explained_and_re_run_from_the_command_line(
     assert shown.returncode == 0, shown.stderr
     assert 'intention_to_return = "no"' in shown.stdout and "Not eligible" in shown.stdout
 
-    decision = container.application.current_decision(households[0])
+    decision = container.services.eligibility.current_decision(households[0])
     assert decision is not None and decision.determined_by == "nigar"
     rerun = run(database_url, "audit", "decision", str(decision.id))
     assert rerun.returncode == 0 and json.loads(rerun.stdout)["matches"] is True

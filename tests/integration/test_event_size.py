@@ -76,7 +76,7 @@ def relaying(stack: Stack) -> Iterator[Any]:
 def test_a_lottery_for_twenty_thousand_households_goes_through_kafka_into_the_read_model(
     stack: Stack,
 ) -> None:
-    stack.container.prepare_read_models()
+    stack.container.projections.prepare()
     with acting_as(CONTEXT):
         announced = lottery(20_000, 5_000)
         stack.container.application.save(announced)
@@ -96,7 +96,7 @@ def test_a_lottery_for_twenty_thousand_households_goes_through_kafka_into_the_re
     assert max(len(m.value) for m in messages) > 1_048_576  # above Kafka's default limit
     assert max(len(m.value) for m in messages) < MAX_MESSAGE_BYTES
 
-    projector = stack.container.projector("housing")
+    projector = stack.container.projections.projector("housing")
     projector.run(threading.Event(), until_caught_up=True)
     with psycopg.connect(stack.settings.database_url or "") as conn:
         row = conn.execute(

@@ -9,11 +9,15 @@ from datetime import date
 from typing import Any
 from uuid import uuid4
 
+import psycopg
+
 from domain.base import Actor, CommandContext, acting_as
 from domain.housing import LOTTERY_ALGORITHM, AllocationRound, Entrant, RoundUnit
-from domain.registry import NewMember, RegisterHousehold, register_household
+from domain.registration import register_household
+from domain.registry import NewMember, RegisterHousehold
 from infra import tamper_evidence
-from tests.integration.conftest import Stack
+from infra.bootstrap import Container
+from tests.integration.conftest import Stack, register_households
 from tests.support import random_fin
 
 OPERATOR = CommandContext(Actor("clerk", "operator"), "large-saves", "large-saves")
@@ -35,8 +39,8 @@ def chain_verifies(stack: Stack) -> bool:
     container = stack.container
     report = tamper_evidence.verify(
         container.database_url,
-        container.events_table,
-        container.chain_table,
+        container.audit_trail.events_table,
+        container.audit_trail.chain_table,
         b"",
         [],
         None,
@@ -89,3 +93,25 @@ def test_a_lottery_with_thousands_of_entrants_is_recorded(stack: Stack) -> None:
     assert len(stored) == 1 and len(stored[0].state) > 1_000_000
     assert len(app.repository.get(announced.id).entrants) == 6000
     assert chain_verifies(stack)
+
+
+def test_a_store_from_before_the_origin_index_gains_it_filled_from_the_log(stack: Stack) -> None:
+    """The write side finds a settlement's households in an index the event store keeps in
+    the same transaction as the events; a store that predates it gets it on start."""
+    register_households(stack.container, 8)
+    before = {
+        code: stack.container.services.eligibility.households_in(code)
+        for code in ("ZAN-002", "LAC-002", "SUS-001", "AGD-002")
+    }
+    assert sum(len(ids) for ids in before.values()) == 8
+    origins = stack.container.application.recorder.origins_table_name  # type: ignore[attr-defined]
+    with psycopg.connect(stack.settings.database_url or "", autocommit=True) as conn:
+        conn.execute(f'DROP TABLE "{origins}"')
+    restarted = Container(stack.settings)
+    try:
+        after = {code: restarted.services.eligibility.households_in(code) for code in before}
+        assert after == before
+        register_households(restarted, 4)  # and it is kept from then on, with the events
+        assert len(restarted.services.eligibility.households_in("ZAN-002")) == 3
+    finally:
+        restarted.close()

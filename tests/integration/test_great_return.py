@@ -11,13 +11,13 @@ from uuid import UUID
 
 import pytest
 
+from application.demo import document_household
 from domain.base import ValidationFailed, acting_as
 from domain.housing import HousingStateError, draw
 from domain.relocation import RelocationStateError
 from infra.bootstrap import Container
 from infra.config import Settings
-from infra.demo import document_household
-from projections import housing as views
+from projections.queries import housing as views
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_topic
 from tests.integration.test_avro_messages import decode, schemas_by_fingerprint
@@ -33,7 +33,7 @@ COMMIT = "sha256:" + hashlib.sha256(SEED.encode()).hexdigest()
 @pytest.fixture
 def container(database_url: str) -> Iterator[Container]:
     c = Container(Settings(database_url=database_url))
-    c.prepare_read_models()
+    c.projections.prepare()
     try:
         yield c
     finally:
@@ -45,14 +45,14 @@ def eligible_families(container: Container, sizes: list[int]) -> list[UUID]:
     ids = [register(container, size=n, origin=AGHALI) for n in sizes]
     with acting_as(OPERATOR):
         for household_id in ids:
-            document_household(container.application, household_id)
-        container.eligibility.determine_many(ids)
-    container.catch_up_read_models()
+            document_household(container.services, household_id)
+        container.services.eligibility.determine_many(ids)
+    container.projections.catch_up()
     return ids
 
 
 def open_settlement(container: Container, rooms: list[int], open_it: bool = True) -> None:
-    housing = container.housing
+    housing = container.services.housing
     with acting_as(OPERATOR):
         housing.register_settlement(AGHALI)
         housing.register_units(
@@ -75,8 +75,8 @@ def open_settlement(container: Container, rooms: list[int], open_it: bool = True
 
 def drawn(container: Container) -> object:
     with acting_as(SUPERVISOR):
-        announced = container.housing.announce_round(AGHALI, COMMIT)
-        return container.housing.draw_round(
+        announced = container.services.housing.announce_round(AGHALI, COMMIT)
+        return container.services.housing.draw_round(
             AGHALI, announced.round_number, SEED, "Public Council observers"
         )
 
@@ -86,12 +86,12 @@ def test_no_allocation_into_a_settlement_that_is_not_open_and_no_opening_before_
 ) -> None:
     eligible_families(container, [4])
     with acting_as(OPERATOR):
-        container.housing.register_settlement(AGHALI)
+        container.services.housing.register_settlement(AGHALI)
     with acting_as(SUPERVISOR):
         with pytest.raises(HousingStateError, match="no certified security clearance"):
-            container.housing.open_for_return(AGHALI, TODAY)
+            container.services.housing.open_for_return(AGHALI, TODAY)
         with pytest.raises(HousingStateError, match="not open for return"):
-            container.housing.announce_round(AGHALI, COMMIT)
+            container.services.housing.announce_round(AGHALI, COMMIT)
 
 
 def test_the_lottery_is_committed_before_and_reproduced_by_anyone_after(
@@ -100,11 +100,11 @@ def test_the_lottery_is_committed_before_and_reproduced_by_anyone_after(
     families = eligible_families(container, [2, 3, 4, 5, 6, 3])
     open_settlement(container, [3, 3, 4])
     with acting_as(SUPERVISOR):
-        announced = container.housing.announce_round(AGHALI, COMMIT)
+        announced = container.services.housing.announce_round(AGHALI, COMMIT)
         with pytest.raises(ValidationFailed) as wrong:
-            container.housing.draw_round(AGHALI, 1, "another-seed", "Public Council")
+            container.services.housing.draw_round(AGHALI, 1, "another-seed", "Public Council")
         assert wrong.value.field == "seed"
-        result = container.housing.draw_round(AGHALI, 1, SEED, "Public Council observers")
+        result = container.services.housing.draw_round(AGHALI, 1, SEED, "Public Council observers")
 
     assert {e.household_id for e in announced.entrants} == set(families)
     assert len(result.assignments) == 3 and len({a.unit_id for a in result.assignments}) == 3
@@ -112,18 +112,18 @@ def test_the_lottery_is_committed_before_and_reproduced_by_anyone_after(
     # 6 persons are entitled to 4 rooms: the one 4-room house is theirs whatever the seed.
     big = families[4]
     assert any(a.household_id == big and a.rooms == 4 for a in result.assignments)
-    check = container.housing.verify_lottery(AGHALI, 1)
+    check = container.services.audit.rerun_lottery(AGHALI, 1)
     assert check.matches and check.seed_matches_commitment
     # The draw depends on its inputs only: reversing the published order changes nothing.
     again = draw(SEED, list(reversed(result.entrants)), list(result.units))
     assert again == (result.assignments, result.reserve)
     # Every assigned household holds its offer.
     for a in result.assignments:
-        offer = container.housing.relocation(a.household_id).offer
+        offer = container.services.relocation.relocation(a.household_id).offer
         assert offer is not None and offer["unit_id"] == a.unit_id
         assert offer["deadline"] == TODAY + timedelta(days=5)
     with acting_as(SUPERVISOR), pytest.raises(HousingStateError, match="still open"):
-        container.housing.announce_round(AGHALI, COMMIT)
+        container.services.housing.announce_round(AGHALI, COMMIT)
 
 
 def test_a_declined_or_expired_unit_goes_to_the_next_family_on_the_reserve_list(
@@ -134,21 +134,21 @@ def test_a_declined_or_expired_unit_goes_to_the_next_family_on_the_reserve_list(
     result = drawn(container)
     first, second = (a.household_id for a in result.assignments)
     reserve = [p.household_id for p in result.reserve]
-    housing = container.housing
+    relocation = container.services.relocation
     with acting_as(OPERATOR):
-        successor = housing.decline_offer(first, "location", "too far from the school")
+        successor = relocation.decline_offer(first, "location", "too far from the school")
         assert successor is not None and successor.household_id == reserve[0]
         with pytest.raises(RelocationStateError, match="open offer"):
-            housing.decline_offer(first, "size", None)
+            relocation.decline_offer(first, "size", None)
         with pytest.raises(RelocationStateError, match="open until"):
-            housing.relocation(second).expire_offer(TODAY)
-        expired = housing.expire_offers(AGHALI, TODAY + timedelta(days=6))
+            relocation.relocation(second).expire_offer(TODAY)
+        expired = relocation.expire_offers(AGHALI, TODAY + timedelta(days=6))
     # Both offers lapsed (the one from the reserve list too); the one unit that went back to
     # the list went to the last family on it, and then the list was empty.
     assert {h for h, _ in expired} == {second, reserve[0]}
     assert sorted((n for _, n in expired), key=str) == sorted([reserve[1], None], key=str)
 
-    container.catch_up_read_models()
+    container.projections.catch_up()
     with container.read_pool.connection() as conn, conn.cursor() as cur:
         units = views.list_units(cur, AGHALI, None, 10, 0)
     holders = {u["household_id"] for u in units if u["status"] == "offered"}
@@ -161,32 +161,33 @@ def test_nothing_moves_without_consent_and_steps_come_in_order(container: Contai
     open_settlement(container, [3, 3])
     result = drawn(container)
     one, two = (a.household_id for a in result.assignments)
-    housing = container.housing
+    relocation = container.services.relocation
+    follow_ups = container.services.reintegration
     with acting_as(OPERATOR):
-        housing.accept_offer(one)
-        housing.accept_offer(two)
+        relocation.accept_offer(one)
+        relocation.accept_offer(two)
         with pytest.raises(RelocationStateError, match="without the family's consent"):
-            housing.schedule_convoy(AGHALI, TODAY, 1, [one])
+            relocation.schedule_convoy(AGHALI, TODAY, 1, [one])
         for household_id in (one, two):
-            housing.give_consent(household_id, ["house", "date"], "C-1", "aysel")
-        convoy = housing.schedule_convoy(AGHALI, TODAY + timedelta(days=2), 1, [one, two])
-        housing.withdraw_consent(two, "the family will wait for the harvest")
-        assert housing.convoy_departed(convoy.id, TODAY) == [one]
+            relocation.give_consent(household_id, ["house", "date"], "C-1", "aysel")
+        convoy = relocation.schedule_convoy(AGHALI, TODAY + timedelta(days=2), 1, [one, two])
+        relocation.withdraw_consent(two, "the family will wait for the harvest")
+        assert relocation.convoy_departed(convoy.id, TODAY) == [one]
         with pytest.raises(RelocationStateError, match="must be arrived to receive the keys"):
-            housing.step(one, "hand_over_keys", handed_over_on=TODAY)
+            relocation.step(one, "hand_over_keys", handed_over_on=TODAY)
         with pytest.raises(RelocationStateError, match="only before departure"):
-            housing.withdraw_consent(one, "changed our mind")
-        housing.step(one, "arrive", arrived_on=TODAY, members_arrived=4)
-        housing.step(one, "hand_over_keys", handed_over_on=TODAY)
+            relocation.withdraw_consent(one, "changed our mind")
+        relocation.step(one, "arrive", arrived_on=TODAY, members_arrived=4)
+        relocation.step(one, "hand_over_keys", handed_over_on=TODAY)
         with pytest.raises(RelocationStateError, match="not connected yet"):
-            housing.register_residence(one, TODAY, "RES-1")
-            housing.step(one, "complete", completed_on=TODAY)
+            relocation.register_residence(one, TODAY, "RES-1")
+            relocation.step(one, "complete", completed_on=TODAY)
         for utility in ("electricity", "gas", "water"):
-            housing.step(
+            relocation.step(
                 one, "connect_utility", utility=utility, connected_on=TODAY, account_reference=None
             )
-        housing.step(one, "complete", completed_on=TODAY)
-        housing.follow_up(
+        relocation.step(one, "complete", completed_on=TODAY)
+        follow_ups.follow_up(
             one,
             "assess",
             framework="iasc",
@@ -197,12 +198,12 @@ def test_nothing_moves_without_consent_and_steps_come_in_order(container: Contai
             assessed_on=TODAY,
         )
 
-    follow_up = housing.reintegration(one)
+    follow_up = follow_ups.reintegration(one)
     assert follow_up.allowance == {
         "amount": 33,
         "terminates_on": TODAY.replace(year=TODAY.year + 3),
     }
-    container.catch_up_read_models()
+    container.projections.catch_up()
     with container.read_pool.connection() as conn, conn.cursor() as cur:
         stages = {r["stage"]: r["households"] for r in views.pipeline(cur, AGHALI)}
         returnee = views.returnees(cur, AGHALI)[0]
@@ -221,7 +222,7 @@ def test_what_other_agencies_act_on_reaches_kafka_with_its_schema(stack: Stack) 
     from infra.bootstrap import PROJECTIONS
 
     container = stack.container
-    container.prepare_read_models()
+    container.projections.prepare()
     stop = threading.Event()
     relay = container.relay()
     thread = threading.Thread(target=relay.run, args=(stop,))
@@ -231,34 +232,35 @@ def test_what_other_agencies_act_on_reaches_kafka_with_its_schema(stack: Stack) 
         last = container.application.recorder.max_notification_id()
         wait_until(lambda: relay.published_position == last, timeout_s=60, what="the relay")
         for name in PROJECTIONS:
-            container.projector(name).run(threading.Event(), until_caught_up=True)
+            container.projections.projector(name).run(threading.Event(), until_caught_up=True)
 
     try:
         approved_v1(container)
         family = register(container, size=3, origin=AGHALI)
         with acting_as(OPERATOR):
-            document_household(container.application, family)
-            container.eligibility.determine(family)
+            document_household(container.services, family)
+            container.services.eligibility.determine(family)
         open_settlement(container, [3])
         published_and_projected()  # with Kafka, the views come from the topics
         drawn(container)
-        housing = container.housing
+        relocation = container.services.relocation
+        follow_ups = container.services.reintegration
         with acting_as(OPERATOR):
-            housing.accept_offer(family)
-            housing.give_consent(family, ["house"], "C-9", "aysel")
-            convoy = housing.schedule_convoy(AGHALI, TODAY, 1, [family])
-            housing.convoy_departed(convoy.id, TODAY)
-            housing.step(family, "arrive", arrived_on=TODAY, members_arrived=3)
-            housing.step(family, "hand_over_keys", handed_over_on=TODAY)
-            housing.register_residence(family, TODAY, "RES-9")
-            housing.step(
+            relocation.accept_offer(family)
+            relocation.give_consent(family, ["house"], "C-9", "aysel")
+            convoy = relocation.schedule_convoy(AGHALI, TODAY, 1, [family])
+            relocation.convoy_departed(convoy.id, TODAY)
+            relocation.step(family, "arrive", arrived_on=TODAY, members_arrived=3)
+            relocation.step(family, "hand_over_keys", handed_over_on=TODAY)
+            relocation.register_residence(family, TODAY, "RES-9")
+            relocation.step(
                 family,
                 "connect_utility",
                 utility="gas",
                 connected_on=TODAY,
                 account_reference="AZG-1",
             )
-            housing.follow_up(
+            follow_ups.follow_up(
                 family,
                 "provide_employment",
                 person_fin="ABC1234",

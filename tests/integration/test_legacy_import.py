@@ -19,11 +19,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from application.legacy_import import HouseholdImport, ImportResult, Prepared
+from application.legacy_rows import COLUMNS
 from domain.base import Actor, CommandContext, acting_as
 from domain.registry import NewMember, RegisterHousehold, person_id_for
 from infra.bootstrap import Container
 from infra.config import Settings
-from infra.legacy_import import COLUMNS, ImportResult, LegacyImport, Prepared, neutralise
+from infra.legacy_csv import LegacyImport, neutralise
 from tests.support import ROOT, random_fin, wait_until
 
 SAMPLE = ROOT / "infra" / "samples" / "legacy_registry.csv"
@@ -101,8 +103,8 @@ def stored(database_url: str) -> dict[str, int]:
 
 
 def members_of(container: Container, fin: str) -> int:
-    app = container.application
-    return len(app.get_household(app.get_person(fin).household_id).members)
+    registry = container.services.registry
+    return len(registry.get_household(registry.get_person(fin).household_id).members)
 
 
 def report_rows(path: Path) -> list[dict[str, str]]:
@@ -121,11 +123,11 @@ def assert_accounted(result: ImportResult, database_url: str, before: dict[str, 
 def assert_read_models_hold_everything(container: Container) -> None:
     """What the import recorded reaches every read model: no dead letter, and each view
     equals one rebuilt from the log."""
-    container.catch_up_read_models()
+    container.projections.catch_up()
     for name in ("households", "eligibility", "housing"):
-        report = container.cross_check_projection(name, "test")
+        report = container.projections.cross_check(name, "test")
         assert report.ok, report.to_text()
-        assert container.projection_status(name).dead_letters_pending == 0
+        assert container.projections.status(name).dead_letters_pending == 0
 
 
 def test_the_sample_registry_imports_once_and_reports_its_rejected_rows(
@@ -176,14 +178,15 @@ def test_a_conflict_inside_a_batch_takes_only_its_own_household_down(
         row("E", fins[6]),
     ]
     raced = fins[6]
+    registry = embedded.services.registry
 
-    class SomeoneRegistersMeanwhile(LegacyImport):
+    class SomeoneRegistersMeanwhile(HouseholdImport):
         """Between the check and the save, an operator registers E's head elsewhere."""
 
         def _classify_existing(self, *args: Any) -> list[Prepared]:
             fresh = super()._classify_existing(*args)
             with acting_as(CommandContext(Actor("op", "operator"), "c", "c")):
-                self.app.register_household(
+                registry.register_household(
                     RegisterHousehold(
                         [
                             NewMember(
@@ -197,15 +200,15 @@ def test_a_conflict_inside_a_batch_takes_only_its_own_household_down(
             return fresh
 
     before = stored(database_url)
-    result = SomeoneRegistersMeanwhile(embedded.application, OPERATOR, batch_households=10).run(
-        write(tmp_path / "conflict.csv", rows), report=tmp_path / "report.csv"
-    )
+    job = LegacyImport(embedded.store, OPERATOR, batch_households=10)
+    job.importer = SomeoneRegistersMeanwhile(embedded.store, OPERATOR, batch_households=10)
+    result = job.run(write(tmp_path / "conflict.csv", rows), report=tmp_path / "report.csv")
     before["households"] += 1  # the operator's registration
     before["persons"] += 1
     assert_accounted(result, database_url, before)
     assert result.households_registered == 3  # A, B and D; C shares a FIN, E was raced
     assert members_of(embedded, fins[0]) == 2 and members_of(embedded, fins[2]) == 2
-    assert embedded.application.get_person(fins[5]).household_id
+    assert embedded.services.registry.get_person(fins[5]).household_id
     reasons = {
         (r["household_ref"], r["line"]): r["reason"] for r in report_rows(tmp_path / "report.csv")
     }
@@ -272,7 +275,7 @@ def test_oversized_and_malformed_rows_go_to_the_report_and_the_rest_is_imported(
         out.write("EXTRA,head," + random_fin() + ",A,B,,1970-01-01,male,,,ZAN-002,Bakı,,,,,,\n")
         out.write('QUOTE,head,"' + random_fin() + '"x,A,B,,1970-01-01,male,,,ZAN-002,Bakı,,,,\n')
     before = stored(database_url)
-    result = LegacyImport(embedded.application, OPERATOR).run(file, report=tmp_path / "r.csv")
+    result = LegacyImport(embedded.store, OPERATOR).run(file, report=tmp_path / "r.csv")
     assert_accounted(result, database_url, before)
     assert result.households_registered == 3 and result.rows_rejected == 4
     reasons = {
@@ -282,7 +285,7 @@ def test_oversized_and_malformed_rows_go_to_the_report_and_the_rest_is_imported(
     assert "the row has 18 cells; the header has 16" in reasons["EXTRA"]
     assert any("does not parse as CSV" in reason for reason in reasons.values()), reasons
     for fin in good:
-        assert embedded.application.get_person(fin)
+        assert embedded.services.registry.get_person(fin)
     assert_read_models_hold_everything(embedded)
 
 
@@ -300,12 +303,11 @@ def test_a_household_whose_rows_are_scattered_is_registered_whole(
             row("H-7", spouse, "spouse", sex="female", first_name="Aysel"),
         ],
     )
-    result = LegacyImport(embedded.application, OPERATOR, batch_households=1).run(file)
+    result = LegacyImport(embedded.store, OPERATOR, batch_households=1).run(file)
     assert result.households_registered == 2 and result.persons_registered == 5
     assert members_of(embedded, head) == 3
-    household = embedded.application.get_household(
-        embedded.application.get_person(child).household_id
-    )
+    registry = embedded.services.registry
+    household = registry.get_household(registry.get_person(child).household_id)
     assert household.housing_condition == "dormitory"  # from the head's row, not the first
 
 
@@ -329,11 +331,11 @@ def test_azerbaijani_values_are_accepted_in_any_letter_case(
             row("H", wife, "Spouse", sex="QADIN", first_name="Şəbnəm", birth_date="03.09.1972"),
         ],
     )
-    result = LegacyImport(embedded.application, OPERATOR).run(file)
+    result = LegacyImport(embedded.store, OPERATOR).run(file)
     assert result.households_registered == 1, result.rejected
-    person = embedded.application.get_person(wife.upper())
+    person = embedded.services.registry.get_person(wife.upper())
     assert person.sex == "female" and person.birth_date == date(1972, 9, 3)
-    assert embedded.application.get_person(head).sex == "male"
+    assert embedded.services.registry.get_person(head).sex == "male"
 
 
 def test_report_cells_cannot_run_as_spreadsheet_formulas(database_url: str, tmp_path: Path) -> None:
@@ -359,7 +361,7 @@ def test_a_household_with_more_members_than_allowed_is_rejected_row_by_row(
     big = [row("CLAN", random_fin())] + [
         row("CLAN", random_fin(), "child", birth_date="2001-01-01") for _ in range(40)
     ]
-    result = LegacyImport(embedded.application, OPERATOR).run(
+    result = LegacyImport(embedded.store, OPERATOR).run(
         write(tmp_path / "clan.csv", [*big, row("OK", random_fin())]), report=tmp_path / "r.csv"
     )
     assert result.households_registered == 1 and result.rows_rejected == 41
@@ -370,8 +372,8 @@ def test_a_household_already_registered_with_other_details_is_rejected_not_skipp
     embedded: Container, database_url: str, tmp_path: Path
 ) -> None:
     fin = random_fin()
-    LegacyImport(embedded.application, OPERATOR).run(write(tmp_path / "a.csv", [row("H", fin)]))
-    result = LegacyImport(embedded.application, OPERATOR).run(
+    LegacyImport(embedded.store, OPERATOR).run(write(tmp_path / "a.csv", [row("H", fin)]))
+    result = LegacyImport(embedded.store, OPERATOR).run(
         write(tmp_path / "b.csv", [row("H", fin, first_name="Ramiz")]), report=tmp_path / "r.csv"
     )
     assert result.rows_rejected == 1 and result.rows_skipped == 0
@@ -473,12 +475,12 @@ def test_every_line_a_broken_quote_swallows_is_accounted_for(
         out.write(f"Q3,head,{fins[2]},Əliyev,Rauf,,1970-01-01,male,,,ZAN-002,Bakı,,,,\r\n")
         out.write(f'Q4,head,{fins[3]},Əliyev,Rauf,,1970-01-01,male,,,ZAN-002,"Bakı",,,,\r\n')
     before = stored(database_url)
-    result = LegacyImport(embedded.application, OPERATOR).run(file, report=tmp_path / "r.csv")
+    result = LegacyImport(embedded.store, OPERATOR).run(file, report=tmp_path / "r.csv")
     assert_accounted(result, database_url, before)
     lines = sorted(int(r["line"]) for r in report_rows(tmp_path / "r.csv"))
     assert result.rows_read == result.rows_registered + len(lines) == 4
     assert lines == [3, 4, 5]  # the rows the open quote swallowed are named, not lost
-    assert embedded.application.get_person(fins[0])
+    assert embedded.services.registry.get_person(fins[0])
 
 
 def test_a_file_with_carriage_returns_alone_is_read_line_by_line(
@@ -487,7 +489,7 @@ def test_a_file_with_carriage_returns_alone_is_read_line_by_line(
     fins = [random_fin() for _ in range(3)]
     file = write(tmp_path / "cr.csv", [row(f"R{i}", fin) for i, fin in enumerate(fins)])
     file.write_bytes(file.read_bytes().replace(b"\r\n", b"\r"))  # an old Mac export
-    result = LegacyImport(embedded.application, OPERATOR).run(file)
+    result = LegacyImport(embedded.store, OPERATOR).run(file)
     assert (result.rows_read, result.households_registered) == (3, 3)
 
 
@@ -501,7 +503,5 @@ def test_the_spool_of_a_killed_import_is_removed_by_the_next_one(
     stale = Path(tempfile.gettempdir()) / f"reintegration-import-{process.pid}-x1"
     stale.mkdir()
     (stale / "rows.sqlite").write_bytes(b"personal data")
-    LegacyImport(embedded.application, OPERATOR).run(
-        write(tmp_path / "a.csv", [row("H", random_fin())])
-    )
+    LegacyImport(embedded.store, OPERATOR).run(write(tmp_path / "a.csv", [row("H", random_fin())]))
     assert not stale.exists()

@@ -112,7 +112,7 @@ def test_projector_killed_and_restarted_equals_a_fresh_rebuild(
         projector.stop()
 
     fresh = KafkaProjector(
-        stack.container.projector("households").projection,
+        stack.container.projections.projector("households").projection,
         database_url=database_url,
         bootstrap_servers=stack.settings.kafka_bootstrap_servers or "",
         topics=stack.container.topics.event_topics,
@@ -179,7 +179,7 @@ def test_projection_from_the_event_store_equals_the_projection_from_kafka(stack:
     register_households(stack.container, 60)
     last = publish_everything(stack)
     database_url = stack.settings.database_url or ""
-    from_kafka = stack.container.projector("households", schema="from_kafka")
+    from_kafka = stack.container.projections.projector("households", schema="from_kafka")
     assert isinstance(from_kafka, KafkaProjector)
     run_until(from_kafka, lambda: applied(database_url, "from_kafka") == last)
 
@@ -188,7 +188,7 @@ def test_projection_from_the_event_store_equals_the_projection_from_kafka(stack:
         from_kafka.projection,
         database_url=database_url,
         select_notifications=lambda start, limit: app.recorder.select_notifications(start, limit),
-        encode_notification=stack.container.encode_notification,
+        encode_notification=stack.container.projections.encode_notification,
         max_notification_id=app.recorder.max_notification_id,
         channel=app.recorder.channel_name,  # type: ignore[attr-defined]
         schema="from_store",

@@ -22,17 +22,20 @@ def test_a_registration_applied_again_keeps_the_corrected_address(stack: Stack) 
     app = container.application
     fin = random_fin()
     with acting_as(CommandContext(Actor("clerk", "operator"), "replay", "replay")):
-        app.register_household(
+        container.services.registry.register_household(
             RegisterHousehold(
                 [NewMember(fin, "Aysel", "Məmmədova", None, date(1980, 1, 1), "female", "head")],
                 "ZAN-002",
                 "Bakı, yataqxana 7",
             )
         )
-        app.correct_person(fin, "registered_address", "Bakı, Xətai 12", "moved", "act 1")
+        container.services.registry.correct_person(
+            fin, "registered_address", "Bakı, Xətai 12", "moved", "act 1"
+        )
     notifications = app.recorder.select_notifications(1, 1000)
     deliveries = [
-        Delivery("log", 0, n.id, container.encode_notification(n)[0]) for n in notifications
+        Delivery("log", 0, n.id, container.projections.encode_notification(n)[0])
+        for n in notifications
     ]
     registration = next(
         d

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from projections import households
+from projections.queries import households
 from tests.integration.conftest import Stack, register_households
 from tests.integration.test_dead_letters import publish_everything
 from tests.integration.test_projection import snapshot
@@ -43,7 +43,7 @@ def test_rebuild_serves_from_the_old_tables_resumes_after_interruption_and_swaps
 
     # The live projector keeps running throughout, as it would in production.
     live_stop = threading.Event()
-    live = container.projector("households")
+    live = container.projections.projector("households")
     live_thread = threading.Thread(target=live.run, args=(live_stop,))
     live_thread.start()
     try:
@@ -118,7 +118,7 @@ def test_rebuild_serves_from_the_old_tables_resumes_after_interruption_and_swaps
         live_stop.set()
         live_thread.join(30)
 
-    fresh = container.projector("households", schema="fresh", group_id="fresh-check")
+    fresh = container.projections.projector("households", schema="fresh", group_id="fresh-check")
     fresh.run(threading.Event(), until_caught_up=True)
     assert snapshot(database_url, "projection_households") == snapshot(database_url, "fresh")
 
@@ -130,7 +130,7 @@ def test_rebuild_serves_from_the_old_tables_resumes_after_interruption_and_swaps
     )
     assert status.returncode == 0, status.stderr
     assert "households" in status.stdout
-    state = container.projection_status("households")
+    state = container.projections.status("households")
     assert len(state.partitions) == 6  # 3 partitions of the case events, 3 of reference data
     assert state.total_lag == 0
 
@@ -144,8 +144,8 @@ def test_status_in_embedded_mode_shows_the_position_in_the_event_store(stack: St
     try:
         register_households(embedded, 12)
         last = embedded.application.recorder.max_notification_id() or 0
-        embedded.projector("households").run(threading.Event(), until_caught_up=True)
-        state = embedded.projection_status("households")
+        embedded.projections.projector("households").run(threading.Event(), until_caught_up=True)
+        state = embedded.projections.status("households")
         (part,) = state.partitions
         assert (part.source, part.position, part.end, part.lag) == (
             "$event-store",
@@ -153,7 +153,7 @@ def test_status_in_embedded_mode_shows_the_position_in_the_event_store(stack: St
             last + 1,
             0,
         )
-        assert embedded.rebuild("households", threading.Event())
+        assert embedded.projections.rebuild("households", threading.Event())
         assert rows_in(stack.settings.database_url or "", "projection_households") == 12
     finally:
         embedded.close()

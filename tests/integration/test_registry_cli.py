@@ -53,12 +53,12 @@ def test_person_commands_record_the_operator_and_refuse_bad_input_in_one_line(st
     unknown = run(stack, "persons", "correct", "ZZZZZZ9", "first_name", "X", "--reason", "typo")
     assert unknown.returncode == 1 and "not found" in unknown.stderr
 
-    person = stack.container.application.get_person(fin)
+    person = stack.container.services.registry.get_person(fin)
     assert person.first_name == "Leyla" and person.idp_status == "active"
     reference = run(stack, "persons", "status-reference", fin)
     assert reference.returncode == 0, reference.stderr
     assert json.loads(reference.stdout)["status"] == "active"
-    history = stack.container.case_history(person.household_id)["events"]
+    history = stack.container.services.audit.history(person.household_id)["events"]
     assert [e["actor_id"] for e in history if e["aggregate_id"] == str(person.id)][1:] == [
         "nigar",
         "nigar",
@@ -70,10 +70,9 @@ def test_a_survey_is_answered_from_the_command_line_and_a_married_person_moves(
     stack: Stack,
 ) -> None:
     register_households(stack.container, 2)
-    app = stack.container.application
-    households = [
-        n.originator_id for n in app.recorder.select_notifications(1, 100) if "Household" in n.topic
-    ]
+    registry = stack.container.services.registry
+    notifications = stack.container.application.recorder.select_notifications(1, 100)
+    households = [n.originator_id for n in notifications if "Household" in n.topic]
     assert run(stack, "surveys", "publish").returncode == 0
     started = run(stack, "surveys", "start", str(households[0]))
     assert started.returncode == 0, started.stderr
@@ -98,13 +97,13 @@ def test_a_survey_is_answered_from_the_command_line_and_a_married_person_moves(
     assert run(stack, "surveys", "complete", response_id).returncode == 0
 
     # A member of the second household marries into the first: removed there, then added here.
-    second = app.get_household(households[1])
+    second = registry.get_household(households[1])
     spouse = next(m for m in second.members if m.relationship != "head")  # the seeder gives it two
     removed = run(
         stack, "households", "remove-member", str(households[1]), spouse.fin, "marriage_out"
     )
     assert removed.returncode == 0, removed.stderr
-    person = app.get_person(spouse.fin)
+    person = registry.get_person(spouse.fin)
     joined = run(
         stack,
         "households",
@@ -125,5 +124,5 @@ def test_a_survey_is_answered_from_the_command_line_and_a_married_person_moves(
         "marriage",
     )
     assert joined.returncode == 0, joined.stderr
-    assert app.get_person(spouse.fin).household_id == households[0]
-    assert app.get_household(households[0]).member(person.id) is not None
+    assert registry.get_person(spouse.fin).household_id == households[0]
+    assert registry.get_household(households[0]).member(person.id) is not None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from application.ports import ConcurrentUpdate
 from domain.base import Actor, CommandContext, acting_as
-from infra.application import ConcurrentUpdate
 from infra.bootstrap import Container
 from tests.integration.conftest import Stack, register_households
 
@@ -16,15 +16,16 @@ def test_the_second_of_two_conflicting_updates_is_refused_and_the_first_kept(sta
     other = Container(stack.settings)  # another API process
     try:
         with acting_as(CommandContext(Actor("op-1", "operator"), "c1", "k1")):
-            mine = stack.container.application.get_household(household_id)
-            theirs = other.application.get_household(household_id)
+            mine = stack.container.services.registry.get_household(household_id)
+            theirs = other.services.registry.get_household(household_id)
             mine.record_housing_condition("dormitory", "winner")
             theirs.record_housing_condition("others_flat", "loser")
-            stack.container.application._save(mine)
+            stack.container.store.save(mine)
             with pytest.raises(ConcurrentUpdate):
-                other.application._save(theirs)
+                other.store.save(theirs)
         assert (
-            stack.container.application.get_household(household_id).housing_condition == "dormitory"
+            stack.container.services.registry.get_household(household_id).housing_condition
+            == "dormitory"
         )
     finally:
         other.close()

@@ -16,7 +16,8 @@ from fastavro import parse_schema, schemaless_writer
 
 import schemas
 from domain.base import Actor, CommandContext, acting_as
-from domain.registry import Household, NewMember, RegisterHousehold, register_household
+from domain.registration import register_household
+from domain.registry import Household, NewMember, RegisterHousehold
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_topic
 from tests.integration.test_dead_letters import publish_everything
@@ -68,7 +69,7 @@ def test_a_household_event_stored_as_v1_is_upcast_and_published_with_the_current
         ]
     )
 
-    restored = app.get_household(household.id)
+    restored = stack.container.services.registry.get_household(household.id)
     assert restored.contact_phone is None
     assert restored.current_address == "Bakı"
 
@@ -127,7 +128,7 @@ def test_a_kafka_message_written_with_the_v1_schema_is_projected_with_the_v2_rea
     )
     assert producer.flush(10) == 0
 
-    stack.container.projector("households").run(threading.Event(), until_caught_up=True)
+    stack.container.projections.projector("households").run(threading.Event(), until_caught_up=True)
 
     with psycopg.connect(stack.settings.database_url or "") as conn:
         row = conn.execute(

@@ -28,10 +28,10 @@ def audited(stack: Stack) -> Iterator[Stack]:
     """A log of a few dozen events, published to Kafka, with a signed checkpoint at its head."""
     settings = replace(stack.settings, audit_signing_key=KEY)
     container = Container(settings)
-    container.prepare_read_models()
+    container.projections.prepare()
     register_households(container, 12)
     publish_everything(Stack(container, settings))
-    assert container.write_checkpoint() is not None
+    assert container.audit_trail.write_checkpoint() is not None
     try:
         yield Stack(container, settings)
     finally:
@@ -53,13 +53,13 @@ def positions(stack: Stack) -> list[int]:
 
 
 def first_break(stack: Stack) -> int | None:
-    report = stack.container.verify_log("test")
+    report = stack.container.audit_trail.verify("test")
     assert report.ok == (report.summary["first broken position"] is None)
     return report.summary["first broken position"]
 
 
 def test_an_untouched_log_verifies_against_links_checkpoints_and_kafka(audited: Stack) -> None:
-    report = audited.container.verify_log("test")
+    report = audited.container.audit_trail.verify("test")
     assert report.ok, report.to_text()
     assert report.summary["events"] == len(positions(audited))
     assert report.summary["checkpoints verified"] == 1
@@ -91,7 +91,7 @@ def test_deleting_an_event_and_its_link_is_caught(audited: Stack) -> None:
         f"DELETE FROM reintegration_events_chain WHERE notification_id = {target}",
     )
     assert first_break(audited) == target
-    report = audited.container.verify_log("test")
+    report = audited.container.audit_trail.verify("test")
     assert {
         "position": target,
         "problem": "published to Kafka but missing from the event store",
@@ -133,7 +133,7 @@ def test_rewriting_the_stored_chain_to_hide_a_change_is_caught_by_checkpoints_an
                 "UPDATE reintegration_events_chain SET chain_hash = %s WHERE notification_id = %s",
                 (previous, position),
             )
-    report = audited.container.verify_log("test")
+    report = audited.container.audit_trail.verify("test")
     assert not report.ok
     problems = {f["problem"] for f in report.findings}
     assert "differs from the link carried in Kafka" in problems
@@ -156,7 +156,7 @@ def test_a_checkpoint_signed_with_another_key_is_refused(audited: Stack) -> None
                 forger.sign(tamper_evidence.signed_bytes(position, b"\x00" * 32, created)),
             ),
         )
-    report = audited.container.verify_log("test")
+    report = audited.container.audit_trail.verify("test")
     assert {
         "position": position,
         "problem": "checkpoint signature invalid (database)",

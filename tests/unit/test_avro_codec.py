@@ -6,7 +6,8 @@ import pytest
 
 import schemas
 from domain.base import Actor, CommandContext, acting_as
-from domain.registry import NewMember, RegisterHousehold, register_household
+from domain.registration import register_household
+from domain.registry import NewMember, RegisterHousehold
 from infra.contract import EVENT_SCHEMAS, encode
 
 

@@ -11,17 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from application.shipped import shipped_rule_set
 from domain.base import ValidationFailed
+from domain.engine import RuleEngine
+from domain.explanation import explain
 from domain.rules import (
     FACTS,
-    RuleEngine,
     canonical_json,
-    explain,
     parse_document,
     sample_facts,
 )
 from infra.cel_language import CelLanguage
-from infra.eligibility import shipped_rule_set
 
 CEL = CelLanguage()
 

@@ -9,13 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.base import Actor, CommandContext, MissingCommandContext, ValidationFailed, acting_as
+from domain.registration import register_household
 from domain.registry import (
     Household,
     NewMember,
     Person,
     RegisterHousehold,
     person_id_for,
-    register_household,
 )
 
 TODAY = date(2026, 11, 29)

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
-from api import problems
-from api.boundary import Boundary
+from api.http import problems
+from api.http.boundary import Boundary
 from domain.base import Actor, EventTooLarge
 
 TOKEN = "s3cret"

@@ -8,6 +8,7 @@ from uuid import uuid4
 import pytest
 
 from domain.base import Actor, CommandContext, ValidationFailed, acting_as
+from domain.registration import register_household
 from domain.registry import (
     Household,
     InvalidState,
@@ -15,7 +16,6 @@ from domain.registry import (
     Person,
     RegisterHousehold,
     person_id_for,
-    register_household,
 )
 
 TODAY = date(2026, 11, 29)

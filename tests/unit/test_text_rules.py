@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from domain import text
 from domain.base import Actor, CommandContext, FieldError, ValidationFailed, acting_as
-from domain.registry import NewMember, RegisterHousehold, register_household
+from domain.registration import register_household
+from domain.registry import NewMember, RegisterHousehold
 from domain.text import IDENTIFIER, KINDS, LINE, NAME, PARAGRAPH, TextKind
-from infra.legacy_import import neutralise
+from infra.legacy_csv import neutralise
 
 CONTEXT = CommandContext(Actor("op", "operator"), "corr", "cause")
 BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}

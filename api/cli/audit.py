@@ -1,0 +1,238 @@
+"""`reintegration audit ...`: for auditors, from the event log: a case's history and its state
+at any moment, the tamper evidence of the log, the read models checked against the log, who
+read whose data, and the re-runs of recorded decisions and lottery draws."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import typer
+
+from api.cli.common import (
+    ByOption,
+    JsonOption,
+    console,
+    fail,
+    parse_id,
+    parse_moment,
+    parse_uuid,
+    progress_bar,
+    projection_names,
+    running,
+    show,
+    table_console,
+)
+from domain.base import Actor
+from infra import access_log
+
+audit_cli = typer.Typer(
+    no_args_is_help=True, help="For auditors: history, as-of state, tamper evidence."
+)
+
+
+def _print_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        print(report.to_json())
+    else:
+        style = "green" if report.ok else "red"
+        console.print(report.to_text(), style=style, highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_cli.command("case")
+def audit_case(
+    household_id: Annotated[str, typer.Argument(help="Household (case) id")],
+    output: Annotated[
+        Path | None, typer.Option(help="Write the report here (.html or .json)")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Show the case's state as of this ISO 8601 time")
+    ] = None,
+    by: ByOption = "auditor",
+) -> None:
+    """The complete history of a case from the event store, as an HTML report (or JSON), with the
+    hash chain checked; with --as-of, the case's state at that moment."""
+    from infra.case_report import render_html
+
+    case_id = parse_id(household_id)
+    with running() as (container, _stop):
+        container.projections.prepare()  # the access log
+        audit = container.services.audit
+        if as_of is not None:
+            state = audit.as_of(case_id, parse_moment(as_of))
+            subjects = [case_id]
+            text = json.dumps(state, indent=2, ensure_ascii=False)
+        else:
+            history = audit.history(case_id)
+            subjects = [case_id, *{UUID(e["aggregate_id"]) for e in history["events"]}]
+            chain = container.audit_trail.verify(by)
+            if output is not None and output.suffix == ".html":
+                text = render_html(history, chain, by)
+            else:
+                text = json.dumps(history, indent=2, ensure_ascii=False)
+        access_log.record(
+            container.read_pool,
+            Actor(by, "cli"),
+            "audit case (cli)",
+            f"cli:audit case {case_id}",
+            subjects,
+            None,
+            None,
+        )
+        if output is None:
+            print(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+            console.print(f"wrote {output}")
+
+
+@audit_cli.command("verify")
+def audit_verify(
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="Published Ed25519 public key (base64) to check checkpoints with"),
+    ] = None,
+    as_json: JsonOption = False,
+    by: ByOption = "auditor",
+) -> None:
+    """Recompute the hash chain from the event store and compare it with the stored links, the
+    signed checkpoints and the links carried in Kafka; report the first broken position."""
+    import base64
+
+    with running() as (container, _stop):
+        key = base64.b64decode(public_key) if public_key else None
+        _print_report(container.audit_trail.verify(by, key), as_json)
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's head now (the service also does it every AUDIT_CHECKPOINT_INTERVAL_S)."""
+    with running() as (container, _stop):
+        if container.settings.kafka_enabled:
+            container.ensure_topics()
+        try:
+            checkpoint = container.audit_trail.write_checkpoint()
+        except RuntimeError as exc:
+            raise fail(str(exc)) from None
+        if checkpoint is None:
+            console.print("no new events since the last checkpoint")
+        else:
+            console.print(
+                f"checkpoint at position {checkpoint.position}: {checkpoint.chain_hash.hex()}"
+            )
+
+
+@audit_cli.command("projections")
+def audit_projections(
+    name: Annotated[str | None, typer.Argument(help="Projection (default: all)")] = None,
+    as_json: JsonOption = False,
+    by: ByOption = "auditor",
+) -> None:
+    """Rebuild the read models into scratch tables from the start of the log and compare them with
+    the live ones, reporting any difference."""
+    with running() as (container, _stop):
+        failed = False
+        for projection in projection_names(name):
+            report = container.projections.cross_check(projection, by)
+            try:
+                _print_report(report, as_json)
+            except typer.Exit:
+                failed = True
+        if failed:
+            raise typer.Exit(1)
+
+
+@audit_cli.command("access-log")
+def audit_access_log(
+    actor: Annotated[str | None, typer.Option(help="Only reads by this user id")] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Only reads of this person or household id")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601 time")] = None,
+    limit: int = 100,
+) -> None:
+    """Who read whose personal data, when and why."""
+    from rich.table import Table
+
+    subject_id = parse_id(subject, "person or household") if subject else None
+    moment = parse_moment(since, "--since") if since else None
+    with running() as (container, _stop):
+        container.projections.prepare()
+        entries = access_log.query(
+            container.read_pool, actor_id=actor, subject_id=subject_id, since=moment, limit=limit
+        )
+        table = Table("id", "at", "who", "role", "what", "resource", "why")
+        for e in entries:
+            table.add_row(
+                str(e["id"]),
+                f"{e['at']:%Y-%m-%d %H:%M:%S}",
+                e["actor_id"],
+                e["actor_role"],
+                e["action"],
+                e["resource"],
+                e["reason"] or "",
+            )
+        table_console().print(table if entries else "no reads recorded")
+
+
+# --- re-runs of what was decided ----------------------------------------------------------
+
+
+@audit_cli.command("decision")
+def audit_decision(decision_id: str, by: ByOption = "auditor") -> None:
+    """Re-run a recorded decision on its recorded facts and rule set version: exit 0 when it
+    gives the identical result, 1 when anything differs (each difference is printed)."""
+    with running() as (container, _stop):
+        rerun = container.services.audit.rerun_decision(parse_uuid(decision_id, "decision"))
+    show(rerun.as_dict())
+    if not rerun.matches:
+        raise typer.Exit(1)
+
+
+@audit_cli.command("decisions")
+def audit_decisions(
+    settlement: Annotated[str | None, typer.Option(help="Decisions of this settlement")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every recorded decision")] = False,
+    by: ByOption = "auditor",
+) -> None:
+    """Re-run many recorded decisions (current and superseded) and summarise matches and
+    mismatches; exit 1 when any differs."""
+    if (settlement is None) == (not all_):
+        raise fail("give --settlement CODE or --all")
+    with running() as (container, _stop):
+        audit = container.services.audit
+        ids = audit.decisions(settlement)
+        progress, task = progress_bar("re-running decisions", len(ids))
+        mismatches = []
+        engines: dict[str, int] = {}
+        with progress:
+            for rerun in audit.rerun_decisions(ids, lambda n: progress.advance(task, n)):
+                engines[rerun.recorded_engine] = engines.get(rerun.recorded_engine, 0) + 1
+                if not rerun.matches:
+                    mismatches.append(rerun.as_dict())
+    show(
+        {
+            "scope": settlement or "all",
+            "decisions": len(ids),
+            "matches": len(ids) - len(mismatches),
+            "mismatches": len(mismatches),
+            "recorded_engines": engines,
+            "mismatched": mismatches[:100],
+        }
+    )
+    if mismatches:
+        raise typer.Exit(1)
+
+
+@audit_cli.command("lottery")
+def audit_lottery(code: str, number: int) -> None:
+    """Re-run a drawn round from its recorded seed, entrants and units: exit 1 on a difference."""
+    with running() as (container, _stop):
+        check = container.services.audit.rerun_lottery(code, number)
+    show(check.as_dict())
+    if not check.matches:
+        raise typer.Exit(1)

@@ -1,0 +1,317 @@
+"""Running the service: `serve`, `api`, `relay`, `project`; the projections' status and
+rebuilds, their dead letters, and the event contract."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+from typing import Annotated, Any
+
+import typer
+
+from api.cli.common import console, fail, projection_names, running, table_console
+from domain.base import Actor
+from infra.bootstrap import PROJECTIONS, Container
+from infra.config import ConfigurationError
+from infra.supervision import start_background
+
+projections_cli = typer.Typer(
+    no_args_is_help=True, help="Read-model projections: status and rebuilds."
+)
+dead_letters_cli = typer.Typer(no_args_is_help=True, help="Messages projections could not apply.")
+contract_cli = typer.Typer(no_args_is_help=True, help="The event contract for downstream systems.")
+
+HostOption = Annotated[str | None, typer.Option(help="Listen address (default HTTP_HOST)")]
+PortOption = Annotated[int | None, typer.Option(help="Listen port (default HTTP_PORT)")]
+
+
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the API, the relay (when Kafka is configured) and every projection in one process."""
+    with running() as (container, stop):
+        kafka = container.settings.kafka_enabled
+        if kafka:
+            container.ensure_topics()
+        container.projections.prepare()  # before the projections and the API start
+        start_background(container, stop, relay=kafka, projections=True, checkpointing=True)
+        _serve_http(container, stop, host, port)
+
+
+def api(
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, envvar="HTTP_WORKERS", help="Worker processes")
+    ] = 1,
+) -> None:
+    """Run the HTTP API alone (with --workers N, as N processes on one port)."""
+    with running() as (container, stop):
+        container.projections.prepare()
+        if workers == 1:
+            _serve_http(container, stop, host, port)
+            return
+        if not container.settings.api_tokens:
+            raise fail("API_TOKENS is required with more than one API worker")
+    import uvicorn
+
+    uvicorn.run(
+        "api.http:app_from_env",
+        factory=True,
+        host=host or container.settings.http_host,
+        port=port or container.settings.http_port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def relay() -> None:
+    """Publish the event store's log to Kafka, exactly once, until stopped."""
+    with running() as (container, stop):
+        if not container.settings.kafka_enabled:
+            raise fail("the relay needs KAFKA_BOOTSTRAP_SERVERS")
+        container.ensure_topics()
+        _serve_metrics(container)
+        from infra import tamper_evidence
+
+        tamper_evidence.prepare(container.database_url)  # the checkpoints table
+        start_background(container, stop, relay=False, projections=False, checkpointing=True)
+        container.relay().run(stop)
+
+
+def project(
+    name: Annotated[str | None, typer.Argument(help="Projection to run (default: all)")] = None,
+) -> None:
+    """Run projections into their read models until stopped (from Kafka, or the event store without it)."""
+    with running() as (container, stop):
+        names = [name] if name else list(PROJECTIONS)
+        unknown = [n for n in names if n not in PROJECTIONS]
+        if unknown:
+            raise fail(f"unknown projection {unknown[0]!r}; known: {', '.join(PROJECTIONS)}")
+        if container.settings.kafka_enabled:
+            container.ensure_topics()
+        _serve_metrics(container)
+        if len(names) == 1:
+            container.projections.projector(names[0]).run(stop)
+        else:
+            for thread in start_background(container, stop, relay=False, projections=True):
+                while thread.is_alive():
+                    thread.join(0.5)
+
+
+def _serve_http(
+    container: Container, stop: threading.Event, host: str | None, port: int | None
+) -> None:
+    import uvicorn
+
+    from api.http import create_app
+
+    try:
+        settings, invented = container.settings.with_tokens_for_api()
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
+    host = host or settings.http_host
+    port = port or settings.http_port
+    app = create_app(container, dict(settings.api_tokens))
+    if invented:
+        _print_development_banner(host, port, invented)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
+
+    def exit_when_stopped() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    watcher = threading.Thread(target=exit_when_stopped, daemon=True)
+    watcher.start()
+    server.run()
+
+
+def _print_development_banner(host: str, port: int, tokens: dict[str, Actor]) -> None:
+    url = f"http://{host}:{port}"
+    fin = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(7))
+    operator = next(t for t, a in tokens.items() if a.role == "operator")
+    console.print(f"\n[bold]Return and Reintegration API[/bold] on {url}  (OpenAPI: {url}/docs)")
+    console.print("Development tokens (this run only):")
+    for token, actor in tokens.items():
+        console.print(f"  {actor.role:<12} {token}", highlight=False)
+    body = (
+        '{"origin_settlement_code":"ZAN-002","current_address":"Baku, Khatai district, dormitory 4",'
+        '"members":[{"fin":"' + fin + '","first_name":"Aysel","last_name":"Mammadova",'
+        '"birth_date":"1984-03-12","sex":"female","relationship":"head"}]}'
+    )
+    console.print("\nTry it:", highlight=False)
+    console.print(
+        f"  curl -s -X POST {url}/api/v1/households -H 'Authorization: Bearer {operator}' "
+        f"-H 'Content-Type: application/json' -d '{body}'",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"  curl -s {url}/api/v1/households/HOUSEHOLD_ID -H 'Authorization: Bearer {operator}'\n",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        "The Great Return in Aghali, end to end (clearance, public lottery, offers, convoys,\n"
+        "arrivals), in another terminal:\n"
+        "  REINTEGRATION_ENV=development .venv/bin/reintegration demo great-return\n"
+        f"  curl -s '{url}/api/v1/relocation/pipeline?settlement_code=ZAN-002' "
+        f"-H 'Authorization: Bearer {operator}'\n",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _serve_metrics(container: Container) -> None:
+    """Expose /metrics on METRICS_PORT for processes without the API (relay, project)."""
+    if container.settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(container.settings.metrics_port, addr=container.settings.http_host)
+
+
+# --- projections and their dead letters ---------------------------------------------------
+
+
+@projections_cli.command("status")
+def projections_status() -> None:
+    """Each projection's position and lag per partition, and its pending dead letters."""
+    from rich.table import Table
+
+    with running() as (container, _stop):
+        table = Table("projection", "source", "partition", "position", "end", "lag", "dead letters")
+        for name in PROJECTIONS:
+            state = container.projections.status(name)
+            rebuilding = " (rebuild in progress)" if state.rebuild_in_progress else ""
+            if not state.partitions:
+                table.add_row(
+                    name + rebuilding, "-", "-", "-", "-", "-", str(state.dead_letters_pending)
+                )
+            for i, part in enumerate(state.partitions):
+                table.add_row(
+                    name + rebuilding if i == 0 else "",
+                    part.source,
+                    str(part.partition),
+                    str(part.position),
+                    "-" if part.end is None else str(part.end),
+                    "-" if part.lag is None else str(part.lag),
+                    str(state.dead_letters_pending) if i == 0 else "",
+                )
+        table_console().print(table)
+
+
+@projections_cli.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str, typer.Argument(help="Projection to rebuild")],
+) -> None:
+    """Rebuild NAME from the start of its source into new tables while the old ones keep
+    serving, then swap them in atomically. Run it again to resume an interrupted rebuild."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    projection_names(name)
+    with running() as (container, stop):
+        if container.settings.kafka_enabled:
+            container.ensure_topics()
+        with Progress(
+            TextColumn(f"rebuilding {name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task(name, total=None)
+
+            def on_progress(state: Any) -> None:
+                done = sum(p.position for p in state.partitions)
+                total = sum(p.end or 0 for p in state.partitions)
+                progress.update(task, completed=done, total=max(total, done))
+
+            swapped = container.projections.rebuild(name, stop, on_progress)
+        if not swapped:
+            raise fail(f"rebuild of {name} interrupted before the swap; run it again to resume", 1)
+        console.print(f"{name}: rebuilt and swapped in")
+
+
+@dead_letters_cli.command("list")
+def dead_letters_list(
+    projection: Annotated[str | None, typer.Option(help="Only this projection")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include replayed ones")] = False,
+) -> None:
+    """Messages a projection could not decode or apply, with the reason."""
+    from rich.table import Table
+
+    from projections.admin import dead_letters
+
+    with running() as (container, _stop):
+        table = Table(
+            "projection", "id", "source", "partition", "offset", "event type", "error", "replayed"
+        )
+        count = 0
+        for name in projection_names(projection):
+            for row in dead_letters(container.database_url, PROJECTIONS[name], all_):
+                count += 1
+                table.add_row(
+                    name,
+                    str(row.id),
+                    row.source,
+                    str(row.partition),
+                    str(row.offset),
+                    row.event_type or "?",
+                    f"{row.error_class}: {row.error_message}",
+                    f"{row.replayed_at:%Y-%m-%d %H:%M} by {row.replayed_by}"
+                    if row.replayed_at
+                    else "",
+                )
+        table_console().print(table if count else "no dead letters")
+
+
+@dead_letters_cli.command("replay")
+def dead_letters_replay(
+    projection: Annotated[str | None, typer.Option(help="Only this projection")] = None,
+    ids: Annotated[list[int] | None, typer.Option("--id", help="Only these dead letters")] = None,
+    by: Annotated[str, typer.Option(help="Who replays (recorded)", envvar="USER")] = "operator",
+) -> None:
+    """Apply pending dead letters again, after the cause was fixed. Exits 1 if any still fail."""
+    from projections.admin import replay_dead_letters
+
+    with running() as (container, _stop):
+        failed = 0
+        for name in projection_names(projection):
+            for outcome in replay_dead_letters(
+                container.database_url, PROJECTIONS[name], by, ids or ()
+            ):
+                if outcome.replayed:
+                    console.print(f"{name} #{outcome.id}: replayed")
+                else:
+                    failed += 1
+                    console.print(
+                        f"{name} #{outcome.id}: still failing: {outcome.error}", highlight=False
+                    )
+        if failed:
+            raise typer.Exit(1)
+
+
+# --- the contract -------------------------------------------------------------------------
+
+
+@contract_cli.command("asyncapi")
+def contract_asyncapi(
+    check: Annotated[
+        bool, typer.Option(help="Only check that the committed file is current")
+    ] = False,
+) -> None:
+    """Regenerate schemas/asyncapi.yaml from the schemas and the topic configuration."""
+    from infra import asyncapi
+
+    fresh = asyncapi.render(asyncapi.generate())
+    if check:
+        if asyncapi.DOCUMENT.read_text(encoding="utf-8") != fresh:
+            raise fail(
+                "schemas/asyncapi.yaml is out of date: run `reintegration contract asyncapi`", 1
+            )
+        console.print("schemas/asyncapi.yaml is up to date")
+        return
+    asyncapi.DOCUMENT.write_text(fresh, encoding="utf-8")
+    console.print(f"wrote {asyncapi.DOCUMENT}")

@@ -1,0 +1,137 @@
+"""What every route needs, as FastAPI dependencies: who is calling and whether their role may do
+this, the command context a change is recorded under, the use cases, the read models, and the
+record of a read of personal data. A route declares what it needs in its signature::
+
+    def add_member(household_id: UUID, body: AddMemberIn, use: Use, _: Writer) -> ...
+
+and the errors its use case raises become problems in one place (:mod:`api.http.problems`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+
+from application.services import Services
+from domain import text
+from domain.base import Actor, CommandContext, acting_as
+from infra import access_log
+from infra.bootstrap import Container
+
+WRITE_ROLES = ("operator", "supervisor")
+READ_ROLES = ("operator", "supervisor", "auditor")
+AUDIT_ROLES = ("auditor", "supervisor")
+
+bearer = HTTPBearer(auto_error=False)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+T = TypeVar("T")
+
+
+def _authorized(request: Request, roles: tuple[str, ...]) -> Actor:
+    actor: Actor | None = getattr(request.state, "actor", None)
+    if actor is None:  # the boundary authenticates every path but the public ones
+        raise HTTPException(401, "a valid bearer token is required")
+    if actor.role not in roles:
+        raise HTTPException(
+            403, f"role {actor.role!r} may not do this; allowed: {', '.join(roles)}"
+        )
+    return actor
+
+
+def caller(*roles: str) -> Any:
+    """For a read: the caller, when their role is one of ``roles`` (401 or 403 otherwise).
+    ``credentials`` is declared so that the OpenAPI document shows the bearer scheme; the
+    boundary has already authenticated the token."""
+
+    async def dependency(request: Request, credentials: Credentials) -> Actor:
+        return _authorized(request, roles)
+
+    return Depends(dependency)
+
+
+def acting(*roles: str) -> Any:
+    """For a command: the caller, when their role is one of ``roles``, with the command context
+    every recorded event carries (who, which request, which correlation) set for the whole run
+    of the route. The dependency is async, so it sets the context in the request's own
+    context, which the worker thread of a plain ``def`` route copies."""
+
+    async def dependency(request: Request, credentials: Credentials) -> AsyncIterator[Actor]:
+        actor = _authorized(request, roles)
+        context = CommandContext(actor, request.state.correlation_id, request.state.request_id)
+        with acting_as(context):
+            yield actor
+
+    return Depends(dependency)
+
+
+Reader = Annotated[Actor, caller(*READ_ROLES)]
+Auditor = Annotated[Actor, caller(*AUDIT_ROLES)]
+Verifier = Annotated[Actor, caller("integration", *READ_ROLES)]
+Writer = Annotated[Actor, acting(*WRITE_ROLES)]
+Supervisor = Annotated[Actor, acting("supervisor")]
+
+
+def container(request: Request) -> Container:
+    built: Container = request.app.state.container
+    return built
+
+
+def services(request: Request) -> Services:
+    return container(request).services
+
+
+Use = Annotated[Services, Depends(services)]
+"""The use cases (:mod:`application`)."""
+
+
+class ReadModels:
+    """Runs a read-model query function (``view(cursor, *args)`` from ``projections/``) on a
+    pooled connection."""
+
+    def __init__(self, run: Callable[..., Any]) -> None:
+        self._run = run
+
+    def __call__(self, view: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        found: T = self._run(view, *args, **kwargs)
+        return found
+
+
+def read_models(request: Request) -> ReadModels:
+    return ReadModels(container(request).query)
+
+
+Views = Annotated[ReadModels, Depends(read_models)]
+
+
+class AccessLog:
+    """Records a read of personal data: who, what, whose, when, and why when the caller says
+    (the ``X-Access-Reason`` header or the ``reason`` query parameter)."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def record(self, action: str, subjects: list[UUID]) -> None:
+        request = self.request
+        header = request.headers.get("x-access-reason")
+        if header is not None:  # HTTP headers arrive as Latin-1: read the bytes as UTF-8
+            header = header.encode("latin-1").decode("utf-8", "replace")
+        reason = text.optional_text(
+            "reason", header or request.query_params.get("reason"), text.LINE
+        )
+        access_log.record(
+            container(request).read_pool,
+            request.state.actor,
+            action,
+            request.url.path,
+            subjects,
+            reason,
+            request.state.correlation_id,
+        )
+
+
+Reads = Annotated[AccessLog, Depends(AccessLog)]

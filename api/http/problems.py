@@ -1,0 +1,341 @@
+"""RFC 7807 problem details, and the one place errors become HTTP responses.
+
+Every error answer is ``application/problem+json`` with ``type``, ``title``, ``status``,
+``detail`` and ``instance``; input errors also name the ``field`` and the ``reason``, and list
+every broken rule in ``errors``. The OpenAPI document lists, for every operation, each status
+it can answer with this schema (:func:`document`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from api import errors
+from domain.base import EventTooLarge, ValidationFailed
+
+log = structlog.get_logger("api")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://reintegration.example/problems/"
+RETRY_AFTER_S = 5
+
+
+def problem_bytes(
+    status: int, title: str, detail: str, *, kind: str, instance: str | None = None, **extra: Any
+) -> bytes:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    # Rendering an error must never fail in turn: a stray surrogate is written as an escape.
+    return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace")
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    kind: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    return Response(
+        problem_bytes(status, title, detail, kind=kind, instance=instance, **extra),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _field_from_loc(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _reason(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")  # our validators' reasons, as written
+
+
+def _line_and_column(document: Any, position: int) -> tuple[int, int]:
+    text = document.decode("utf-8", "replace") if isinstance(document, bytes) else str(document)
+    line = text.count("\n", 0, position) + 1
+    return line, position - (text.rfind("\n", 0, position) + 1) + 1
+
+
+class _Unavailable:
+    """One log line when the database stops answering, not one per request."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def note(self, error_class: str) -> None:
+        now = time.monotonic()
+        if now - self.last > 10:
+            self.last = now
+            log.warning("database unavailable; answering 503", error_class=error_class)
+
+
+def install(app: FastAPI) -> None:
+    unavailable = _Unavailable()
+
+    @app.exception_handler(ValidationFailed)
+    async def _invalid(request: Request, exc: ValidationFailed) -> Response:
+        return problem(
+            422,
+            "Invalid input",
+            str(exc),
+            kind="validation",
+            instance=request.url.path,
+            field=exc.field,
+            reason=exc.reason,
+            errors=[{"field": e.field, "reason": e.reason} for e in exc.errors],
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _malformed(request: Request, exc: RequestValidationError) -> Response:
+        raw = list(exc.errors())
+        broken_json = next((e for e in raw if e.get("type") == "json_invalid"), None)
+        if broken_json is not None:
+            position = int(broken_json["loc"][-1]) if len(broken_json["loc"]) > 1 else 0
+            line, column = _line_and_column(exc.body, position)
+            why = broken_json.get("ctx", {}).get("error", "malformed JSON")
+            reason = f"malformed JSON at line {line}, column {column}: {why}"
+            return problem(
+                400,
+                "Malformed request",
+                f"body: {reason}",
+                kind="malformed-json",
+                instance=request.url.path,
+                field="body",
+                reason=reason,
+                line=line,
+                column=column,
+                errors=[{"field": "body", "reason": reason}],
+            )
+        errors = [{"field": _field_from_loc(tuple(e["loc"])), "reason": _reason(e)} for e in raw]
+        return problem(
+            422,
+            "Invalid input",
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+            kind="validation",
+            instance=request.url.path,
+            field=errors[0]["field"] if errors else "body",
+            reason=errors[0]["reason"] if errors else "malformed request",
+            errors=errors,
+        )
+
+    async def _domain_error(request: Request, exc: Exception) -> Response:
+        found = errors.meaning(exc)
+        assert found is not None  # installed only for the classes errors.MEANINGS names
+        extra: dict[str, Any] = {}
+        field = getattr(exc, "field", None)
+        if isinstance(exc, EventTooLarge):
+            field = field or "body"
+            extra = {
+                "reason": f"the event would be {exc.size} bytes; at most {exc.limit}",
+                "errors": [{"field": field, "reason": f"at most {exc.limit} bytes in one event"}],
+            }
+        if field and found.status in (409, 413):
+            extra["field"] = field
+        return problem(
+            found.status, found.title, str(exc), kind=found.kind, instance=request.url.path, **extra
+        )
+
+    for error_class, _meaning in errors.MEANINGS:
+        if error_class is not ValidationFailed:
+            app.add_exception_handler(error_class, _domain_error)
+
+    async def _unavailable(request: Request, exc: Exception) -> Response:
+        unavailable.note(type(exc).__name__)
+        return problem(
+            503,
+            "Service unavailable",
+            "the database is not answering; try again shortly",
+            kind="unavailable",
+            instance=request.url.path,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    for unavailable_class in _unavailable_classes():
+        app.add_exception_handler(unavailable_class, _unavailable)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        kinds = {
+            400: "bad-request",
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not-found",
+            405: "method-not-allowed",
+            413: "too-large",
+        }
+        titles = {
+            400: "Bad request",
+            401: "Unauthenticated",
+            403: "Forbidden",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Content too large",
+        }
+        detail = str(exc.detail)
+        extra: dict[str, Any] = {}
+        if exc.status_code == 413:
+            extra = {"field": "body", "reason": detail}
+        elif exc.status_code == 400:
+            detail = (
+                "the body could not be read as JSON in UTF-8 (another encoding, a number too "
+                "long, or nesting too deep)"
+            )
+            extra = {"field": "body", "reason": detail}
+        return problem(
+            exc.status_code,
+            titles.get(exc.status_code, "HTTP error"),
+            detail,
+            kind=kinds.get(exc.status_code, "http-error"),
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+            **extra,
+        )
+
+
+def _unavailable_classes() -> list[type[Exception]]:
+    """The errors that mean the database is not answering (not that a request is wrong)."""
+    import psycopg
+    from eventsourcing import persistence
+    from psycopg_pool import PoolTimeout
+
+    return [
+        psycopg.OperationalError,
+        PoolTimeout,
+        persistence.OperationalError,
+        persistence.InterfaceError,
+    ]
+
+
+# --- the OpenAPI document ----------------------------------------------------------------
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "An RFC 7807 problem document.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "field": {"type": "string", "description": "The input that broke a rule."},
+        "reason": {"type": "string", "description": "The rule it broke."},
+        "errors": {
+            "type": "array",
+            "description": "Every broken rule, each with its field and reason.",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+        "error_id": {
+            "type": "string",
+            "description": "For 500: the id of the error in the service's log.",
+        },
+        "line": {"type": "integer", "description": "For malformed JSON: where it breaks."},
+        "column": {"type": "integer"},
+    },
+    "additionalProperties": True,
+}
+STATUS_DESCRIPTIONS = {
+    400: "Malformed request: JSON that does not parse (with line and column), control "
+    "characters in the path or query, or a malformed X-Correlation-ID or X-Request-ID",
+    401: "No valid bearer token (checked before the body is read)",
+    403: "The caller's role may not do this",
+    404: "Not found",
+    409: "Conflicts with the case's state, or with a concurrent update",
+    413: "The body is larger than the limit (HTTP_MAX_BODY_BYTES), or the change would record "
+    "an event larger than the log accepts",
+    422: "Invalid input: every broken rule, each with its field and reason",
+    500: "Unexpected error: the answer carries an error id, logged with the cause",
+    503: "The database is not answering; try again after Retry-After seconds",
+}
+
+
+def statuses(route: APIRoute, public: bool) -> list[int]:
+    """The error statuses an operation can answer (413: a body over the limit is refused for
+    every operation, whether it reads a body or not)."""
+    found = {400, 413, 500, 503}
+    if not public:
+        found |= {401, 403}
+    has_body = route.body_field is not None
+    parameters = route.dependant.path_params or route.dependant.query_params
+    if has_body:
+        found |= {413, 422}
+    if parameters:
+        found.add(422)
+    if route.dependant.path_params:
+        found.add(404)
+    if (route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}:
+        found |= {404, 409, 422}
+    return sorted(found)
+
+
+def document(app: FastAPI, routes: list[APIRoute], public_paths: frozenset[str]) -> None:
+    """Replace the OpenAPI generator with one that lists every error status of every operation
+    in ``routes`` with the problem schema (FastAPI documents only 422, and with another
+    schema)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        for schema_name in ("HTTPValidationError", "ValidationError"):
+            spec["components"]["schemas"].pop(schema_name, None)
+        reference = {"$ref": "#/components/schemas/Problem"}
+        for route in routes:
+            if not route.include_in_schema:
+                continue
+            path_item = spec["paths"].get(route.path_format, {})
+            for method in route.methods or ():
+                operation = path_item.get(method.lower())
+                if operation is None:
+                    continue
+                responses = operation.setdefault("responses", {})
+                for status in statuses(route, route.path_format in public_paths):
+                    entry = responses.setdefault(str(status), {})
+                    entry["description"] = STATUS_DESCRIPTIONS[status]
+                    entry["content"] = {PROBLEM_JSON: {"schema": reference}}
+                    if status == 503:
+                        entry["headers"] = {
+                            "Retry-After": {
+                                "description": "Seconds to wait before trying again",
+                                "schema": {"type": "integer"},
+                            }
+                        }
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,116 @@
+"""The auditor over HTTP: a case's history and its state at any moment (from the event log,
+never from the read models), the re-runs of a decision and of a lottery round, who read whose
+data, and the signed checkpoints of the hash chain with the key that verifies them."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from api.http.boundary import Utf8JsonRoute
+from api.http.dependencies import Auditor, Reads, Use, container
+from api.http.models import MAX_ID, SettlementPath
+from api.http.routers.housing import RoundPath
+from infra import access_log
+from infra.case_report import render_html
+from infra.tamper_evidence import key_id
+
+router = APIRouter(tags=["audit"], route_class=Utf8JsonRoute)
+
+
+@router.get("/api/v1/audit/households/{household_id}/history")
+def case_history(
+    household_id: UUID,
+    actor: Auditor,
+    use: Use,
+    reads: Reads,
+    format: Literal["json", "html"] = "json",
+) -> Any:
+    """Every event of the case, from the event store, with actor, role, time, reason and
+    causation. ``?format=html`` gives a readable report."""
+    history = use.audit.history(household_id)
+    reads.record(
+        "read case history", [household_id, *{UUID(e["aggregate_id"]) for e in history["events"]}]
+    )
+    if format == "html":
+        return HTMLResponse(render_html(history, None, actor.user_id))
+    return history
+
+
+@router.get("/api/v1/audit/households/{household_id}")
+def case_as_of(
+    household_id: UUID, _: Auditor, use: Use, reads: Reads, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """The case as it stood at ``as_of`` (ISO 8601; UTC when no offset is given), replayed
+    from the event store, not read from today's read models."""
+    moment = as_of or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    state = use.audit.as_of(household_id, moment)
+    reads.record(
+        "read case as of", [household_id, *(UUID(m["person_id"]) for m in state["members"])]
+    )
+    return state
+
+
+@router.get("/api/v1/audit/decisions/{decision_id}/rerun")
+def rerun(decision_id: UUID, _: Auditor, use: Use, reads: Reads) -> dict[str, Any]:
+    """Re-run a recorded decision on its recorded facts and rule set version."""
+    result = use.audit.rerun_decision(decision_id)
+    reads.record("re-run eligibility decision", [result.household_id])
+    return result.as_dict()
+
+
+@router.get("/api/v1/audit/settlements/{code}/rounds/{number}/rerun")
+def rerun_lottery(code: SettlementPath, number: RoundPath, _: Auditor, use: Use) -> dict[str, Any]:
+    """Re-run a drawn round from its recorded seed, entrants and units."""
+    return use.audit.rerun_lottery(code, number).as_dict()
+
+
+@router.get("/api/v1/audit/access-log")
+def read_access_log(
+    request: Request,
+    _: Auditor,
+    actor_id: Annotated[
+        str | None, Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")
+    ] = None,
+    subject_id: UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Who read whose personal data, when and why. Page with ``after_id``."""
+    entries = access_log.query(
+        container(request).read_pool,
+        actor_id=actor_id,
+        subject_id=subject_id,
+        since=since,
+        until=until,
+        limit=limit,
+        after_id=after_id,
+    )
+    return {"entries": entries, "next_after_id": entries[-1]["id"] if entries else None}
+
+
+@router.get("/api/v1/audit/public-key")
+def audit_public_key(request: Request) -> dict[str, str]:
+    """The Ed25519 public key that verifies the signed checkpoints (also in the README)."""
+    public = container(request).audit_trail.public_key() or b""
+    return {
+        "algorithm": "Ed25519",
+        "public_key": base64.b64encode(public).decode(),
+        "key_id": key_id(public),
+    }
+
+
+@router.get("/api/v1/audit/checkpoints")
+def audit_checkpoints(request: Request, _: Auditor) -> dict[str, Any]:
+    """The signed checkpoints of the hash chain, oldest first."""
+    checkpoints = container(request).audit_trail.stored_checkpoints()
+    return {"checkpoints": [c.to_json() for c in checkpoints]}

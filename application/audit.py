@@ -1,0 +1,318 @@
+"""The auditor's use cases, computed from the event log, never from the read models: a case's
+complete history, the case as it stood at any moment, and the re-runs of a recorded eligibility
+decision and of a drawn lottery."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from application.eligibility import PRE_RETURN_SURVEY
+from application.housing import LotteryCheck, get_round
+from application.ports import CaseEvent, EventStore, ExpressionLanguage
+from domain import eligibility, surveys
+from domain.base import NotFound
+from domain.engine import RuleEngine
+from domain.housing import HousingStateError, draw, seed_hash
+from domain.registry import Household, Person
+from domain.reintegration import reintegration_id
+from domain.relocation import Relocation, relocation_id
+from domain.rules import content_hash
+
+ENVELOPE = {
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "originator_topic",
+    "event_id",
+    "actor_id",
+    "actor_role",
+    "correlation_id",
+    "causation_id",
+    "reason",
+}
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, UUID | datetime) or hasattr(value, "isoformat"):
+        return str(value) if isinstance(value, UUID) else value.isoformat()
+    return value
+
+
+@dataclass
+class Rerun:
+    """An auditor's re-run of one recorded decision on its recorded facts."""
+
+    decision_id: UUID
+    household_id: UUID
+    rule_set: str
+    matches: bool
+    differences: list[str]
+    facts_hash_ok: bool
+    rule_set_hash_ok: bool
+    recorded_engine: str
+    current_engine: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.__dict__,
+            "decision_id": str(self.decision_id),
+            "household_id": str(self.household_id),
+        }
+
+
+class Audit:
+    def __init__(
+        self,
+        store: EventStore,
+        language: ExpressionLanguage,
+        event_type: Callable[[Any], str],
+    ) -> None:
+        """``event_type`` names an event as the contract does (its Avro schema's full name)."""
+        self.store = store
+        self.language = language
+        self.event_type = event_type
+        self._rule_sets: dict[tuple[str, int], eligibility.RuleSet] = {}
+        self._engines: dict[tuple[str, int], RuleEngine] = {}
+
+    # --- a case from the log ---------------------------------------------------------------
+
+    def case_events(self, household_id: UUID) -> list[CaseEvent]:
+        """Every event of the case (the household, every person registered in it, its surveys,
+        decisions, relocation and follow-up), in the order of the log."""
+        household_events = self.store.case_events([household_id])
+        if not household_events:
+            raise NotFound("household", household_id)
+        people: list[UUID] = []
+        for item in household_events:
+            for member in getattr(item.event, "members", []) or []:
+                if member.person_id not in people:
+                    people.append(member.person_id)
+
+        def numbered(id_for: Callable[[UUID, int], UUID]) -> list[UUID]:
+            count = self.store.count_numbered(id_for, [household_id])[household_id]
+            return [id_for(household_id, n) for n in range(1, count + 1)]
+
+        others = [
+            *people,
+            *numbered(lambda h, n: surveys.response_id(h, PRE_RETURN_SURVEY, n)),
+            *numbered(eligibility.decision_id),
+            relocation_id(household_id),
+            reintegration_id(household_id),
+        ]
+        everything = household_events + self.store.case_events(others)
+        return sorted(everything, key=lambda item: item.position)
+
+    def history(self, household_id: UUID) -> dict[str, Any]:
+        """Every event of the case in log order, with who, when, why and what caused it."""
+        entries = []
+        for item in self.case_events(household_id):
+            event = item.event
+            entries.append(
+                {
+                    "position": item.position,
+                    "event_type": self.event_type(event),
+                    "event_id": str(event.event_id),
+                    "aggregate": type(event).__qualname__.split(".")[0],
+                    "aggregate_id": str(event.originator_id),
+                    "aggregate_version": event.originator_version,
+                    "occurred_at": event.timestamp.isoformat(),
+                    "actor_id": event.actor_id,
+                    "actor_role": event.actor_role,
+                    "reason": getattr(event, "reason", None),
+                    "correlation_id": event.correlation_id,
+                    "causation_id": event.causation_id,
+                    "data": {k: _plain(v) for k, v in vars(event).items() if k not in ENVELOPE},
+                    "chain_hash": item.link.hex() if item.link else None,
+                }
+            )
+        return {"household_id": str(household_id), "events": entries}
+
+    def as_of(self, household_id: UUID, moment: datetime) -> dict[str, Any]:
+        """The case as it stood at ``moment``: replay only the events recorded up to then."""
+        aggregates: dict[UUID, Any] = {}
+        last_position = 0
+        for item in self.case_events(household_id):
+            event = item.event
+            if event.timestamp > moment:
+                continue
+            aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
+            last_position = item.position
+        household = aggregates.get(household_id)
+        if not isinstance(household, Household):
+            raise NotFound(f"household as of {moment.isoformat()}", household_id)
+        return {
+            "household_id": str(household_id),
+            "as_of": moment.isoformat(),
+            "position": last_position,
+            "household": {
+                "head_person_id": str(household.head_person_id),
+                "origin_settlement_code": household.origin_settlement_code,
+                "current_address": household.current_address,
+                "contact_phone": household.contact_phone,
+                "version": household.version,
+                "registered_at": household.created_on.isoformat(),
+                "modified_at": household.modified_on.isoformat(),
+            },
+            "members": [_member_as_of(m, aggregates.get(m.person_id)) for m in household.members],
+            "eligibility_decision": _decision_as_of(aggregates),
+            **_relocation_as_of(aggregates.get(relocation_id(household_id))),
+        }
+
+    # --- re-running what was decided -------------------------------------------------------
+
+    def rerun_decision(self, decision_id: UUID) -> Rerun:
+        """Load the recorded decision and the rule set version it names, run the engine again
+        on the recorded facts, and compare every outcome and both hashes."""
+        decision: eligibility.EligibilityDecision = self.store.get(
+            decision_id, "eligibility decision"
+        )
+        rule_set = self._approved_rule_set(decision.rule_set_code, decision.rule_set_version)
+        facts = decision.facts_snapshot
+        engine = self._engine(rule_set)
+        recorded = decision.determination.comparable()
+        now = engine.determine(facts).comparable()
+        differences = [
+            f"{key}: recorded {recorded[key]!r}, re-run {now[key]!r}"
+            for key in recorded
+            if recorded[key] != now[key]
+        ]
+        facts_ok = content_hash(facts) == decision.facts_hash
+        rule_set_ok = rule_set.document_hash == decision.rule_set_hash and (
+            content_hash(json.loads(rule_set.document)) == rule_set.document_hash
+        )
+        if not facts_ok:
+            differences.append("facts: the snapshot does not match its recorded hash")
+        if not rule_set_ok:
+            differences.append(
+                "rule set: the document does not match the hash the decision recorded"
+            )
+        return Rerun(
+            decision_id=decision.id,
+            household_id=decision.household_id,
+            rule_set=f"{decision.rule_set_code} v{decision.rule_set_version}",
+            matches=not differences,
+            differences=differences,
+            facts_hash_ok=facts_ok,
+            rule_set_hash_ok=rule_set_ok,
+            recorded_engine=decision.engine_version,
+            current_engine=engine.version,
+        )
+
+    def decisions(self, settlement_code: str | None = None) -> list[UUID]:
+        """Every recorded decision (current and superseded), of the households originating from
+        a settlement or of all, by household and sequence: from the log, never lagging."""
+        households = sorted(
+            self.store.households_originating_from(settlement_code)
+            if settlement_code
+            else self.store.households(),
+            key=str,
+        )
+        counts = self.store.count_numbered(eligibility.decision_id, households)
+        return [eligibility.decision_id(h, n) for h in households for n in range(1, counts[h] + 1)]
+
+    def rerun_decisions(
+        self, decision_ids: Iterable[UUID], progress: Callable[[int], None] | None = None
+    ) -> Iterator[Rerun]:
+        for decision_id in decision_ids:
+            yield self.rerun_decision(decision_id)
+            if progress:
+                progress(1)
+
+    def _approved_rule_set(self, code: str, version: int) -> eligibility.RuleSet:
+        """Approved versions never change, so one load serves every decision that used it."""
+        key = (code, version)
+        cached = self._rule_sets.get(key)
+        if cached is None:
+            cached = self.store.find(eligibility.rule_set_id(code, version))
+            if cached is None:
+                raise NotFound("rule set", f"{code} version {version}")
+            if cached.status != "draft":
+                self._rule_sets[key] = cached
+        return cached
+
+    def _engine(self, rule_set: eligibility.RuleSet) -> RuleEngine:
+        key = (rule_set.code, rule_set.rule_set_version)
+        engine = self._engines.get(key)
+        if engine is None or rule_set.status == "draft":
+            engine = RuleEngine(rule_set.parsed, self.language)
+            self._engines[key] = engine
+        return engine
+
+    def rerun_lottery(self, code: str, number: int) -> LotteryCheck:
+        """Re-run a drawn round from what it recorded: the seed against the published hash,
+        then the draw on the recorded entrants and units."""
+        r = get_round(self.store, code, number)
+        if r.seed is None:
+            raise HousingStateError("the round is not drawn yet", "round")
+        assignments, reserve = draw(r.seed, r.entrants, r.units)
+        return LotteryCheck(
+            round_id=r.id,
+            settlement_code=code,
+            round_number=number,
+            seed_matches_commitment=seed_hash(r.seed) == r.seed_hash,
+            assignments_match=assignments == r.assignments,
+            reserve_matches=reserve == r.reserve,
+            algorithm_version=r.algorithm_version,
+            entrants=len(r.entrants),
+            units=len(r.units),
+        )
+
+
+def _member_as_of(member: Any, person: Any) -> dict[str, Any]:
+    details = (
+        {
+            "first_name": person.first_name,
+            "last_name": person.last_name,
+            "patronymic": person.patronymic,
+            "birth_date": person.birth_date.isoformat(),
+            "sex": person.sex,
+            "version": person.version,
+        }
+        if isinstance(person, Person)
+        else {}
+    )
+    return {
+        "person_id": str(member.person_id),
+        "fin": member.fin,
+        "relationship": member.relationship,
+        **details,
+    }
+
+
+def _decision_as_of(aggregates: dict[UUID, Any]) -> dict[str, Any] | None:
+    decisions = [a for a in aggregates.values() if isinstance(a, eligibility.EligibilityDecision)]
+    if not decisions:
+        return None
+    d = max(decisions, key=lambda a: a.sequence)
+    return {
+        "decision_id": str(d.id),
+        "sequence": d.sequence,
+        "rule_set": {"id": d.rule_set_code, "version": d.rule_set_version},
+        "result": d.effective_result,
+        "priority_group": d.effective_priority_group,
+        "rooms_entitled": d.effective_rooms,
+        "determined": {"result": d.result, "at": d.created_on.isoformat(), "by": d.determined_by},
+        "overridden_by": d.overridden_by,
+        "version": d.version,
+    }
+
+
+def _relocation_as_of(case: Any) -> dict[str, Any]:
+    if not isinstance(case, Relocation):
+        return {"allocation": None, "relocation_stage": None}
+    allocation = (
+        {"unit_id": str(case.allocated_unit), "address": case.allocated_address}
+        if case.allocated_unit
+        else None
+    )
+    return {"allocation": allocation, "relocation_stage": case.stage, "consent": case.consent}

@@ -1,0 +1,179 @@
+"""The event store on the eventsourcing library.
+
+:class:`ReintegrationApplication` is the library's Application with the project's
+transcodings (how dates and the domain's value objects are written in the stored JSON). It runs
+on PostgreSQL in production (the recorder of ``infra/chain.py``) and in memory in the fast tests
+(the library's POPO persistence). :class:`LibraryEventStore` implements the
+:class:`~application.ports.EventStore` port with the library's own calls; the PostgreSQL
+adapter (``infra/event_store.py``) answers the bulk reads with SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.utils import get_topic
+
+from application.ports import CaseEvent, ConcurrentUpdate
+from domain import engine, housing, surveys
+from domain.base import NotFound
+from domain.registry import Household, Member
+
+HOUSEHOLD_REGISTERED = get_topic(Household.Registered)
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class MemberAsDict(Transcoding):
+    type = Member
+    name = "household_member"
+
+    def encode(self, obj: Member) -> dict[str, Any]:
+        return {"person_id": obj.person_id, "fin": obj.fin, "relationship": obj.relationship}
+
+    def decode(self, data: dict[str, Any]) -> Member:
+        return Member(**data)
+
+
+class DataclassAsDict(Transcoding):
+    """A frozen dataclass of the domain, stored as a dict of its fields."""
+
+    def __init__(self, cls: type, name: str) -> None:
+        self.type = cls
+        self.name = name
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**data)
+
+
+class ReintegrationApplication(Application[UUID]):
+    """The library's Application: repository, mapper and recorder of the project's events."""
+
+    name = "reintegration"  # events table: reintegration_events
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        transcoder.register(MemberAsDict())
+        transcoder.register(DataclassAsDict(surveys.Question, "survey_question"))
+        transcoder.register(DataclassAsDict(surveys.Option, "survey_option"))
+        transcoder.register(DataclassAsDict(surveys.ShowIf, "survey_show_if"))
+        transcoder.register(DataclassAsDict(engine.CriterionOutcome, "criterion_outcome"))
+        transcoder.register(DataclassAsDict(housing.Entrant, "lottery_entrant"))
+        transcoder.register(DataclassAsDict(housing.RoundUnit, "lottery_unit"))
+        transcoder.register(DataclassAsDict(housing.Assignment, "lottery_assignment"))
+        transcoder.register(DataclassAsDict(housing.ReservePlace, "lottery_reserve_place"))
+
+
+def in_memory() -> ReintegrationApplication:
+    """The application on the library's in-memory persistence (the fast tests, a demo)."""
+    return ReintegrationApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+class LibraryEventStore:
+    """The event store port on the library's Application: correct on any persistence, and fast
+    enough in memory. Reads that span many aggregates walk the log."""
+
+    def __init__(self, app: ReintegrationApplication) -> None:
+        self.app = app
+
+    def save(self, *aggregates: Any) -> None:
+        try:
+            self.app.save(*aggregates)
+        except IntegrityError:
+            raise ConcurrentUpdate from None
+
+    def get(self, aggregate_id: UUID, kind: str) -> Any:
+        try:
+            return self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(kind, aggregate_id) from None
+
+    def find(self, aggregate_id: UUID) -> Any | None:
+        try:
+            return self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        return bool(self.app.recorder.select_events(aggregate_id, limit=1))
+
+    def existing(self, ids: Iterable[UUID]) -> set[UUID]:
+        return {aggregate_id for aggregate_id in ids if self.exists(aggregate_id)}
+
+    def load_many(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
+        found = {}
+        for aggregate_id in ids:
+            aggregate = self.find(aggregate_id)
+            if aggregate is not None:
+                found[aggregate_id] = aggregate
+        return found
+
+    def count_numbered(
+        self, id_for: Callable[[Any, int], UUID], keys: Sequence[Hashable], window: int = 4
+    ) -> dict[Any, int]:
+        counts = {}
+        for key in keys:
+            n = 0
+            while self.exists(id_for(key, n + 1)):
+                n += 1
+            counts[key] = n
+        return counts
+
+    def first_events(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
+        found = {}
+        for aggregate_id in ids:
+            stored = self.app.recorder.select_events(aggregate_id, limit=1)
+            if stored:
+                found[aggregate_id] = self.app.mapper.to_domain_event(stored[0])
+        return found
+
+    def households_originating_from(self, settlement_code: str) -> list[UUID]:
+        return [
+            event.originator_id
+            for event in self._registrations()
+            if event.origin_settlement_code == settlement_code
+        ]
+
+    def households(self) -> list[UUID]:
+        return [event.originator_id for event in self._registrations()]
+
+    def _registrations(self) -> list[Any]:
+        recorder = self.app.recorder
+        return [
+            self.app.mapper.to_domain_event(n)
+            for n in recorder.select_notifications(
+                start=1, limit=10**9, topics=[HOUSEHOLD_REGISTERED]
+            )
+        ]
+
+    def case_events(self, ids: Iterable[UUID]) -> list[CaseEvent]:
+        wanted = set(ids)
+        return [
+            CaseEvent(n.id, self.app.mapper.to_domain_event(n), None)
+            for n in self.app.recorder.select_notifications(start=1, limit=10**9)
+            if n.originator_id in wanted
+        ]
+
+    def head(self) -> int:
+        return int(self.app.recorder.max_notification_id() or 0)
+
+    def analyze(self) -> None:
+        pass

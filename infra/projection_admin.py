@@ -1,0 +1,170 @@
+"""Running and administering the projections: a projection's runner (on Kafka, or on the event
+store's log in embedded mode), its status and lag, a rebuild with an atomic swap, and the
+auditor's cross-check of a read model against one rebuilt from the log."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from application.reports import AuditReport
+from infra import contract
+from infra.config import Settings
+from infra.contract import Topics
+from infra.kafka import CONSUMER_LIMITS, PRODUCER_LIMITS
+from projections import eligibility, households, housing
+from projections.runner import EventStoreProjector, KafkaProjector, Projection
+
+PROJECTIONS = {
+    households.NAME: Projection(households.NAME, households.DDL, households.HANDLERS),
+    eligibility.NAME: Projection(eligibility.NAME, eligibility.DDL, eligibility.HANDLERS),
+    housing.NAME: Projection(housing.NAME, housing.DDL, housing.HANDLERS),
+}
+
+
+class ProjectionAdmin:
+    def __init__(
+        self, settings: Settings, database_url: str, application: Any, topics: Topics
+    ) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.application = application
+        self.topics = topics
+
+    def prepare(self) -> None:
+        """Every projection's schema and tables, and the audit tables (idempotent)."""
+        from infra import tamper_evidence
+        from projections.runner import prepare
+
+        for projection in PROJECTIONS.values():
+            prepare(self.database_url, projection)
+        tamper_evidence.prepare(self.database_url)
+
+    def catch_up(self) -> None:
+        """Without Kafka, bring every projection up to the end of the event store's log (for a
+        command-line process that shows views no `serve` may be keeping up to date). With
+        Kafka, the projector processes do that; this does nothing."""
+        self.prepare()
+        if self.settings.kafka_bootstrap_servers:
+            return
+        for name in PROJECTIONS:
+            self.projector(name).run(threading.Event(), until_caught_up=True)
+
+    def encode_notification(self, notification: Any) -> tuple[bytes, dict[str, str]]:
+        """A stored event as Kafka would carry it: Avro single-object bytes and the headers."""
+        event = self.application.mapper.to_domain_event(notification)
+        schema_name, value = contract.encode(event)
+        return value, contract.headers(schema_name, event, notification.id)
+
+    def projector(
+        self,
+        name: str,
+        schema: str | None = None,
+        group_id: str | None = None,
+        group_instance_id: str | None = None,
+    ) -> KafkaProjector | EventStoreProjector:
+        """The projection's runner: on Kafka when configured, else on the event store's log."""
+        projection = PROJECTIONS[name]
+        if self.settings.kafka_bootstrap_servers:
+            return KafkaProjector(
+                projection,
+                database_url=self.database_url,
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                topics=self.topics.event_topics,
+                group_id=group_id or f"{self.topics.prefix}.projection.{name}",
+                schema=schema,
+                batch_size=self.settings.projection_batch_size,
+                group_instance_id=group_instance_id or self.settings.kafka_group_instance_id,
+                dead_letter_topic=self.topics.dead_letters,
+                consumer_config=CONSUMER_LIMITS,
+                producer_config=PRODUCER_LIMITS,
+            )
+        return self._log_projector(projection, schema)
+
+    def _log_projector(self, projection: Projection, schema: str | None) -> EventStoreProjector:
+        recorder: Any = self.application.recorder
+        return EventStoreProjector(
+            projection,
+            database_url=self.database_url,
+            select_notifications=lambda start, limit: recorder.select_notifications(start, limit),
+            encode_notification=self.encode_notification,
+            max_notification_id=recorder.max_notification_id,
+            channel=recorder.channel_name,
+            schema=schema,
+            batch_size=self.settings.projection_batch_size,
+        )
+
+    def source_ends(self) -> dict[tuple[str, int], int]:
+        """Where every source of the projections ends now: Kafka high watermarks, or the log's end."""
+        from projections.admin import event_store_end
+
+        if not self.settings.kafka_bootstrap_servers:
+            return event_store_end(self.application.recorder.max_notification_id())
+        from infra.kafka import high_watermarks
+
+        return high_watermarks(self.settings.kafka_bootstrap_servers, self.topics.event_topics)
+
+    def status(self, name: str, schema: str | None = None) -> Any:
+        from projections.admin import status
+
+        return status(self.database_url, PROJECTIONS[name], self.source_ends(), schema)
+
+    def rebuild(self, name: str, stop: threading.Event, on_progress: Any = None) -> bool:
+        """Rebuild a projection from the start of its source into a new schema while the live one
+        keeps serving, then swap it in atomically. An interrupted rebuild resumes where it was.
+        Returns False when stopped before the swap."""
+        from projections.admin import REBUILD_SUFFIX, swap_in
+
+        projection = PROJECTIONS[name]
+        target = projection.schema + REBUILD_SUFFIX
+        # One static member: a restarted rebuild takes the partitions back at once, and a
+        # second concurrent rebuild fences the first.
+        projector = self.projector(
+            name,
+            schema=target,
+            group_id=f"{self.topics.prefix}.projection.{name}.rebuild",
+            group_instance_id="rebuild",
+        )
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                projector.run(stop, until_caught_up=True)
+            except BaseException as exc:
+                failures.append(exc)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+            if on_progress is not None:
+                on_progress(self.status(name, schema=target))
+        if failures:
+            raise failures[0]
+        if stop.is_set() or not projector.caught_up.is_set():
+            return False
+        swap_in(self.database_url, projection.schema, target)
+        return True
+
+    def cross_check(self, name: str, generated_by: str) -> AuditReport:
+        """Rebuild a projection from the start of the event store's log into scratch tables and
+        compare them with the live ones."""
+        from projections.admin import compare_schemas, drop_schema
+
+        projection = PROJECTIONS[name]
+        scratch = f"audit_scratch_{name}"
+        drop_schema(self.database_url, scratch)
+        try:
+            self._log_projector(projection, scratch).run(threading.Event(), until_caught_up=True)
+            report = compare_schemas(self.database_url, projection.schema, scratch, generated_by)
+            report.subject = name
+            lag = self.status(name).total_lag
+            report.summary["live lag"] = lag
+            if lag:
+                report.note(
+                    problem=f"the live projection is {lag} behind its source: differences may be "
+                    "events it has not applied yet; run again once its lag is 0"
+                )
+            return report
+        finally:
+            drop_schema(self.database_url, scratch)

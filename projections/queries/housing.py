@@ -1,0 +1,104 @@
+"""Queries over the Great Return's views (``projection_housing``): a settlement and its units,
+lottery rounds, the relocation pipeline, convoys, a household's relocation, returnees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Cursor
+
+from domain.reintegration import IASC_CRITERIA
+
+
+def units_by_status(cur: Cursor[Any], settlement_code: str) -> dict[str, Any]:
+    cur.execute(
+        "SELECT status, rooms, count(*) AS units FROM rm_housing_units WHERE settlement_code = %s "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        (settlement_code,),
+    )
+    rows = cur.fetchall()
+    totals: dict[str, int] = {}
+    for r in rows:
+        totals[r["status"]] = totals.get(r["status"], 0) + r["units"]
+    return {"settlement_code": settlement_code, "totals": totals, "by_rooms": rows}
+
+
+def list_units(
+    cur: Cursor[Any], settlement_code: str, status: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    cur.execute(
+        "SELECT unit_id, reference, address, rooms, kind, floor, status, household_id, updated_at "
+        "FROM rm_housing_units WHERE settlement_code = %(s)s AND (%(st)s::text IS NULL OR status = %(st)s) "
+        "ORDER BY reference LIMIT %(l)s OFFSET %(o)s",
+        {"s": settlement_code, "st": status, "l": limit, "o": offset},
+    )
+    return list(cur.fetchall())
+
+
+def get_settlement(cur: Cursor[Any], settlement_code: str) -> dict[str, Any] | None:
+    cur.execute("SELECT * FROM rm_settlements WHERE settlement_code = %s", (settlement_code,))
+    row: dict[str, Any] | None = cur.fetchone()
+    return row
+
+
+def rounds(cur: Cursor[Any], settlement_code: str) -> list[dict[str, Any]]:
+    cur.execute(
+        "SELECT round_id, round_number, seed_hash, seed, algorithm_version, rule_set_code, "
+        "rule_set_version, jsonb_array_length(entrants) AS entrants, "
+        "jsonb_array_length(units) AS units, coalesce(jsonb_array_length(assignments), 0) AS assigned, "
+        "coalesce(jsonb_array_length(reserve), 0) AS reserve, witnesses, announced_at, drawn_at "
+        "FROM rm_allocation_rounds WHERE settlement_code = %s ORDER BY round_number",
+        (settlement_code,),
+    )
+    return list(cur.fetchall())
+
+
+def pipeline(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
+    """Households per stage per settlement."""
+    cur.execute(
+        "SELECT settlement_code, stage, count(*) AS households FROM rm_relocations "
+        "WHERE %(s)s::text IS NULL OR settlement_code = %(s)s GROUP BY 1, 2 ORDER BY 1, 2",
+        {"s": settlement_code},
+    )
+    return list(cur.fetchall())
+
+
+def convoys(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
+    """Convoys with the families still in them (and how many withdrew their consent)."""
+    cur.execute(
+        "SELECT c.convoy_id, c.settlement_code, c.departs_on, c.vehicles, c.scheduled_by, "
+        "coalesce(json_agg(json_build_object('household_id', r.household_id, 'stage', r.stage, "
+        "'address', r.address) ORDER BY r.address) FILTER (WHERE r.household_id IS NOT NULL), "
+        "'[]') AS families, cardinality(c.household_ids) - count(r.household_id) AS withdrawn "
+        "FROM rm_convoys c LEFT JOIN rm_relocations r "
+        "ON r.household_id = ANY(c.household_ids) AND r.convoy_id = c.convoy_id "
+        "WHERE %(s)s::text IS NULL OR c.settlement_code = %(s)s "
+        "GROUP BY c.convoy_id ORDER BY c.departs_on, c.convoy_id",
+        {"s": settlement_code},
+    )
+    return list(cur.fetchall())
+
+
+def get_relocation(cur: Cursor[Any], household_id: Any) -> dict[str, Any] | None:
+    cur.execute("SELECT * FROM rm_relocations WHERE household_id = %s", (household_id,))
+    row: dict[str, Any] | None = cur.fetchone()
+    return row
+
+
+def returnees(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
+    """Returnee households with their reintegration status and unmet IASC criteria."""
+    cur.execute(
+        "SELECT r.household_id, r.settlement_code, l.stage, r.persons_seeking_work, r.employed, "
+        "r.services, r.allowance_azn, r.allowance_terminates_on, r.assessments "
+        "FROM rm_reintegration r LEFT JOIN rm_relocations l USING (household_id) "
+        "WHERE %(s)s::text IS NULL OR r.settlement_code = %(s)s ORDER BY r.household_id",
+        {"s": settlement_code},
+    )
+    out = []
+    for row in cur.fetchall():
+        met = {
+            k.split(":", 1)[1] for k, v in row["assessments"].items() if k.startswith("iasc:") and v
+        }
+        unmet = [c for c in IASC_CRITERIA if c not in met]
+        out.append({**row, "unmet_criteria": unmet, "durable_solution": not unmet})
+    return out
