@@ -33,13 +33,15 @@ up: install kafka-fetch
 down:
 	infra/local.sh down
 
+## The fast tier: the domain and every use case in memory, in seconds (no Kafka, no PostgreSQL).
 unit: install
 	$(BIN)/pytest tests/unit -q
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy domain infra api projections schemas consumers
+	$(BIN)/mypy domain application infra api projections schemas consumers
+	$(BIN)/lint-imports
 
 clean: down
 	rm -rf .data
