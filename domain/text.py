@@ -67,12 +67,15 @@ KINDS = (NAME, IDENTIFIER, LINE, PARAGRAPH)
 # What no text may hold: C0 and C1 controls but tab and line feed (those are line breaks,
 # checked per kind), surrogates, noncharacters, and the bidirectional embeddings, overrides and
 # isolates that make text display in another order than the stored one.
+# Noncharacters: U+FDD0 to U+FDEF, and the last two code points of each of the 17 planes.
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)
+)
 _FORBIDDEN = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff\u202a-\u202e\u2066-\u2069]"
+    f"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTERS}\u202a-\u202e\u2066-\u2069]"
 )
 _RECORDABLE = re.compile(  # the same, but for tab, line feed and carriage return
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
-    "\u202a-\u202e\u2066-\u2069]"
+    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTERS}\u202a-\u202e\u2066-\u2069]"
 )
 _LINE_BREAK = re.compile("[\t\n\r\u2028\u2029]")
 _INVISIBLE = frozenset({"Cf", "Co", "Zl", "Zp"})

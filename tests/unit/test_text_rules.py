@@ -34,6 +34,8 @@ HOSTILE = [
     "\u2066",
     "\ufeff",
     "\uffff",
+    "\U0001fffe",
+    "\U0010ffff",
     "\ufdd0",
     "\u00ad",
     "\u2028",
@@ -75,6 +77,7 @@ def allowed_by_the_rules(value: str, kind: TextKind) -> bool:
 @given(value=texts)
 @example(value="Məmmədova")
 @example(value="e\u0301")
+@example(value="\U0010ffff")  # a noncharacter outside the first plane
 def test_text_is_accepted_exactly_when_it_keeps_the_rules_and_is_stored_in_nfc(
     kind: TextKind, value: str
 ) -> None:
