@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from psycopg import sql
@@ -22,12 +22,14 @@ from application import services
 from application.services import Services
 from application.store import ReintegrationApplication
 from infra import contract
-from infra.audit_trail import AuditTrail
 from infra.config import Settings
 from infra.contract import Topics
 from infra.event_store import PostgresEventStore
 from infra.postgres import eventsourcing_env, start_embedded
 from infra.projection_admin import PROJECTIONS, ProjectionAdmin
+
+if TYPE_CHECKING:  # built on first use: it loads the cryptography package
+    from infra.audit_trail import AuditTrail
 
 log = structlog.get_logger(__name__)
 
@@ -109,6 +111,8 @@ class Container:
 
     @cached_property
     def audit_trail(self) -> AuditTrail:
+        from infra.audit_trail import AuditTrail
+
         recorder: Any = self.application.recorder
         return AuditTrail(
             self.settings,

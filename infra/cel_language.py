@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
-import cel
-
 from domain.rules import ExpressionError
 
 PACKAGE = "common-expression-language"
@@ -46,6 +44,8 @@ class CelLanguage:
     name = f"cel ({PACKAGE} {version(PACKAGE)})"
 
     def compile(self, source: str) -> CelExpression:
+        import cel  # here: a process that compiles no rule set (most API requests) never loads it
+
         try:
             program = cel.compile(source)
         except Exception as exc:  # likewise: whatever the parser cannot take is refused

@@ -81,7 +81,11 @@ def container(request: Request) -> Container:
     return built
 
 
-def services(request: Request) -> Services:
+# The dependencies below are async (they do no I/O): FastAPI runs a plain ``def`` dependency
+# in a worker thread, a hop per dependency per request.
+
+
+async def services(request: Request) -> Services:
     return container(request).services
 
 
@@ -101,7 +105,7 @@ class ReadModels:
         return found
 
 
-def read_models(request: Request) -> ReadModels:
+async def read_models(request: Request) -> ReadModels:
     return ReadModels(container(request).query)
 
 
@@ -134,4 +138,8 @@ class AccessLog:
         )
 
 
-Reads = Annotated[AccessLog, Depends(AccessLog)]
+async def access_log_of(request: Request) -> AccessLog:
+    return AccessLog(request)
+
+
+Reads = Annotated[AccessLog, Depends(access_log_of)]

@@ -18,7 +18,6 @@ from api.http.models import MAX_ID, SettlementPath
 from api.http.routers.housing import RoundPath
 from infra import access_log
 from infra.case_report import render_html
-from infra.tamper_evidence import key_id
 
 router = APIRouter(tags=["audit"], route_class=Utf8JsonRoute)
 
@@ -101,6 +100,8 @@ def read_access_log(
 @router.get("/api/v1/audit/public-key")
 def audit_public_key(request: Request) -> dict[str, str]:
     """The Ed25519 public key that verifies the signed checkpoints (also in the README)."""
+    from infra.tamper_evidence import key_id  # here: it loads the cryptography package
+
     public = container(request).audit_trail.public_key() or b""
     return {
         "algorithm": "Ed25519",
