@@ -58,11 +58,10 @@ class AuditTrail:
         if self.settings.kafka_bootstrap_servers:
             from confluent_kafka import Producer
 
+            from infra.kafka import client_config
+
             producer = Producer(
-                {
-                    "bootstrap.servers": self.settings.kafka_bootstrap_servers,
-                    "enable.idempotence": True,
-                }
+                client_config(self.settings.kafka_bootstrap_servers, **{"enable.idempotence": True})
             )
         return tamper_evidence.write_checkpoint(
             self.database_url, self.chain_table, key, producer, self.topics.audit_checkpoints

@@ -25,8 +25,10 @@ from infra import contract
 from infra.config import Settings
 from infra.contract import Topics
 from infra.event_store import PostgresEventStore
-from infra.postgres import eventsourcing_env, start_embedded
+from infra.freshness import Freshness
+from infra.postgres import CONNECTION_WAIT_S, eventsourcing_env, start_embedded
 from infra.projection_admin import PROJECTIONS, ProjectionAdmin
+from infra.resilience import KAFKA, POSTGRESQL, dependency
 
 if TYPE_CHECKING:  # built on first use: it loads the cryptography package
     from infra.audit_trail import AuditTrail
@@ -63,6 +65,8 @@ class Container:
         env = eventsourcing_env(self.database_url, self.settings.db_pool_size)
         app = ReintegrationApplication(env=env)
         self._closers.append(app.close)
+        # After PostgreSQL restarts, the pool's idle connections are dead: drop them at once.
+        dependency(POSTGRESQL).when_back.append(app.recorder.datastore.pool.check)  # type: ignore[attr-defined]
         return app
 
     @cached_property
@@ -92,18 +96,35 @@ class Container:
             self.database_url,
             min_size=1,
             max_size=self.settings.db_pool_size,
-            kwargs={"row_factory": dict_row},
+            timeout=CONNECTION_WAIT_S,
+            kwargs={"row_factory": dict_row, "connect_timeout": 3},
             configure=configure,
             open=True,
             name="read-models",
         )
         self._closers.append(pool.close)
+        dependency(POSTGRESQL).when_back.append(pool.check)
         return pool
 
     def query(self, view: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one read-model query function (``view(cursor, ...)``) on a pooled connection."""
         with self.read_pool.connection() as conn, conn.cursor() as cur:
             return view(cur, *args, **kwargs)
+
+    @cached_property
+    def freshness(self) -> Freshness:
+        recorder: Any = self.application.recorder
+        return Freshness(recorder.events_table_name, self.settings.kafka_enabled)
+
+    @property
+    def dependencies(self) -> list[str]:
+        """What this process needs to be ready: PostgreSQL, and Kafka when configured."""
+        return [POSTGRESQL, KAFKA] if self.settings.kafka_enabled else [POSTGRESQL]
+
+    def database_pools(self) -> list[Any]:
+        """The connection pools of the read models and of the event store (the library's)."""
+        recorder: Any = self.application.recorder
+        return [self.read_pool, recorder.datastore.pool]
 
     @cached_property
     def projections(self) -> ProjectionAdmin:

@@ -25,7 +25,7 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int) -> No
     """Create the project's topics if they are missing, and give every one the project's
     message size limit (``max.message.bytes``; idempotent). Nothing else of an existing topic
     is changed."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin = AdminClient(client_config(bootstrap_servers))
     sized = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
     forever = {"retention.ms": "-1", "retention.bytes": "-1", **sized}  # the events are the record
     wanted = [
@@ -96,8 +96,29 @@ def message_headers(message: Any) -> dict[str, str]:
     return out
 
 
-def client_config(bootstrap_servers: str, **extra: object) -> dict[str, object]:
-    return {"bootstrap.servers": bootstrap_servers, "client.id": "reintegration", **extra}
+def client_config(bootstrap_servers: str, **extra: Any) -> dict[str, Any]:
+    """Every Kafka client's settings: the client's own log lines go through structlog, rate
+    limited; a lost broker is tried again within a second (the client's default waits up to
+    ten), so work resumes soon after the broker is back."""
+    from infra.resilience import kafka_client_logger
+
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "client.id": "reintegration",
+        "logger": kafka_client_logger(),
+        "reconnect.backoff.ms": 100,
+        "reconnect.backoff.max.ms": 1000,
+        **extra,
+    }
+
+
+CONSUMER_GROUP: dict[str, object] = {
+    "session.timeout.ms": 6000,
+    "heartbeat.interval.ms": 1500,
+}
+"""What a projector's consumer sets: a member that died is noticed after 6 s (the client's
+default is 45 s, for which a restarted projector waited before it got its partitions back); 6 s
+is the least a broker accepts by default (``group.min.session.timeout.ms``)."""
 
 
 PRODUCER_LIMITS: dict[str, object] = {"message.max.bytes": MAX_MESSAGE_BYTES}
@@ -114,7 +135,7 @@ def kafka_partitions(bootstrap_servers: str, topics: list[str]) -> list[Any]:
     """Every partition of the topics that exist."""
     from confluent_kafka import TopicPartition
 
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin = AdminClient(client_config(bootstrap_servers))
     found = admin.list_topics(timeout=10).topics
     return [
         TopicPartition(topic, p)
@@ -128,7 +149,7 @@ def high_watermarks(bootstrap_servers: str, topics: list[str]) -> dict[tuple[str
     """Where every partition of the topics ends now."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "status"})
+    consumer = Consumer(client_config(bootstrap_servers, **{"group.id": "status"}))
     try:
         ends = {}
         for topic in topics:
@@ -155,15 +176,17 @@ def read_partitions(
     consumers = []
     for partition in partitions:
         consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "group.id": "audit-verify",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "isolation.level": "read_committed",
-                "queued.max.messages.kbytes": 8192,
-                **CONSUMER_LIMITS,
-            }
+            client_config(
+                bootstrap_servers,
+                **{
+                    "group.id": "audit-verify",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                    "isolation.level": "read_committed",
+                    "queued.max.messages.kbytes": 8192,
+                    **CONSUMER_LIMITS,
+                },
+            )
         )
         consumer.assign([TopicPartition(partition.topic, partition.partition, 0)])
         consumers.append(consumer)
@@ -186,3 +209,12 @@ def _read_to_end(consumer: Any, timeout_s: float) -> Iterator[Any]:
                     raise RuntimeError(str(error))
     finally:
         consumer.close()
+
+
+def kafka_probe(bootstrap_servers: str) -> Any:
+    """A check that the cluster answers (raises when it does not within 2 s)."""
+
+    def probe() -> object:
+        return AdminClient(client_config(bootstrap_servers)).list_topics(timeout=2)
+
+    return probe

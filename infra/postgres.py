@@ -33,6 +33,10 @@ def stop_embedded(data_dir: Path) -> None:
     server.stop()
 
 
+CONNECTION_WAIT_S = 5
+"""How long a request waits for a pooled connection (the event store's and the read models')."""
+
+
 def eventsourcing_env(database_url: str, pool_size: int) -> dict[str, str]:
     """The eventsourcing library's POSTGRES_* settings for a libpq URL."""
     params = conninfo_to_dict(database_url)
@@ -45,7 +49,7 @@ def eventsourcing_env(database_url: str, pool_size: int) -> dict[str, str]:
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
-        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_CONNECT_TIMEOUT": str(CONNECTION_WAIT_S),
         "CREATE_TABLE": "y",
         # The library's recorder, extended to keep the tamper-evident hash chain (infra/chain.py).
         "APPLICATION_RECORDER_TOPIC": "infra.chain:ChainedApplicationRecorder",

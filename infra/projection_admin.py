@@ -11,7 +11,8 @@ from application.reports import AuditReport
 from infra import contract
 from infra.config import Settings
 from infra.contract import Topics
-from infra.kafka import CONSUMER_LIMITS, PRODUCER_LIMITS
+from infra.kafka import CONSUMER_GROUP, CONSUMER_LIMITS, PRODUCER_LIMITS, client_config
+from infra.resilience import KafkaWatch
 from projections import eligibility, households, housing
 from projections.runner import EventStoreProjector, KafkaProjector, Projection
 
@@ -20,6 +21,14 @@ PROJECTIONS = {
     eligibility.NAME: Projection(eligibility.NAME, eligibility.DDL, eligibility.HANDLERS),
     housing.NAME: Projection(housing.NAME, housing.DDL, housing.HANDLERS),
 }
+
+
+def kafka_settings(**extra: object) -> dict[str, object]:
+    """The project's client settings (logging, reconnection) for a projector's clients, which
+    name themselves and their brokers."""
+    settings = client_config("", **extra)
+    del settings["bootstrap.servers"], settings["client.id"]
+    return settings
 
 
 class ProjectionAdmin:
@@ -76,8 +85,9 @@ class ProjectionAdmin:
                 batch_size=self.settings.projection_batch_size,
                 group_instance_id=group_instance_id or self.settings.kafka_group_instance_id,
                 dead_letter_topic=self.topics.dead_letters,
-                consumer_config=CONSUMER_LIMITS,
-                producer_config=PRODUCER_LIMITS,
+                consumer_config=kafka_settings(**CONSUMER_LIMITS, **CONSUMER_GROUP),
+                producer_config=kafka_settings(**PRODUCER_LIMITS),
+                watch=KafkaWatch(),
             )
         return self._log_projector(projection, schema)
 

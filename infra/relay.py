@@ -22,19 +22,29 @@ import json
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 import psycopg
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from eventsourcing.persistence import Mapper, Notification
+from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from domain.base import CaseAggregate
 from infra import contract, metrics
 from infra.chain import ChainedApplicationRecorder
 from infra.contract import Topics
-from infra.kafka import PRODUCER_LIMITS, client_config
+from infra.kafka import PRODUCER_LIMITS, client_config, high_watermarks
+from infra.resilience import KafkaUnavailable, KafkaWatch
 
 log = structlog.get_logger(__name__)
 
@@ -61,8 +71,13 @@ class Relay:
         self.batch_size = batch_size
         self.idle_wait_s = idle_wait_s
         self.published_position = 0
+        self.ends: dict[tuple[str, int], int] = {}
 
     def run(self, stop: threading.Event) -> None:
+        """Publish until ``stop`` is set. Raises when PostgreSQL or Kafka goes away (the
+        supervisor waits for it and runs the relay again, which carries on from the position
+        Kafka holds)."""
+        watch = KafkaWatch()
         producer = Producer(
             client_config(
                 self.bootstrap_servers,
@@ -72,17 +87,23 @@ class Relay:
                     "acks": "all",
                     "linger.ms": 5,
                     "compression.type": "lz4",
+                    "error_cb": watch.error_cb,
+                    "on_delivery": self._delivered,
                     **PRODUCER_LIMITS,
                 },
             )
         )
         producer.init_transactions(30)
         self.published_position = read_position(self.bootstrap_servers, self.topics.relay_position)
+        self.ends = high_watermarks(self.bootstrap_servers, self.topics.event_topics)
+        watch.kafka.back()
         log.info("relay started", position=self.published_position)
         with (
             psycopg.connect(self.database_url, autocommit=True) as listener,
             ThreadPoolExecutor(1, thread_name_prefix="relay-read") as reader,
         ):
+            self.published = PublishedPositions(listener, self.recorder.events_table_name)
+            self.published.prepare()
             listener.execute(f'LISTEN "{self.recorder.channel_name}"')
             ahead: Future[Batch] | None = None
             while not stop.is_set():
@@ -94,6 +115,7 @@ class Relay:
                     metrics.RELAY_LAG.set(
                         max(0, (self.recorder.max_notification_id() or 0) - self.published_position)
                     )
+                    watch.check(producer)
                     for _ in listener.notifies(timeout=self.idle_wait_s, stop_after=1):
                         pass
                     continue
@@ -101,8 +123,16 @@ class Relay:
                     # A backlog: read the next batch while this one is encoded and committed.
                     ahead = reader.submit(self._read, notifications[-1].id)
                 self._publish(producer, notifications, links)
+                self.published.record(self.published_position, self.ends)
         producer.flush(10)
         log.info("relay stopped", position=self.published_position)
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        """Where each event landed: the end of its partition (for read-your-writes)."""
+        if error is None:
+            key = (message.topic() or "", message.partition() or 0)
+            if key in self.ends:
+                self.ends[key] = max(self.ends[key], (message.offset() or 0) + 1)
 
     def _read(self, after: int) -> Batch:
         """The next notifications after a position, with their chain links."""
@@ -244,7 +274,7 @@ def _last_committed_value(
     while True:
         message = consumer.poll(timeout_s)
         if message is None:
-            raise TimeoutError(f"no answer from {topic} within {timeout_s} s")
+            raise KafkaUnavailable(f"no answer from {topic} within {timeout_s} s")
         error = message.error()
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
@@ -253,3 +283,47 @@ def _last_committed_value(
         last = message.value()
         if (message.offset() or 0) >= end - 1:
             return last
+
+
+class PublishedPositions:
+    """Where the relay got to, in Kafka's terms: after each committed batch, the end offset of
+    every partition of the event topics (``<events table>_published``). A reader that was given
+    a log position finds the first row at or after it and waits until a read model's stored
+    offsets reach those ends (read-your-writes, see ``infra/freshness.py``). Rows older than an
+    hour are removed (the newest one always stays): a position older than every row is covered
+    by the oldest, which lies after it."""
+
+    PRUNE_EVERY = 500
+
+    def __init__(self, conn: psycopg.Connection[Any], events_table: str) -> None:
+        self.conn = conn
+        self.table = sql.Identifier(f"{events_table}_published")
+        self.recorded = 0
+
+    def prepare(self) -> None:
+        self.conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, ends jsonb NOT NULL, "
+                "published_at timestamptz NOT NULL DEFAULT now())"
+            ).format(self.table)
+        )
+
+    def record(self, position: int, ends: dict[tuple[str, int], int]) -> None:
+        by_topic: dict[str, dict[str, int]] = {}
+        for (topic, partition), end in ends.items():
+            by_topic.setdefault(topic, {})[str(partition)] = end
+        self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (position, ends) VALUES (%s, %s) ON CONFLICT (position) "
+                "DO UPDATE SET ends = excluded.ends"
+            ).format(self.table),
+            (position, Jsonb(by_topic)),
+        )
+        self.recorded += 1
+        if self.recorded % self.PRUNE_EVERY == 0:
+            self.conn.execute(
+                sql.SQL(
+                    "DELETE FROM {0} WHERE published_at < now() - interval '1 hour' "
+                    "AND position < (SELECT max(position) FROM {0})"
+                ).format(self.table)
+            )

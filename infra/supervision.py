@@ -1,6 +1,6 @@
 """Running the background workers of `serve` (and the checkpoint loop of `relay`): the relay,
-every projection, and signed checkpoints, each in a daemon thread that is started again after
-a crash."""
+every projection, and signed checkpoints, each in a daemon thread that waits out a lost
+dependency and is started again after a crash (:func:`infra.resilience.supervised`)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,24 @@ from typing import Any
 
 import structlog
 
+from infra.kafka import kafka_probe
+from infra.resilience import (
+    KAFKA,
+    POSTGRESQL,
+    postgresql_probe,
+    supervised,
+    unavailable,
+)
+
 log = structlog.get_logger(__name__)
 
 
-def supervised(what: str, build: Callable[[], Any], stop: threading.Event) -> None:
-    """Run a worker; after a crash, log it and start it again after a pause."""
-    while not stop.is_set():
-        try:
-            build().run(stop)
-        except Exception:
-            log.exception("worker crashed; restarting in 2 s", worker=what)
-            stop.wait(2)
+def probes(container: Any) -> dict[str, Callable[[], object]]:
+    """How a worker of this process checks that a lost dependency is back."""
+    found = {POSTGRESQL: postgresql_probe(container.database_url)}
+    if container.settings.kafka_bootstrap_servers:
+        found[KAFKA] = kafka_probe(container.settings.kafka_bootstrap_servers)
+    return found
 
 
 def checkpoints(write: Callable[[], Any], interval_s: int, stop: threading.Event) -> None:
@@ -28,8 +35,12 @@ def checkpoints(write: Callable[[], Any], interval_s: int, stop: threading.Event
     while not stop.wait(interval_s):
         try:
             write()
-        except Exception:
-            log.exception("checkpoint failed; trying again at the next interval")
+        except Exception as exc:
+            name = unavailable(exc)
+            if name is None:
+                log.exception("checkpoint failed; trying again at the next interval")
+            else:  # the worker that needs it says when it goes and comes back
+                log.warning("checkpoint deferred to the next interval", dependency=name)
 
 
 def start_background(
@@ -44,9 +55,12 @@ def start_background(
     from infra.projection_admin import PROJECTIONS
 
     threads = []
+    checks = probes(container)
     if relay:
         threads.append(
-            threading.Thread(target=supervised, args=("relay", container.relay, stop), daemon=True)
+            threading.Thread(
+                target=supervised, args=("relay", container.relay, stop, checks), daemon=True
+            )
         )
     if projections:
         admin = container.projections
@@ -54,7 +68,7 @@ def start_background(
             threads.append(
                 threading.Thread(
                     target=supervised,
-                    args=(f"projection:{name}", lambda n=name: admin.projector(n), stop),
+                    args=(f"projection:{name}", lambda n=name: admin.projector(n), stop, checks),
                     daemon=True,
                 )
             )

@@ -66,6 +66,19 @@ CREATE TRIGGER access_log_append_only BEFORE UPDATE OR DELETE ON audit.access_lo
 DROP TRIGGER IF EXISTS access_log_no_truncate ON audit.access_log;
 CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON audit.access_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
+DO $$
+BEGIN
+    -- Which checkpoints Kafka acknowledged. Those stored before this table was are taken as
+    -- published: they were, or their publication failed and was logged.
+    IF to_regclass('audit.checkpoint_publications') IS NULL THEN
+        CREATE TABLE audit.checkpoint_publications (
+            position      bigint PRIMARY KEY REFERENCES audit.checkpoints (position),
+            published_at  timestamptz NOT NULL DEFAULT now()
+        );
+        INSERT INTO audit.checkpoint_publications (position, published_at)
+            SELECT position, created_at FROM audit.checkpoints;
+    END IF;
+END $$;
 DROP TRIGGER IF EXISTS checkpoints_append_only ON audit.checkpoints;
 CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE ON audit.checkpoints
     FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
@@ -138,48 +151,74 @@ def write_checkpoint(
     producer: Any = None,
     topic: str | None = None,
 ) -> Checkpoint | None:
-    """Sign the chain's head if it moved since the last checkpoint; store it, then publish it."""
+    """Sign the chain's head if it moved since the last checkpoint and store it; then publish
+    every stored checkpoint Kafka has not acknowledged yet (one that could not reach Kafka
+    before is published now)."""
+    checkpoint = None
     with psycopg.connect(database_url) as conn:
         head = conn.execute(
             SQL(
                 "SELECT notification_id, chain_hash FROM {} ORDER BY notification_id DESC LIMIT 1"
             ).format(Identifier(chain_table))
         ).fetchone()
-        if head is None:
-            return None
         last = conn.execute("SELECT max(position) FROM audit.checkpoints").fetchone()
-        if last and last[0] is not None and last[0] >= head[0]:
-            return None
-        created_at = datetime.now(UTC).isoformat()
-        public = public_key_bytes(key)
-        checkpoint = Checkpoint(
-            head[0],
-            bytes(head[1]),
-            created_at,
-            key_id(public),
-            key.sign(signed_bytes(head[0], bytes(head[1]), created_at)),
-        )
-        conn.execute(
-            "INSERT INTO audit.checkpoints (position, chain_hash, created_at, key_id, signature) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (
-                checkpoint.position,
-                checkpoint.chain_hash,
+        if head is not None and (last is None or last[0] is None or last[0] < head[0]):
+            created_at = datetime.now(UTC).isoformat()
+            public = public_key_bytes(key)
+            checkpoint = Checkpoint(
+                head[0],
+                bytes(head[1]),
                 created_at,
-                checkpoint.key_id,
-                checkpoint.signature,
-            ),
-        )
+                key_id(public),
+                key.sign(signed_bytes(head[0], bytes(head[1]), created_at)),
+            )
+            conn.execute(
+                "INSERT INTO audit.checkpoints (position, chain_hash, created_at, key_id, signature) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (
+                    checkpoint.position,
+                    checkpoint.chain_hash,
+                    created_at,
+                    checkpoint.key_id,
+                    checkpoint.signature,
+                ),
+            )
+            log.info("checkpoint signed", position=checkpoint.position, key_id=checkpoint.key_id)
     if producer is not None and topic:
-        producer.produce(
-            topic,
-            key=str(checkpoint.position).encode(),
-            value=json.dumps(checkpoint.to_json()).encode(),
-        )
-        if producer.flush(30):
-            raise RuntimeError("checkpoint not acknowledged by Kafka")
-    log.info("checkpoint signed", position=checkpoint.position, key_id=checkpoint.key_id)
+        publish_checkpoints(database_url, producer, topic)
     return checkpoint
+
+
+def publish_checkpoints(database_url: str, producer: Any, topic: str) -> int:
+    """Publish the stored checkpoints Kafka has not acknowledged, in order; record each once
+    acknowledged (``audit.checkpoint_publications``). Returns how many were published."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT c.position, c.chain_hash, c.created_at, c.key_id, c.signature "
+            "FROM audit.checkpoints c LEFT JOIN audit.checkpoint_publications p USING (position) "
+            "WHERE p.position IS NULL ORDER BY c.position"
+        ).fetchall()
+        if not rows:
+            return 0
+        pending = [Checkpoint(r[0], bytes(r[1]), r[2].isoformat(), r[3], bytes(r[4])) for r in rows]
+        for checkpoint in pending:
+            producer.produce(
+                topic,
+                key=str(checkpoint.position).encode(),
+                value=json.dumps(checkpoint.to_json()).encode(),
+            )
+        if producer.flush(30):
+            from infra.resilience import KafkaUnavailable
+
+            raise KafkaUnavailable(f"{len(pending)} checkpoints not acknowledged by Kafka")
+        conn.execute(
+            "INSERT INTO audit.checkpoint_publications (position) SELECT unnest(%s::bigint[]) "
+            "ON CONFLICT DO NOTHING",
+            ([c.position for c in pending],),
+        )
+    if len(pending) > 1:
+        log.info("checkpoints published late", checkpoints=len(pending))
+    return len(pending)
 
 
 def stored_checkpoints(database_url: str) -> list[Checkpoint]:

@@ -287,9 +287,11 @@ class KafkaProjector:
         dead_letter_topic: str | None = None,
         consumer_config: Mapping[str, object] | None = None,
         producer_config: Mapping[str, object] | None = None,
+        watch: Any = None,
     ) -> None:
         """``consumer_config`` and ``producer_config`` add to the clients' settings (the
-        message limits of the contract)."""
+        message limits of the contract, the group's timeouts, logging). ``watch`` follows the
+        cluster's availability (``infra.resilience.KafkaWatch``: ``error_cb``, ``check``)."""
         self.projection = projection
         self.consumer_config = dict(consumer_config or {})
         self.producer_config = dict(producer_config or {})
@@ -301,6 +303,8 @@ class KafkaProjector:
         self.batch_size = batch_size
         self.group_instance_id = group_instance_id
         self.dead_letter_topic = dead_letter_topic
+        self.watch = watch
+        self._unassigned_since: float | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._generation: Any = None
         self._producer: Any = None
@@ -327,13 +331,21 @@ class KafkaProjector:
             # Static membership: a restarted member takes its partitions back at once
             # instead of waiting for the dead one's session to time out.
             config["group.instance.id"] = f"{self.group_instance_id}.{self.projection.name}"
+        if self.watch is not None:
+            config["error_cb"] = self.watch.error_cb
         consumer = Consumer(config)
         at_end: set[tuple[str, int]] = set()
         with connect(self.database_url, self.schema) as conn:
             self._conn = conn
             self._generation = current_generation(conn)
-            consumer.subscribe(self.topics, on_assign=self._on_assign)
+            consumer.subscribe(
+                self.topics,
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_revoke,
+            )
             log.info("projection started", projection=self.projection.name, source="kafka")
+            self._unassigned_since = time.monotonic()
             try:
                 while not stop.is_set():
                     # Wait for the first message only, then take what has already arrived:
@@ -345,6 +357,7 @@ class KafkaProjector:
                         if first is None
                         else [first, *consumer.consume(self.batch_size - 1, timeout=0)]
                     )
+                    self._say_when_waiting(consumer, messages)
                     deliveries = []
                     ends: dict[tuple[str, int], int] = {}
                     for message in messages:
@@ -397,6 +410,30 @@ class KafkaProjector:
         for tp in partitions:
             tp.offset = offsets.get((tp.topic, tp.partition), OFFSET_BEGINNING) or OFFSET_BEGINNING
         consumer.assign(partitions)
+        self._unassigned_since = None if partitions else time.monotonic()
+        log.info("partitions assigned", projection=self.projection.name, partitions=len(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._unassigned_since = time.monotonic()
+        log.info("partitions revoked", projection=self.projection.name, partitions=len(partitions))
+
+    def _say_when_waiting(self, consumer: Consumer, messages: list[Any]) -> None:
+        """One line when the group has given this member nothing for a while (another member
+        holds every partition, or the group waits for a dead member's session to end), and
+        Kafka's state when the cluster was lost and now answers."""
+        if self.watch is not None:
+            if messages and not self.watch.kafka.up:
+                self.watch.kafka.back()
+            elif not messages:
+                self.watch.check(consumer)
+        since = self._unassigned_since
+        if since is not None and time.monotonic() - since > 5:
+            log.info(
+                "waiting for the consumer group to assign partitions",
+                projection=self.projection.name,
+                waited_s=round(time.monotonic() - since),
+            )
+            self._unassigned_since = None  # said once until the next revocation
 
     def _reseek(self, consumer: Consumer) -> None:
         assert self._conn is not None
@@ -412,9 +449,17 @@ class KafkaProjector:
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
                 return None
-            if error.fatal() or not error.retriable():
+            if error.fatal():
                 raise KafkaException(error)
-            log.warning("kafka error", error=str(error))
+            if self.watch is not None and error.code() in (
+                KafkaError._ALL_BROKERS_DOWN,
+                KafkaError._TRANSPORT,
+            ):
+                self.watch.error_cb(error)  # one line when the cluster goes, not one per error
+                return None
+            if not error.retriable():
+                raise KafkaException(error)
+            log.warning("kafka error", error_code=error.name())
             return None
         headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (message.headers() or [])}
         return Delivery(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import string
 import threading
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +15,8 @@ from api.cli.common import console, fail, projection_names, running, table_conso
 from domain.base import Actor
 from infra.bootstrap import PROJECTIONS, Container
 from infra.config import ConfigurationError
-from infra.supervision import start_background
+from infra.resilience import supervised
+from infra.supervision import probes, start_background
 
 projections_cli = typer.Typer(
     no_args_is_help=True, help="Read-model projections: status and rebuilds."
@@ -29,6 +31,7 @@ PortOption = Annotated[int | None, typer.Option(help="Listen port (default HTTP_
 def serve(host: HostOption = None, port: PortOption = None) -> None:
     """Run the API, the relay (when Kafka is configured) and every projection in one process."""
     with running() as (container, stop):
+        _wait_for_dependencies(container, stop)
         kafka = container.settings.kafka_enabled
         if kafka:
             container.ensure_topics()
@@ -46,6 +49,7 @@ def api(
 ) -> None:
     """Run the HTTP API alone (with --workers N, as N processes on one port)."""
     with running() as (container, stop):
+        _wait_for_dependencies(container, stop, kafka=False)
         container.projections.prepare()
         if workers == 1:
             _serve_http(container, stop, host, port)
@@ -70,13 +74,14 @@ def relay() -> None:
     with running() as (container, stop):
         if not container.settings.kafka_enabled:
             raise fail("the relay needs KAFKA_BOOTSTRAP_SERVERS")
+        _serve_operations(container)
+        _wait_for_dependencies(container, stop)
         container.ensure_topics()
-        _serve_metrics(container)
         from infra import tamper_evidence
 
         tamper_evidence.prepare(container.database_url)  # the checkpoints table
         start_background(container, stop, relay=False, projections=False, checkpointing=True)
-        container.relay().run(stop)
+        supervised("relay", container.relay, stop, probes(container))
 
 
 def project(
@@ -88,11 +93,13 @@ def project(
         unknown = [n for n in names if n not in PROJECTIONS]
         if unknown:
             raise fail(f"unknown projection {unknown[0]!r}; known: {', '.join(PROJECTIONS)}")
+        _serve_operations(container)
+        _wait_for_dependencies(container, stop)
         if container.settings.kafka_enabled:
             container.ensure_topics()
-        _serve_metrics(container)
         if len(names) == 1:
-            container.projections.projector(names[0]).run(stop)
+            build = partial(container.projections.projector, names[0])
+            supervised(f"projection:{names[0]}", build, stop, probes(container))
         else:
             for thread in start_background(container, stop, relay=False, projections=True):
                 while thread.is_alive():
@@ -164,12 +171,35 @@ def _print_development_banner(host: str, port: int, tokens: dict[str, Actor]) ->
     )
 
 
-def _serve_metrics(container: Container) -> None:
-    """Expose /metrics on METRICS_PORT for processes without the API (relay, project)."""
+def _serve_operations(container: Container) -> None:
+    """Expose /metrics, /healthz and /readyz on METRICS_PORT for processes without the API
+    (relay, project)."""
     if container.settings.metrics_port:
-        from prometheus_client import start_http_server
+        from infra.operations_http import serve_operations
 
-        start_http_server(container.settings.metrics_port, addr=container.settings.http_host)
+        serve_operations(
+            container.settings.http_host,
+            container.settings.metrics_port,
+            list(probes(container)),
+        )
+
+
+def _wait_for_dependencies(
+    container: Container, stop: threading.Event, *, kafka: bool = True
+) -> None:
+    """A process started while PostgreSQL or Kafka is down waits for it (one line each)."""
+    from infra.resilience import KAFKA, dependency, unavailable, wait_for
+
+    for name, probe in probes(container).items():
+        if name == KAFKA and not kafka:
+            continue
+        try:
+            probe()
+        except Exception as exc:
+            if unavailable(exc) is None:
+                raise
+            dependency(name).lost(exc)
+            wait_for(name, probe, stop)
 
 
 # --- projections and their dead letters ---------------------------------------------------

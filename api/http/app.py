@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.http import problems
+from api.http.availability import Availability
 from api.http.boundary import PUBLIC_PATHS, Boundary, Utf8JsonRoute, bearer_token
 from api.http.routers import (
     audit,
@@ -22,6 +23,7 @@ from api.http.routers import (
 )
 from domain.base import Actor
 from infra.bootstrap import Container
+from infra.resilience import DatabaseMonitor
 
 ROUTERS = (operations, registry, surveys, eligibility, housing, relocation, reintegration, audit)
 
@@ -70,6 +72,10 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
                 found = actor
         return found
 
+    monitor = DatabaseMonitor(container.database_url, container.database_pools())
+    app.router.on_startup.append(monitor.start)
+    app.router.on_shutdown.append(monitor.close)
+    app.add_middleware(Availability)  # inside the boundary: a caller without a token gets 401
     app.add_middleware(
         Boundary,
         authenticate=authenticate,

@@ -46,6 +46,7 @@ log = structlog.get_logger("api")
 PUBLIC_PATHS = frozenset(
     {
         "/healthz",
+        "/readyz",
         "/metrics",
         "/docs",
         "/docs/oauth2-redirect",

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
@@ -95,18 +95,48 @@ Use = Annotated[Services, Depends(services)]
 
 class ReadModels:
     """Runs a read-model query function (``view(cursor, *args)`` from ``projections/``) on a
-    pooled connection."""
+    pooled connection; with a minimum log position, first waits until the view's projection
+    has applied it (:mod:`infra.freshness`)."""
 
-    def __init__(self, run: Callable[..., Any]) -> None:
+    def __init__(self, run: Callable[..., Any], wait: Callable[[str], None] | None = None) -> None:
         self._run = run
+        self._wait = wait
+        self._fresh: set[str] = set()
 
     def __call__(self, view: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._wait is not None:
+            projection = view.__module__.rsplit(".", 1)[-1]  # projections.queries.<name>
+            if projection not in self._fresh:
+                self._wait(projection)
+                self._fresh.add(projection)
         found: T = self._run(view, *args, **kwargs)
         return found
 
 
-async def read_models(request: Request) -> ReadModels:
-    return ReadModels(container(request).query)
+MinPosition = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**63 - 1,
+        description="Read your own writes: the `Log-Position` a command answered with. The "
+        "read waits (at most 5 s) until the read model has applied it, else answers 503 with "
+        "Retry-After.",
+    ),
+]
+
+
+async def read_models(request: Request, min_position: MinPosition = None) -> ReadModels:
+    built = container(request)
+    if min_position is None:
+        return ReadModels(built.query)
+
+    def wait(projection: str) -> None:
+        from infra.projection_admin import PROJECTIONS
+
+        with built.read_pool.connection() as conn, conn.cursor() as cur:
+            built.freshness.wait(cur, PROJECTIONS[projection].schema, min_position)
+
+    return ReadModels(built.query, wait)
 
 
 Views = Annotated[ReadModels, Depends(read_models)]

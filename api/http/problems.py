@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from api import errors
 from domain.base import EventTooLarge, ValidationFailed
+from infra.freshness import BeyondTheLog, NotYetApplied
 
 log = structlog.get_logger("api")
 
@@ -90,6 +91,9 @@ class _Unavailable:
         self.last = 0.0
 
     def note(self, error_class: str) -> None:
+        from infra.resilience import POSTGRESQL, dependency
+
+        dependency(POSTGRESQL).lost(error_class)  # until the database monitor sees it back
         now = time.monotonic()
         if now - self.last > 10:
             self.last = now
@@ -175,6 +179,31 @@ def install(app: FastAPI) -> None:
             kind="unavailable",
             instance=request.url.path,
             headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    @app.exception_handler(NotYetApplied)
+    async def _not_yet(request: Request, exc: NotYetApplied) -> Response:
+        return problem(
+            503,
+            "Not yet applied",
+            str(exc),
+            kind="not-yet-applied",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
+            field="min_position",
+            reason="the read model has not applied this position yet",
+        )
+
+    @app.exception_handler(BeyondTheLog)
+    async def _beyond(request: Request, exc: BeyondTheLog) -> Response:
+        return problem(
+            422,
+            "Invalid input",
+            str(exc),
+            kind="validation",
+            instance=request.url.path,
+            field="min_position",
+            reason="beyond the end of the log",
         )
 
     for unavailable_class in _unavailable_classes():
