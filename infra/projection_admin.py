@@ -59,11 +59,13 @@ class ProjectionAdmin:
         for name in PROJECTIONS:
             self.projector(name).run(threading.Event(), until_caught_up=True)
 
-    def encode_notification(self, notification: Any) -> tuple[bytes, dict[str, str]]:
-        """A stored event as Kafka would carry it: Avro single-object bytes and the headers."""
+    def encode_notification(self, notification: Any) -> tuple[bytes, dict[str, str], bytes]:
+        """A stored event as Kafka would carry it: Avro single-object bytes, the headers and the
+        message key (the relay's: the event's partition key, which orders a case's events)."""
         event = self.application.mapper.to_domain_event(notification)
         schema_name, value = contract.encode(event)
-        return value, contract.headers(schema_name, event, notification.id)
+        key = str(event.partition_key).encode()
+        return value, contract.headers(schema_name, event, notification.id), key
 
     def projector(
         self,

@@ -26,3 +26,13 @@ DEAD_LETTERS = Counter(
     "Messages a projection could not decode or apply and sent to the dead letters.",
     ["projection", "error_class"],
 )
+PARKED_EVENTS = Gauge(
+    "reintegration_projection_parked_events",
+    "Events waiting behind a pending dead letter of their key, as of the projector's last batch.",
+    ["projection"],
+)
+EVENTS_PARKED = Counter(
+    "reintegration_projection_events_parked_total",
+    "Events a projection parked behind a pending dead letter of their key.",
+    ["projection"],
+)

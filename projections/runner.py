@@ -8,15 +8,19 @@ together, and on restart the consumer seeks to the stored position.
 A message that cannot be decoded or applied does not stop the projection: it is recorded in
 the projection's ``dead_letters`` table in the same transaction (and published to the
 dead-letter topic when Kafka is configured), counted, logged, and the position moves past it.
+Its reason names none of its values. Dead letters are sequenced per message key (the case):
+the later messages of a key with a pending dead letter are parked behind it, in the same
+transaction, until an operator replays or discards it.
 
 Each projection lives in its own Postgres schema (``projection_<name>``) holding its tables,
-its ``projection_offsets``, its ``dead_letters`` and a ``projection_meta`` row whose
-generation changes when a rebuild swaps a new schema in. A running projector checks the
-generation in every batch and, when it changed, re-seeks to the new schema's positions.
+its ``projection_offsets``, its ``dead_letters`` and ``parked_events``, and a
+``projection_meta`` row whose generation changes when a rebuild swaps a new schema in. A
+running projector checks the generation in every batch and, when it changed, re-seeks to the
+new schema's positions.
 
 Two sources feed the same code: Kafka topics, and in embedded mode the event store's log.
 
-Why one module of about 540 lines: it is the one skeleton; the two sources' loops are short
+Why one module of about 650 lines: it is the one skeleton; the two sources' loops are short
 and share every step of a batch (apply, dead-letter, position, generation), which is what must
 never diverge between them.
 """
@@ -39,6 +43,7 @@ from psycopg.rows import dict_row
 
 import schemas
 from projections import metrics
+from projections.failures import Failure, describe
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +77,27 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     replayed_by    text,
     UNIQUE (source, partition, "offset")
 );
+-- Sequencing per key (idempotent migration of existing schemas; existing rows stay as they are).
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS discarded_at timestamptz;
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS discarded_by text;
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS discard_reason text;
+CREATE INDEX IF NOT EXISTS dead_letters_pending_key ON dead_letters (key, id)
+    WHERE replayed_at IS NULL AND discarded_at IS NULL;
+-- Later events of a key with a pending dead letter wait here, in order, behind it.
+CREATE TABLE IF NOT EXISTS parked_events (
+    id              bigserial PRIMARY KEY,
+    key             bytea NOT NULL,
+    dead_letter_id  bigint NOT NULL REFERENCES dead_letters (id),
+    source          text NOT NULL,
+    partition       int NOT NULL,
+    "offset"        bigint NOT NULL,
+    value           bytea,
+    headers         jsonb NOT NULL,
+    parked_at       timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (source, partition, "offset")
+);
+CREATE INDEX IF NOT EXISTS parked_events_key ON parked_events (key, id);
+CREATE INDEX IF NOT EXISTS parked_events_dead_letter ON parked_events (dead_letter_id);
 """
 INSERT_GENERATION = "INSERT INTO projection_meta (generation) VALUES (%s) ON CONFLICT DO NOTHING"
 SELECT_GENERATION = "SELECT generation FROM projection_meta FOR SHARE"
@@ -89,11 +115,31 @@ INSERT INTO projection_offsets (source, partition, next_offset) VALUES (%s, %s, 
 ON CONFLICT (source, partition) DO UPDATE
 SET next_offset = greatest(projection_offsets.next_offset, excluded.next_offset)
 """
+DEAD_LETTER_PENDING = "replayed_at IS NULL AND discarded_at IS NULL"
+# A position failing again (only after its offsets were rewound) is pending again: it is not
+# applied, and the events of its key behind it must wait.
 INSERT_DEAD_LETTER = """
 INSERT INTO dead_letters (source, partition, "offset", key, value, headers, error_class, error_message)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (source, partition, "offset") DO UPDATE SET
+    error_class = excluded.error_class, error_message = excluded.error_message, failed_at = now(),
+    replayed_at = NULL, replayed_by = NULL, discarded_at = NULL, discarded_by = NULL,
+    discard_reason = NULL
+RETURNING id
+"""
+# The pending dead letters of the batch's keys, share-locked: a replay or discard of one of them
+# (which locks it for update) either finishes first, and this no longer sees it, or waits for
+# this batch, and then finds the events it parks.
+SELECT_HEADS = f"""
+SELECT key, id FROM dead_letters WHERE key = ANY(%s) AND {DEAD_LETTER_PENDING}
+ORDER BY id FOR SHARE
+"""
+INSERT_PARKED = """
+INSERT INTO parked_events (key, dead_letter_id, source, partition, "offset", value, headers)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (source, partition, "offset") DO NOTHING
 """
+COUNT_PARKED = "SELECT count(*) AS parked FROM parked_events"
 
 
 @dataclass(frozen=True)
@@ -153,6 +199,8 @@ class Delivery:
 
 @dataclass
 class DeadLetter:
+    """A message that could not be applied; ``error_message`` names none of its values."""
+
     delivery: Delivery
     error_class: str
     error_message: str
@@ -166,6 +214,7 @@ class GenerationChanged(Exception):
 class BatchResult:
     applied: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
+    parked: list[Delivery] = field(default_factory=list)
 
 
 def advance_to_end(
@@ -199,11 +248,16 @@ def apply_batch(
 ) -> BatchResult:
     """Apply deliveries in one transaction with their positions; skip any already applied.
 
-    Fast path: the whole batch in one savepoint, in pipeline mode: the handlers' statements
-    go to the server without waiting for each answer (a handler that needs one fetches it,
-    which waits for that statement only). If anything fails, the batch is applied again one
-    message per savepoint, without the pipeline, and each failing message becomes a dead
-    letter.
+    Dead letters are sequenced per key (the case): a message whose key has a pending dead
+    letter, or gets one earlier in this batch, is parked behind it in ``parked_events``: neither
+    applied nor skipped, and released in order when the dead letter is replayed or discarded
+    (:mod:`projections.admin`). The position moves on either way, so other keys are not held up.
+
+    Fast path: the batch's messages that are not parked, in one savepoint, in pipeline mode: the
+    handlers' statements go to the server without waiting for each answer (a handler that needs
+    one fetches it, which waits for that statement only). If anything fails, the batch is applied
+    again one message per savepoint, without the pipeline, and each failing message becomes a
+    dead letter, with a reason that names none of its values (:mod:`projections.failures`).
     """
     started = time.perf_counter()
     result = BatchResult()
@@ -221,53 +275,114 @@ def apply_batch(
             assert row is not None  # inserted just above
             positions[key] = row["next_offset"]
         pending = [d for d in deliveries if d.offset >= positions[(d.source, d.partition)]]
+        heads = pending_heads(cur, pending)
+        failures: dict[int, Failure] = {}
         try:
             with conn.pipeline(), conn.transaction():
                 for d in pending:
-                    apply_one(cur, projection, d)
+                    if d.key not in heads:
+                        apply_one(cur, projection, d)
         except Exception:
-            for d in pending:
+            held = set(heads)
+            for i, d in enumerate(pending):
+                if d.key in held:
+                    continue
                 try:
                     with conn.transaction():
                         apply_one(cur, projection, d)
                 except Exception as exc:
-                    result.dead.append(DeadLetter(d, type(exc).__name__, str(exc)[:2000]))
+                    failures[i] = describe(exc)
+                    if d.key is not None:
+                        held.add(d.key)
+        for i, d in enumerate(pending):  # in order: a dead letter before what it holds back
+            if d.key is not None and d.key in heads:
+                park(cur, d, heads[d.key])
+                result.parked.append(d)
+            elif i in failures:
+                dead = DeadLetter(d, failures[i].error_class, failures[i].reason)
+                dead_letter_id = record_dead_letter(cur, dead)
+                if d.key is not None:
+                    heads[d.key] = dead_letter_id
+                result.dead.append(dead)
         for d in pending:
             positions[(d.source, d.partition)] = d.offset + 1
-        result.applied = len(pending) - len(result.dead)
-        for dead in result.dead:
-            d = dead.delivery
-            cur.execute(
-                INSERT_DEAD_LETTER,
-                (
-                    d.source,
-                    d.partition,
-                    d.offset,
-                    d.key,
-                    d.value,
-                    json.dumps(d.headers),
-                    dead.error_class,
-                    dead.error_message,
-                ),
-            )
+        result.applied = len(pending) - len(result.dead) - len(result.parked)
         for (source, partition), next_offset in positions.items():
             cur.execute(STORE_OFFSET, (next_offset, source, partition))
+        cur.execute(COUNT_PARKED)
+        row = cur.fetchone()
+        parked_now = row["parked"] if row else 0
         if result.dead and publish_dead_letters is not None:
             publish_dead_letters(result.dead)  # before the commit: at least once, never lost
     for dead in result.dead:
         metrics.DEAD_LETTERS.labels(projection.name, dead.error_class).inc()
-        log.error(
-            "dead letter",
+        log_dead_letter(projection, dead)
+    for d in result.parked:
+        log.warning(
+            "event parked behind a dead letter",
             projection=projection.name,
-            source=dead.delivery.source,
-            partition=dead.delivery.partition,
-            offset=dead.delivery.offset,
-            error_class=dead.error_class,
-            error=dead.error_message,
+            source=d.source,
+            partition=d.partition,
+            offset=d.offset,
         )
+    metrics.EVENTS_PARKED.labels(projection.name).inc(len(result.parked))
+    metrics.PARKED_EVENTS.labels(projection.name).set(parked_now)
     metrics.PROJECTION_APPLIED.labels(projection.name).inc(result.applied)
     metrics.PROJECTION_APPLY_SECONDS.labels(projection.name).observe(time.perf_counter() - started)
     return result
+
+
+def pending_heads(cur: Cursor[Any], deliveries: Sequence[Delivery]) -> dict[bytes, int]:
+    """The first pending dead letter of each of the deliveries' keys (share-locked)."""
+    keys = sorted({d.key for d in deliveries if d.key is not None})
+    if not keys:
+        return {}
+    cur.execute(SELECT_HEADS, (keys,))
+    heads: dict[bytes, int] = {}
+    for row in cur.fetchall():
+        heads.setdefault(bytes(row["key"]), row["id"])
+    return heads
+
+
+def park(cur: Cursor[Any], delivery: Delivery, dead_letter_id: int) -> None:
+    d = delivery
+    cur.execute(
+        INSERT_PARKED,
+        (d.key, dead_letter_id, d.source, d.partition, d.offset, d.value, json.dumps(d.headers)),
+    )
+
+
+def record_dead_letter(cur: Cursor[Any], dead: DeadLetter) -> int:
+    """Store a dead letter; its id (the head its key's later events are parked behind)."""
+    d = dead.delivery
+    cur.execute(
+        INSERT_DEAD_LETTER,
+        (
+            d.source,
+            d.partition,
+            d.offset,
+            d.key,
+            d.value,
+            json.dumps(d.headers),
+            dead.error_class,
+            dead.error_message,
+        ),
+    )
+    row = cur.fetchone()
+    assert row is not None  # inserted or updated: RETURNING gives the row either way
+    return int(row["id"])
+
+
+def log_dead_letter(projection: Projection, dead: DeadLetter) -> None:
+    log.error(
+        "dead letter",
+        projection=projection.name,
+        source=dead.delivery.source,
+        partition=dead.delivery.partition,
+        offset=dead.delivery.offset,
+        error_class=dead.error_class,
+        error=dead.error_message,
+    )
 
 
 class KafkaProjector:
@@ -530,7 +645,7 @@ class EventStoreProjector:
         *,
         database_url: str,
         select_notifications: Callable[[int, int], Sequence[Any]],
-        encode_notification: Callable[[Any], tuple[bytes, dict[str, str]]],
+        encode_notification: Callable[[Any], tuple[bytes, dict[str, str], bytes]],
         max_notification_id: Callable[[], int | None],
         channel: str,
         schema: str | None = None,
@@ -572,10 +687,12 @@ class EventStoreProjector:
         deliveries = []
         for n in notifications:
             try:
-                value, headers = self.encode_notification(n)
-            except Exception as exc:
-                value, headers = None, {"encode-error": f"{type(exc).__name__}: {exc}"}
-            deliveries.append(Delivery(EVENT_STORE_SOURCE, 0, n.id, value, None, headers))
+                value, headers, key = self.encode_notification(n)
+            except Exception as exc:  # its class only: the text may quote the event's values
+                # Keyed like the relay's record of an event it withholds.
+                value, headers = None, {"encode-error": type(exc).__name__}
+                key = str(n.originator_id).encode()
+            deliveries.append(Delivery(EVENT_STORE_SOURCE, 0, n.id, value, key, headers))
         if deliveries:
             apply_batch(conn, self.projection, deliveries)
             last = deliveries[-1].offset

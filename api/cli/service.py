@@ -207,18 +207,20 @@ def _wait_for_dependencies(
 
 @projections_cli.command("status")
 def projections_status() -> None:
-    """Each projection's position and lag per partition, and its pending dead letters."""
+    """Each projection's position and lag per partition, its pending dead letters and the
+    events parked behind them."""
     from rich.table import Table
 
     with running() as (container, _stop):
-        table = Table("projection", "source", "partition", "position", "end", "lag", "dead letters")
+        table = Table(
+            "projection", "source", "partition", "position", "end", "lag", "dead letters", "parked"
+        )
         for name in PROJECTIONS:
             state = container.projections.status(name)
             rebuilding = " (rebuild in progress)" if state.rebuild_in_progress else ""
+            counts = [str(state.dead_letters_pending), str(state.parked)]
             if not state.partitions:
-                table.add_row(
-                    name + rebuilding, "-", "-", "-", "-", "-", str(state.dead_letters_pending)
-                )
+                table.add_row(name + rebuilding, "-", "-", "-", "-", "-", *counts)
             for i, part in enumerate(state.partitions):
                 table.add_row(
                     name + rebuilding if i == 0 else "",
@@ -227,7 +229,7 @@ def projections_status() -> None:
                     str(part.position),
                     "-" if part.end is None else str(part.end),
                     "-" if part.lag is None else str(part.lag),
-                    str(state.dead_letters_pending) if i == 0 else "",
+                    *(counts if i == 0 else ["", ""]),
                 )
         table_console().print(table)
 
@@ -267,21 +269,41 @@ def projections_rebuild(
 @dead_letters_cli.command("list")
 def dead_letters_list(
     projection: Annotated[str | None, typer.Option(help="Only this projection")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Include replayed ones")] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include replayed and discarded ones")
+    ] = False,
 ) -> None:
-    """Messages a projection could not decode or apply, with the reason."""
+    """Messages a projection could not decode or apply, with the reason and how many later
+    events of the same case are parked behind each."""
     from rich.table import Table
 
     from projections.admin import dead_letters
 
     with running() as (container, _stop):
         table = Table(
-            "projection", "id", "source", "partition", "offset", "event type", "error", "replayed"
+            "projection",
+            "id",
+            "source",
+            "partition",
+            "offset",
+            "event type",
+            "error",
+            "parked",
+            "resolved",
         )
         count = 0
         for name in projection_names(projection):
             for row in dead_letters(container.database_url, PROJECTIONS[name], all_):
                 count += 1
+                if row.replayed_at:
+                    resolved = f"replayed {row.replayed_at:%Y-%m-%d %H:%M} by {row.replayed_by}"
+                elif row.discarded_at:
+                    resolved = (
+                        f"discarded {row.discarded_at:%Y-%m-%d %H:%M} by {row.discarded_by}: "
+                        f"{row.discard_reason}"
+                    )
+                else:
+                    resolved = ""
                 table.add_row(
                     name,
                     str(row.id),
@@ -290,37 +312,85 @@ def dead_letters_list(
                     str(row.offset),
                     row.event_type or "?",
                     f"{row.error_class}: {row.error_message}",
-                    f"{row.replayed_at:%Y-%m-%d %H:%M} by {row.replayed_by}"
-                    if row.replayed_at
-                    else "",
+                    str(row.parked),
+                    resolved,
                 )
         table_console().print(table if count else "no dead letters")
 
 
+ByOption = Annotated[str, typer.Option("--by", help="Who does it, by name (recorded)")]
+
+
 @dead_letters_cli.command("replay")
 def dead_letters_replay(
+    by: ByOption,
     projection: Annotated[str | None, typer.Option(help="Only this projection")] = None,
     ids: Annotated[list[int] | None, typer.Option("--id", help="Only these dead letters")] = None,
-    by: Annotated[str, typer.Option(help="Who replays (recorded)", envvar="USER")] = "operator",
 ) -> None:
-    """Apply pending dead letters again, after the cause was fixed. Exits 1 if any still fail."""
+    """Apply pending dead letters again after the cause was fixed, each followed by the events
+    of its case parked behind it, in order. Exits 1 if any still fail."""
     from projections.admin import replay_dead_letters
 
+    if not by.strip():
+        raise fail("--by must name who replays")
     with running() as (container, _stop):
         failed = 0
+        found: set[int] = set()
         for name in projection_names(projection):
             for outcome in replay_dead_letters(
                 container.database_url, PROJECTIONS[name], by, ids or ()
             ):
-                if outcome.replayed:
-                    console.print(f"{name} #{outcome.id}: replayed")
-                else:
-                    failed += 1
-                    console.print(
-                        f"{name} #{outcome.id}: still failing: {outcome.error}", highlight=False
-                    )
+                if outcome.outcome == "not found" and projection is None:
+                    continue  # ids are per projection: it may be another one's
+                found.add(outcome.id)
+                failed += not outcome.resolved
+                _print_resolution(name, outcome)
+        missing = set(ids or ()) - found
+        if missing and projection is None:
+            raise fail(f"no dead letter {', '.join(f'#{i}' for i in sorted(missing))}", 1)
         if failed:
             raise typer.Exit(1)
+
+
+@dead_letters_cli.command("discard")
+def dead_letters_discard(
+    projection: Annotated[str, typer.Option(help="The projection the dead letter belongs to")],
+    id_: Annotated[int, typer.Option("--id", help="The dead letter")],
+    reason: Annotated[str, typer.Option(help="Why it is given up (recorded)")],
+    by: ByOption,
+) -> None:
+    """Give a dead letter up for good (recorded with who, when and why), then apply the events
+    of its case parked behind it, in order."""
+    from projections.admin import discard_dead_letter
+
+    projection_names(projection)
+    if not by.strip():
+        raise fail("--by must name who discards")
+    if not reason.strip():
+        raise fail("--reason must say why")
+    with running() as (container, _stop):
+        outcome = discard_dead_letter(
+            container.database_url, PROJECTIONS[projection], id_, by, reason
+        )
+        _print_resolution(projection, outcome)
+        if not outcome.resolved:
+            raise typer.Exit(1)
+
+
+def _print_resolution(name: str, outcome: Any) -> None:
+    line = f"{name} #{outcome.id}: {outcome.outcome}"
+    if outcome.reason:
+        line += f" ({outcome.reason})"
+    if outcome.released:
+        line += f"; {outcome.released} parked events applied"
+    if outcome.new_dead_letter is not None:
+        line += (
+            f"; a parked event failed and is now dead letter #{outcome.new_dead_letter}"
+            f" with {outcome.still_parked} parked behind it"
+        )
+    elif outcome.still_parked:
+        line += f"; {outcome.still_parked} parked events wait behind an older dead letter"
+    console.print(line, highlight=False, soft_wrap=True)
 
 
 # --- the contract -------------------------------------------------------------------------
