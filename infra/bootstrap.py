@@ -25,6 +25,7 @@ from infra import contract
 from infra.config import Settings
 from infra.contract import Topics
 from infra.event_store import PostgresEventStore
+from infra.idempotency import IdempotencyKeys
 from infra.postgres import eventsourcing_env, start_embedded
 from infra.projection_admin import PROJECTIONS, ProjectionAdmin
 
@@ -68,6 +69,13 @@ class Container:
     @cached_property
     def store(self) -> PostgresEventStore:
         return PostgresEventStore(self.application)
+
+    @cached_property
+    def idempotency_keys(self) -> IdempotencyKeys:
+        """The keyed commands' answers, kept by the event store's recorder (same database)."""
+        recorder: Any = self.application.recorder
+        keys: IdempotencyKeys = recorder.idempotency_keys
+        return keys
 
     @cached_property
     def services(self) -> Services:

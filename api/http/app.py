@@ -8,8 +8,9 @@ import hmac
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from api.http import problems
+from api.http import idempotency, problems
 from api.http.boundary import PUBLIC_PATHS, Boundary, Utf8JsonRoute, bearer_token
+from api.http.idempotency import IdempotentCommands
 from api.http.routers import (
     audit,
     eligibility,
@@ -70,10 +71,17 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
                 found = actor
         return found
 
+    # Inside the boundary (added first): it sees the authenticated caller and a bounded body.
+    app.add_middleware(IdempotentCommands, keys=lambda: container.idempotency_keys)
     app.add_middleware(
         Boundary,
         authenticate=authenticate,
         max_body_bytes=container.settings.http_max_body_bytes,
     )
-    problems.document(app, routes, PUBLIC_PATHS)
+    problems.document(
+        app,
+        routes,
+        PUBLIC_PATHS,
+        (idempotency.KEYED_METHODS, idempotency.describe(), idempotency.answer_headers()),
+    )
     return app
