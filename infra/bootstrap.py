@@ -26,6 +26,7 @@ from infra.config import Settings
 from infra.contract import Topics
 from infra.event_store import PostgresEventStore
 from infra.freshness import Freshness
+from infra.idempotency import IdempotencyKeys
 from infra.postgres import CONNECTION_WAIT_S, eventsourcing_env, start_embedded
 from infra.projection_admin import PROJECTIONS, ProjectionAdmin
 from infra.resilience import KAFKA, POSTGRESQL, dependency
@@ -72,6 +73,13 @@ class Container:
     @cached_property
     def store(self) -> PostgresEventStore:
         return PostgresEventStore(self.application)
+
+    @cached_property
+    def idempotency_keys(self) -> IdempotencyKeys:
+        """The keyed commands' answers, kept by the event store's recorder (same database)."""
+        recorder: Any = self.application.recorder
+        keys: IdempotencyKeys = recorder.idempotency_keys
+        return keys
 
     @cached_property
     def services(self) -> Services:

@@ -30,6 +30,7 @@ from psycopg.sql import SQL, Identifier, Literal
 
 from application.store import HOUSEHOLD_REGISTERED
 from domain.errors import EventTooLarge
+from infra import idempotency
 from infra.contract import MAX_EVENT_BYTES
 
 GENESIS = bytes(32)
@@ -72,10 +73,20 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
     household with its settlement of origin (``<events>_household_origins``), from every
     ``Household.Registered`` event, in the same transaction as the event: the lottery's
     entrants and a settlement's batch are read from it, never from a read model that may lag.
+
+    It also keeps the idempotency keys' table (:mod:`infra.idempotency`): inside a keyed
+    command its datastore lends the command's own connection, so the command's reads and
+    inserts share the transaction its answer is stored in; and it notes the notification ids
+    of every insert made inside a command (the answer's ``Log-Position``).
     """
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
+        scoped: Any = idempotency.CommandScopedDatastore(datastore)
+        super().__init__(scoped, events_table_name=events_table_name)
+        self.idempotency_keys = idempotency.IdempotencyKeys(datastore, events_table_name)
+        self.sql_create_statements.extend(
+            idempotency.create_statements(self.datastore.schema, events_table_name)
+        )
         self.chain_table_name = events_table_name + "_chain"
         self.origins_table_name = events_table_name + "_household_origins"
         schema, table = Identifier(self.datastore.schema), Identifier(self.chain_table_name)
@@ -172,11 +183,22 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
         for stored in stored_events:
             if len(stored.state) > MAX_EVENT_BYTES:
                 raise too_large(stored)
+        command = idempotency.current_recording()
         ids: Sequence[int] | None
-        if sum(len(e.state) for e in stored_events) < PIPELINE_MAX_BYTES:
+        if command is not None and command.transaction is not None:
+            # In a keyed command's transaction: a savepoint, without the pipeline (whose
+            # library code releases the savepoint of a failed insert, which PostgreSQL
+            # refuses), and without retry: a broken transaction stays broken, and nothing of
+            # it is committed (the client's retry runs the command again).
+            ids = ChainedApplicationRecorder._insert_without_pipeline.__wrapped__(
+                self, stored_events, **kwargs
+            )
+        elif sum(len(e.state) for e in stored_events) < PIPELINE_MAX_BYTES:
             ids = super().insert_events(stored_events, **kwargs)
         else:
             ids = self._insert_without_pipeline(stored_events, **kwargs)
+        if command is not None:
+            command.note(ids)
         return ids
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)

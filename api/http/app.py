@@ -8,9 +8,10 @@ import hmac
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from api.http import problems
+from api.http import idempotency, problems
 from api.http.availability import Availability
 from api.http.boundary import PUBLIC_PATHS, Boundary, Utf8JsonRoute, bearer_token
+from api.http.idempotency import IdempotentCommands
 from api.http.routers import (
     audit,
     eligibility,
@@ -75,11 +76,18 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
     monitor = DatabaseMonitor(container.database_url, container.database_pools())
     app.router.on_startup.append(monitor.start)
     app.router.on_shutdown.append(monitor.close)
+    # Inside the boundary (added first): it sees the authenticated caller and a bounded body.
+    app.add_middleware(IdempotentCommands, keys=lambda: container.idempotency_keys)
     app.add_middleware(Availability)  # inside the boundary: a caller without a token gets 401
     app.add_middleware(
         Boundary,
         authenticate=authenticate,
         max_body_bytes=container.settings.http_max_body_bytes,
     )
-    problems.document(app, routes, PUBLIC_PATHS)
+    problems.document(
+        app,
+        routes,
+        PUBLIC_PATHS,
+        (idempotency.KEYED_METHODS, idempotency.describe(), idempotency.answer_headers()),
+    )
     return app

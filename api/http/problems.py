@@ -310,6 +310,15 @@ STATUS_DESCRIPTIONS = {
 }
 
 
+COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOG_POSITION = "Log-Position"
+KEYED_STATUS_DESCRIPTIONS = {
+    400: "; or a malformed Idempotency-Key",
+    409: "; or the first request with the same Idempotency-Key is still running (Retry-After)",
+    422: "; or the Idempotency-Key was used for another request",
+}
+
+
 def statuses(route: APIRoute, public: bool) -> list[int]:
     """The error statuses an operation can answer (413: a body over the limit is refused for
     every operation, whether it reads a body or not)."""
@@ -329,10 +338,16 @@ def statuses(route: APIRoute, public: bool) -> list[int]:
     return sorted(found)
 
 
-def document(app: FastAPI, routes: list[APIRoute], public_paths: frozenset[str]) -> None:
+def document(
+    app: FastAPI,
+    routes: list[APIRoute],
+    public_paths: frozenset[str],
+    keyed: tuple[frozenset[str], dict[str, Any], dict[str, Any]] | None = None,
+) -> None:
     """Replace the OpenAPI generator with one that lists every error status of every operation
     in ``routes`` with the problem schema (FastAPI documents only 422, and with another
-    schema)."""
+    schema). ``keyed``: the methods that take an idempotency key, the header parameter, and
+    the headers of their successful answers (:mod:`api.http.idempotency`)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -353,9 +368,12 @@ def document(app: FastAPI, routes: list[APIRoute], public_paths: frozenset[str])
                 if operation is None:
                     continue
                 responses = operation.setdefault("responses", {})
+                keyed_here = keyed is not None and method in keyed[0]
                 for status in statuses(route, route.path_format in public_paths):
                     entry = responses.setdefault(str(status), {})
                     entry["description"] = STATUS_DESCRIPTIONS[status]
+                    if keyed_here and status in KEYED_STATUS_DESCRIPTIONS:
+                        entry["description"] += KEYED_STATUS_DESCRIPTIONS[status]
                     entry["content"] = {PROBLEM_JSON: {"schema": reference}}
                     if status == 503:
                         entry["headers"] = {
@@ -364,6 +382,15 @@ def document(app: FastAPI, routes: list[APIRoute], public_paths: frozenset[str])
                                 "schema": {"type": "integer"},
                             }
                         }
+                if keyed is not None and method in COMMAND_METHODS:
+                    for status, entry in responses.items():
+                        if status.startswith("2"):
+                            headers = dict(keyed[2])
+                            if not keyed_here:
+                                headers = {k: v for k, v in headers.items() if k == LOG_POSITION}
+                            entry.setdefault("headers", {}).update(headers)
+                if keyed is not None and keyed_here:
+                    operation.setdefault("parameters", []).append(keyed[1])
         app.openapi_schema = spec
         return spec
 
