@@ -27,9 +27,9 @@ from infra.contract import Topics
 from infra.event_store import PostgresEventStore
 from infra.freshness import Freshness
 from infra.idempotency import IdempotencyKeys
-from infra.postgres import CONNECTION_WAIT_S, eventsourcing_env, start_embedded
+from infra.postgres import CONNECTION_WAIT_S, eventsourcing_env, schema_lock, start_embedded
 from infra.projection_admin import PROJECTIONS, ProjectionAdmin
-from infra.resilience import KAFKA, POSTGRESQL, dependency
+from infra.resilience import POSTGRESQL, dependency
 
 if TYPE_CHECKING:  # built on first use: it loads the cryptography package
     from infra.audit_trail import AuditTrail
@@ -64,7 +64,8 @@ class Container:
     @cached_property
     def application(self) -> ReintegrationApplication:
         env = eventsourcing_env(self.database_url, self.settings.db_pool_size)
-        app = ReintegrationApplication(env=env)
+        with schema_lock(self.database_url):  # processes started together create tables once
+            app = ReintegrationApplication(env=env)
         self._closers.append(app.close)
         # After PostgreSQL restarts, the pool's idle connections are dead: drop them at once.
         dependency(POSTGRESQL).when_back.append(app.recorder.datastore.pool.check)  # type: ignore[attr-defined]
@@ -124,15 +125,14 @@ class Container:
         recorder: Any = self.application.recorder
         return Freshness(recorder.events_table_name, self.settings.kafka_enabled)
 
-    @property
-    def dependencies(self) -> list[str]:
-        """What this process needs to be ready: PostgreSQL, and Kafka when configured."""
-        return [POSTGRESQL, KAFKA] if self.settings.kafka_enabled else [POSTGRESQL]
-
     def database_pools(self) -> list[Any]:
-        """The connection pools of the read models and of the event store (the library's)."""
-        recorder: Any = self.application.recorder
-        return [self.read_pool, recorder.datastore.pool]
+        """The connection pools of the read models and of the event store (the library's),
+        those built so far."""
+        built = self.__dict__
+        pools = [built["read_pool"]] if "read_pool" in built else []
+        if "application" in built:
+            pools.append(built["application"].recorder.datastore.pool)
+        return pools
 
     @cached_property
     def projections(self) -> ProjectionAdmin:
@@ -157,7 +157,11 @@ class Container:
         if not self.settings.kafka_bootstrap_servers:
             raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set")
         ensure_topics(
-            self.settings.kafka_bootstrap_servers, self.topics, self.settings.kafka_partitions
+            self.settings.kafka_bootstrap_servers,
+            self.topics,
+            self.settings.kafka_partitions,
+            self.settings.kafka_replication_factor,
+            self.settings.kafka_min_insync_replicas,
         )
 
     def relay(self) -> Any:

@@ -28,6 +28,8 @@ class Settings:
     kafka_bootstrap_servers: str | None = None
     kafka_topic_prefix: str = "reintegration"
     kafka_partitions: int = 6
+    kafka_replication_factor: int = 1
+    kafka_min_insync_replicas: int = 1
     api_tokens: Mapping[str, Actor] = field(default_factory=dict)
     log_format: str = "json"
     log_level: str = "info"
@@ -70,6 +72,8 @@ class Settings:
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX") or "reintegration",
             kafka_partitions=_positive_int(env, "KAFKA_PARTITIONS", 6),
+            kafka_replication_factor=_positive_int(env, "KAFKA_REPLICATION_FACTOR", 1),
+            kafka_min_insync_replicas=_positive_int(env, "KAFKA_MIN_INSYNC_REPLICAS", 1),
             api_tokens=parse_api_tokens(env.get("API_TOKENS", "")),
             log_format=log_format,
             log_level=env.get("LOG_LEVEL", "info").lower(),

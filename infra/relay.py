@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, cast
@@ -47,6 +48,10 @@ from infra.kafka import PRODUCER_LIMITS, client_config, high_watermarks
 from infra.resilience import KafkaUnavailable, KafkaWatch
 
 log = structlog.get_logger(__name__)
+
+COMMIT_TIMEOUT_S = 10
+"""How long a batch may take to reach Kafka before the relay takes Kafka for lost (and starts
+again once it answers, from the position Kafka holds)."""
 
 Batch = tuple[Sequence[Notification], dict[int, bytes]]
 
@@ -115,6 +120,7 @@ class Relay:
                     metrics.RELAY_LAG.set(
                         max(0, (self.recorder.max_notification_id() or 0) - self.published_position)
                     )
+                    producer.poll(0)  # serve the client's callbacks: its errors say Kafka went
                     watch.check(producer)
                     for _ in listener.notifies(timeout=self.idle_wait_s, stop_after=1):
                         pass
@@ -160,7 +166,7 @@ class Relay:
             key=b"relay",
             value=json.dumps({"notification_id": last}).encode(),
         )
-        producer.commit_transaction(60)
+        producer.commit_transaction(COMMIT_TIMEOUT_S)
         self.published_position = last
         metrics.EVENTS_RELAYED.inc(len(notifications))
         if len(notifications) == self.batch_size:  # more may be waiting
@@ -177,6 +183,7 @@ class Relay:
         headers = contract.headers(schema_name, event, notification.id)
         if link is not None:
             headers["chain-hash"] = link.hex()
+        full_since = None
         while True:
             try:
                 producer.produce(
@@ -187,6 +194,9 @@ class Relay:
                 )
                 return
             except BufferError:  # the client's queue is full: let it send, then try again
+                full_since = full_since or time.monotonic()
+                if time.monotonic() - full_since > COMMIT_TIMEOUT_S:
+                    raise KafkaUnavailable("the client's queue stayed full") from None
                 producer.poll(0.5)
             except KafkaException as exc:
                 if exc.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
@@ -301,12 +311,14 @@ class PublishedPositions:
         self.recorded = 0
 
     def prepare(self) -> None:
-        self.conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, ends jsonb NOT NULL, "
-                "published_at timestamptz NOT NULL DEFAULT now())"
-            ).format(self.table)
-        )
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('reintegration-schema'))")
+            self.conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, "
+                    "ends jsonb NOT NULL, published_at timestamptz NOT NULL DEFAULT now())"
+                ).format(self.table)
+            )
 
     def record(self, position: int, ends: dict[tuple[str, int], int]) -> None:
         by_topic: dict[str, dict[str, int]] = {}

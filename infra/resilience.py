@@ -96,6 +96,33 @@ def readiness(names: list[str]) -> tuple[bool, dict[str, Any]]:
     return all(s["up"] for s in states.values()), states
 
 
+class Readiness:
+    """``/readyz``: asks each dependency now (at most once a second), so that readiness is
+    true even before a worker has noticed a loss (a relay waiting on Kafka, an idle
+    projector); what it finds updates the shared state (and its one log line)."""
+
+    def __init__(self, probes: dict[str, Callable[[], object]], every_s: float = 1.0) -> None:
+        self.probes = probes
+        self.every_s = every_s
+        self._lock = threading.Lock()
+        self._last = -every_s
+        self._found: tuple[bool, dict[str, Any]] = (False, {})
+
+    def __call__(self) -> tuple[bool, dict[str, Any]]:
+        with self._lock:
+            if time.monotonic() - self._last >= self.every_s:
+                for name, probe in self.probes.items():
+                    try:
+                        probe()
+                    except Exception as exc:
+                        dependency(name).lost(exc)
+                    else:
+                        dependency(name).back()
+                self._found = readiness(list(self.probes))
+                self._last = time.monotonic()
+            return self._found
+
+
 def unavailable(exc: BaseException) -> str | None:
     """The dependency an exception says is gone, or None when it says something else."""
     import psycopg
@@ -264,16 +291,23 @@ class DatabaseMonitor:
 
     FAIL_FAST_S = 0.05
 
-    def __init__(self, database_url: str, pools: list[Any], every_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        database_url: Callable[[], str],
+        pools: Callable[[], list[Any]],
+        every_s: float = 1.0,
+    ) -> None:
+        """``database_url`` and ``pools`` are asked for when the monitor starts (building
+        them connects)."""
         self.database_url = database_url
         self.pools = pools
-        self.timeouts = [pool.timeout for pool in pools]
         self.every_s = every_s
         self.postgresql = dependency(POSTGRESQL)
         self.stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        self.watched: list[tuple[Any, float]] = []  # pools given up on at once, their timeout
         self._thread = threading.Thread(target=self._run, name="database-monitor", daemon=True)
         self._thread.start()
 
@@ -284,29 +318,39 @@ class DatabaseMonitor:
         import psycopg
 
         conn: psycopg.Connection[Any] | None = None
+        seen = False
         while not self.stop.is_set():
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(self.database_url, connect_timeout=2, autocommit=True)
+                    url = self.database_url()
+                    conn = psycopg.connect(url, connect_timeout=2, autocommit=True)
                     conn.execute("SET statement_timeout = 2000")
                 conn.execute("SELECT 1")
                 self._up()
+                seen = True
             except Exception as exc:
                 if conn is not None:
                     conn.close()
                 conn = None
-                self._down(exc)
+                if seen:  # the processes wait for the database before they start serving
+                    self._down(exc)
             self.stop.wait(self.every_s if self.postgresql.up else self.every_s / 2)
         if conn is not None:
             conn.close()
 
     def _down(self, exc: BaseException) -> None:
         self.postgresql.lost(exc)
-        for pool in self.pools:
-            pool.timeout = self.FAIL_FAST_S
+        if not self.watched:
+            try:  # built by the first request; not built here while the database is away
+                self.watched = [(pool, pool.timeout) for pool in self.pools()]
+            except Exception:
+                return
+            for pool, _timeout in self.watched:
+                pool.timeout = self.FAIL_FAST_S
 
     def _up(self) -> None:
         if not self.postgresql.up:
-            for pool, timeout in zip(self.pools, self.timeouts, strict=True):
+            for pool, timeout in self.watched:
                 pool.timeout = timeout
+            self.watched = []
             self.postgresql.back()

@@ -178,9 +178,7 @@ def _serve_operations(container: Container) -> None:
         from infra.operations_http import serve_operations
 
         serve_operations(
-            container.settings.http_host,
-            container.settings.metrics_port,
-            list(probes(container)),
+            container.settings.http_host, container.settings.metrics_port, probes(container)
         )
 
 

@@ -73,7 +73,7 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
                 found = actor
         return found
 
-    monitor = DatabaseMonitor(container.database_url, container.database_pools())
+    monitor = DatabaseMonitor(lambda: container.database_url, container.database_pools)
     app.router.on_startup.append(monitor.start)
     app.router.on_shutdown.append(monitor.close)
     # Inside the boundary (added first): it sees the authenticated caller and a bounded body.

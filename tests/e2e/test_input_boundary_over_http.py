@@ -264,7 +264,7 @@ def test_the_openapi_document_lists_every_status_with_the_problem_schema(
         responses = operation["responses"]
         expected = {"400", "413", "500", "503"} | (
             set()
-            if path in ("/healthz", "/metrics", "/api/v1/audit/public-key")
+            if path in ("/healthz", "/readyz", "/metrics", "/api/v1/audit/public-key")
             else {"401", "403"}
         )
         if "requestBody" in operation:

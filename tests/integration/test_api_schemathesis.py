@@ -79,6 +79,11 @@ def _schema(role: str) -> Any:
 
 
 def _run(case: Any, role: str) -> None:
+    # No projector runs here (the read models are rebuilt at the end), so a read told to wait
+    # for a position answers 503 by design; min_position has its own tests
+    # (tests/e2e/test_read_your_writes.py).
+    if case.query:
+        case.query.pop("min_position", None)
     if role == "anonymous":
         case.headers = {
             k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"

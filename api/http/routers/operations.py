@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 
 from api.http.boundary import Utf8JsonRoute
 from api.http.dependencies import container
+from api.http.problems import problem
 
 router = APIRouter(tags=["operations"], route_class=Utf8JsonRoute)
 
@@ -26,19 +28,27 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get(
-    "/readyz",
-    responses={
-        503: {"description": "A dependency is lost; the body says which (Retry-After is set)"}
-    },
-)
+@router.get("/readyz")
 async def readyz(request: Request) -> Any:
-    """Readiness: whether this process reaches each dependency it needs (PostgreSQL; Kafka
-    too for `serve`, which runs the relay), as its monitor saw it within the last second."""
-    from infra.resilience import readiness
+    """Readiness: whether the API can serve, that is whether it reaches PostgreSQL (asked at
+    most once a second). Kafka is not among them: commands are recorded in PostgreSQL and
+    published when Kafka is back (the relay's and the projectors' own /readyz report Kafka)."""
+    if not hasattr(request.app.state, "readiness"):
+        from infra.resilience import POSTGRESQL, Readiness
+        from infra.supervision import probes
 
-    ready, states = readiness(container(request).dependencies)
-    body = {"status": "ready" if ready else "not ready", "dependencies": states}
+        needed = probes(container(request))  # the API needs PostgreSQL only (see the docstring)
+        request.app.state.readiness = Readiness({POSTGRESQL: needed[POSTGRESQL]})
+    ready, states = await run_in_threadpool(request.app.state.readiness)
     if ready:
-        return body
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+        return {"status": "ready", "dependencies": states}
+    lost = ", ".join(name for name, state in states.items() if not state["up"])
+    return problem(
+        503,
+        "Not ready",
+        f"lost: {lost}; the process reconnects by itself",
+        kind="not-ready",
+        instance="/readyz",
+        headers={"Retry-After": "1"},
+        dependencies=states,
+    )
