@@ -25,6 +25,7 @@ import string
 import subprocess
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,9 @@ def household_body(rng: random.Random) -> dict[str, Any]:
 class Load:
     """Clients issuing commands until stopped: register, start a survey, answer it."""
 
-    def __init__(self, base_url: str, clients: int, seed: int) -> None:
+    def __init__(self, base_url: str, clients: int, seed: int, keyed: bool = False) -> None:
         self.base_url = base_url
+        self.keyed = keyed
         self.clients = clients
         self.seed = seed
         self.latencies: list[float] = []
@@ -92,7 +94,8 @@ class Load:
             def command(method: str, path: str, body: Any = None) -> Any:
                 nonlocal errors
                 started = time.perf_counter()
-                response = client.request(method, path, json=body)
+                key = {"Idempotency-Key": str(uuid.uuid4())} if self.keyed else {}
+                response = client.request(method, path, json=body, headers=key)
                 mine.append((time.perf_counter() - started) * 1000)
                 if response.status_code >= 400:
                     errors += 1
@@ -197,6 +200,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=SIZES, default="quick")
     parser.add_argument("--api-workers", type=int, default=1, help="processes of the API")
+    parser.add_argument(
+        "--idempotency-keys",
+        action="store_true",
+        help="every command with an Idempotency-Key (figures in http-SIZE-keyed.json)",
+    )
     args = parser.parse_args()
     seconds = SIZES[args.size]
 
@@ -237,7 +245,7 @@ def main() -> None:
             headers={"Authorization": f"Bearer {SUPERVISOR}"},
         )
         assert published.status_code == 201, published.text
-        commands = Load(base_url, CLIENTS, 1).run(seconds)
+        commands = Load(base_url, CLIENTS, 1, keyed=args.idempotency_keys).run(seconds)
         print(f"commands: {commands}", flush=True)
         ceiling = psycopg_ceiling(database_url, CLIENTS, seconds)
         print(f"ceiling: {ceiling}", flush=True)
@@ -264,6 +272,7 @@ def main() -> None:
             "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "api_workers": args.api_workers,
+            "idempotency_keys": args.idempotency_keys,
             "commands": commands,
             "ceiling": "bare psycopg loop, one row per transaction, same number of clients",
             "ceiling_rows_per_second": ceiling["rows_per_second"],
@@ -292,7 +301,8 @@ def main() -> None:
         with psycopg.connect(server, autocommit=True) as conn:
             name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    out = ROOT / "bench" / "results" / f"http-{args.size}.json"
+    keyed = "-keyed" if args.idempotency_keys else ""
+    out = ROOT / "bench" / "results" / f"http-{args.size}{keyed}.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
 

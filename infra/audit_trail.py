@@ -61,7 +61,10 @@ class AuditTrail:
             from infra.kafka import client_config
 
             producer = Producer(
-                client_config(self.settings.kafka_bootstrap_servers, **{"enable.idempotence": True})
+                client_config(
+                    self.settings.kafka_bootstrap_servers,
+                    **{"enable.idempotence": True, "message.timeout.ms": 20000},
+                )
             )
         return tamper_evidence.write_checkpoint(
             self.database_url, self.chain_table, key, producer, self.topics.audit_checkpoints

@@ -201,20 +201,31 @@ def publish_checkpoints(database_url: str, producer: Any, topic: str) -> int:
         if not rows:
             return 0
         pending = [Checkpoint(r[0], bytes(r[1]), r[2].isoformat(), r[3], bytes(r[4])) for r in rows]
+        acknowledged: list[int] = []
+
+        def delivered(error: Any, message: Any) -> None:
+            if error is None:
+                acknowledged.append(int(message.key()))
+
         for checkpoint in pending:
             producer.produce(
                 topic,
                 key=str(checkpoint.position).encode(),
                 value=json.dumps(checkpoint.to_json()).encode(),
+                on_delivery=delivered,
             )
-        if producer.flush(30):
-            from infra.resilience import KafkaUnavailable
+        producer.flush(30)
+        if acknowledged:
+            conn.execute(
+                "INSERT INTO audit.checkpoint_publications (position) "
+                "SELECT unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
+                (acknowledged,),
+            )
+    if len(acknowledged) < len(pending):
+        from infra.resilience import KafkaUnavailable
 
-            raise KafkaUnavailable(f"{len(pending)} checkpoints not acknowledged by Kafka")
-        conn.execute(
-            "INSERT INTO audit.checkpoint_publications (position) SELECT unnest(%s::bigint[]) "
-            "ON CONFLICT DO NOTHING",
-            ([c.position for c in pending],),
+        raise KafkaUnavailable(
+            f"{len(pending) - len(acknowledged)} checkpoints not acknowledged by Kafka"
         )
     if len(pending) > 1:
         log.info("checkpoints published late", checkpoints=len(pending))

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
+import click
+import structlog
 import typer
 from rich.console import Console
 
@@ -74,6 +76,13 @@ def running() -> Iterator[tuple[Container, threading.Event]]:
     except DomainError as exc:
         found = meaning(exc)
         raise fail(str(exc), found.exit_code if found else 1) from None
+    except (typer.Exit, typer.Abort, click.ClickException):
+        raise
+    except Exception:
+        # A failure nothing expected: one log line with its traceback, in the process's log
+        # format (JSON in production), not a rendering on the terminal.
+        structlog.get_logger("cli").exception("command failed")
+        raise typer.Exit(1) from None
     finally:
         stop.set()
         container.close()

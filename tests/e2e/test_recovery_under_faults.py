@@ -277,6 +277,9 @@ def test_every_process_rides_out_a_postgresql_restart_and_the_api_answers_503_me
         assert readyz.status_code == 503
         assert readyz.json()["dependencies"]["postgresql"]["up"] is False
         assert not ready(relay_port) and not ready(project_port)
+        for port in (relay_port, project_port):
+            gauge = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            assert 'reintegration_dependency_up{dependency="postgresql"} 0.0' in gauge
         server.run("start")
         started = time.monotonic()
         acknowledged_before = len(load.acknowledged)
