@@ -35,7 +35,10 @@ EVENT_HEADERS = {
         "event-id": {"type": "string", "format": "uuid", "description": "Id of the event."},
         "notification-id": {
             "type": "string",
-            "description": "Position of the event in the event store's global log (decimal).",
+            "description": "Position of the event in the event store's global log (decimal). "
+            "Positions increase in commit order but may skip numbers: a rolled-back "
+            "transaction consumes the ids it drew; no committed event is ever missing (the "
+            "chain-hash links each committed event to the one before it).",
         },
         "correlation-id": {
             "type": "string",

@@ -4,14 +4,13 @@ against the stored links, the checkpoints and the links carried in Kafka."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from typing import Any
 
 from application.reports import AuditReport
 from infra import tamper_evidence
-from infra.config import Settings
+from infra.config import AuditKey, ConfigurationError, Settings
 from infra.contract import Topics
 from infra.kafka import kafka_partitions, read_partitions
 
@@ -33,21 +32,39 @@ class AuditTrail:
 
     def signing_key(self) -> Any:
         """The Ed25519 key that signs checkpoints: AUDIT_SIGNING_KEY, or the published demo key
-        in development. None in production without a key (checkpoints are then not written)."""
+        in development. None in production without a key (checkpoints are then not written).
+        Outside development the demo key is refused: its private half is public."""
         encoded = self.settings.audit_signing_key or (
             tamper_evidence.DEMO_SIGNING_KEY if self.settings.development else None
         )
-        return tamper_evidence.signing_key(encoded) if encoded else None
+        if encoded is None:
+            return None
+        key = tamper_evidence.signing_key(encoded)
+        demo = tamper_evidence.demo_public_key()
+        if not self.settings.development and tamper_evidence.public_key_bytes(key) == demo:
+            raise ConfigurationError(
+                "AUDIT_SIGNING_KEY is the published demo key, whose private half is in the "
+                "repository: generate a key of your own (see the README, 'Keys')"
+            )
+        return key
 
-    def public_key(self) -> bytes | None:
-        """The key checkpoints are verified with: AUDIT_PUBLIC_KEY (the published one), else the
-        signing key's own."""
-        if self.settings.audit_public_key:
-            return base64.b64decode(self.settings.audit_public_key)
+    def public_keys(self) -> list[AuditKey]:
+        """The keys checkpoints are verified with: AUDIT_PUBLIC_KEYS (several, for rotation).
+        In development only, when none are configured, the signing key's own (the demo key by
+        default). Outside development nothing is derived here and the demo key is refused."""
+        configured = list(self.settings.audit_public_keys)
+        if not self.settings.development:
+            demo = tamper_evidence.demo_public_key()
+            if any(k.public == demo for k in configured):
+                raise ConfigurationError(
+                    "AUDIT_PUBLIC_KEYS holds the published demo key, whose private half is in "
+                    "the repository: anyone could sign a checkpoint it verifies"
+                )
+            return configured
+        if configured:
+            return configured
         key = self.signing_key()
-        if key is None:
-            key = tamper_evidence.signing_key(tamper_evidence.DEMO_SIGNING_KEY)
-        return tamper_evidence.public_key_bytes(key)
+        return [AuditKey(tamper_evidence.public_key_bytes(key))] if key is not None else []
 
     def write_checkpoint(self) -> Any:
         key = self.signing_key()
@@ -70,9 +87,21 @@ class AuditTrail:
             self.database_url, self.chain_table, key, producer, self.topics.audit_checkpoints
         )
 
-    def verify(self, generated_by: str, public_key: bytes | None = None) -> AuditReport:
+    def verify(
+        self, generated_by: str, public_key: bytes | None = None, *, require_keys: bool = True
+    ) -> AuditReport:
         """Recompute the chain and compare it with the stored links, the checkpoints (database
-        and Kafka) and the links carried in Kafka messages."""
+        and Kafka) and the links carried in Kafka messages. ``public_key`` adds a key (the
+        auditor's own copy of a published one). Raises :class:`ConfigurationError` without any
+        key to check checkpoints with, unless ``require_keys`` is False (a case report: the
+        chain is checked, the signatures are said not to be)."""
+        keys = [AuditKey(public_key)] if public_key else []
+        keys += self.public_keys()
+        if not keys and require_keys:
+            raise ConfigurationError(
+                "no public key to verify checkpoints with: set AUDIT_PUBLIC_KEYS to the "
+                "published key(s) (see the README, 'Keys'), or pass --public-key"
+            )
         tamper_evidence.prepare(self.database_url)
         kafka_links = kafka_checkpoints = None
         if self.settings.kafka_bootstrap_servers:
@@ -81,7 +110,7 @@ class AuditTrail:
             self.database_url,
             self.events_table,
             self.chain_table,
-            public_key or self.public_key() or b"",
+            keys,
             tamper_evidence.stored_checkpoints(self.database_url),
             kafka_links,
             kafka_checkpoints,

@@ -5,10 +5,13 @@ Every variable is documented in the README's "Configuration" table.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from domain.base import ROLES, Actor
@@ -42,7 +45,7 @@ class Settings:
     kafka_group_instance_id: str | None = None
     metrics_port: int | None = None
     audit_signing_key: str | None = None
-    audit_public_key: str | None = None
+    audit_public_keys: tuple[AuditKey, ...] = ()
     audit_checkpoint_interval_s: int = 60
     default_rule_set: str = "great-return-housing"
 
@@ -85,7 +88,9 @@ class Settings:
             projection_batch_size=_positive_int(env, "PROJECTION_BATCH_SIZE", 500),
             kafka_group_instance_id=env.get("KAFKA_GROUP_INSTANCE_ID") or None,
             audit_signing_key=env.get("AUDIT_SIGNING_KEY") or None,
-            audit_public_key=env.get("AUDIT_PUBLIC_KEY") or None,
+            audit_public_keys=parse_audit_keys(
+                ",".join(filter(None, (env.get("AUDIT_PUBLIC_KEYS"), env.get("AUDIT_PUBLIC_KEY"))))
+            ),
             audit_checkpoint_interval_s=_positive_int(env, "AUDIT_CHECKPOINT_INTERVAL_S", 60),
             metrics_port=_positive_int(env, "METRICS_PORT", 1) if env.get("METRICS_PORT") else None,
             default_rule_set=env.get("ELIGIBILITY_RULE_SET") or "great-return-housing",
@@ -105,6 +110,59 @@ class Settings:
             f"dev-{role}-{secrets.token_urlsafe(12)}": Actor(f"dev-{role}", role) for role in ROLES
         }
         return _replace(self, api_tokens=invented), invented
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    """A published Ed25519 public key that checkpoints are verified with, and when it may have
+    signed (either end open)."""
+
+    public: bytes
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    @property
+    def key_id(self) -> str:
+        return hashlib.sha256(self.public).hexdigest()[:16]
+
+    def valid_at(self, moment: datetime) -> bool:
+        return (self.valid_from is None or self.valid_from <= moment) and (
+            self.valid_until is None or moment < self.valid_until
+        )
+
+
+def parse_audit_keys(raw: str) -> tuple[AuditKey, ...]:
+    """``AUDIT_PUBLIC_KEYS``: comma-separated ``KEY`` or ``KEY@FROM/UNTIL``, the key in base64
+    (32 bytes), FROM and UNTIL ISO 8601 dates or times in UTC (either may be empty)."""
+    keys = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        encoded, _, validity = item.partition("@")
+        try:
+            public = base64.b64decode(encoded.strip(), validate=True)
+        except ValueError:
+            public = b""
+        if len(public) != 32:
+            raise ConfigurationError(
+                f"AUDIT_PUBLIC_KEYS entry {encoded.strip()[:12]!r}... is not a base64 Ed25519 "
+                "public key (32 bytes)"
+            )
+        start, _, end = validity.partition("/")
+        keys.append(AuditKey(public, _moment(start, item), _moment(end, item)))
+    return tuple(keys)
+
+
+def _moment(raw: str, item: str) -> datetime | None:
+    if not raw.strip():
+        return None
+    try:
+        found = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ConfigurationError(
+            f"AUDIT_PUBLIC_KEYS: {raw.strip()!r} is not an ISO 8601 date or time"
+        ) from None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
 
 
 def parse_api_tokens(raw: str) -> dict[str, Actor]:

@@ -10,7 +10,6 @@ to Kafka in each message's ``chain-hash`` header; it reports the first position 
 from __future__ import annotations
 
 import base64
-import hashlib
 import heapq
 import json
 from collections.abc import Iterable, Iterator
@@ -27,6 +26,7 @@ from psycopg.sql import SQL, Identifier
 
 from application.reports import AuditReport
 from infra.chain import walk
+from infra.config import AuditKey
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +91,10 @@ def prepare(database_url: str) -> None:
         conn.execute(AUDIT_DDL)
 
 
+def demo_public_key() -> bytes:
+    return public_key_bytes(signing_key(DEMO_SIGNING_KEY))
+
+
 def signing_key(encoded: str) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(base64.b64decode(encoded))
 
@@ -100,7 +104,7 @@ def public_key_bytes(key: Ed25519PrivateKey) -> bytes:
 
 
 def key_id(public_key: bytes) -> str:
-    return hashlib.sha256(public_key).hexdigest()[:16]
+    return AuditKey(public_key).key_id
 
 
 def signed_bytes(position: int, chain_hash: bytes, created_at: str) -> bytes:
@@ -244,7 +248,7 @@ def verify(
     database_url: str,
     events_table: str,
     chain_table: str,
-    public_key: bytes,
+    keys: list[AuditKey],
     checkpoints: list[Checkpoint],
     kafka_links: Iterable[tuple[int, bytes]] | None,
     kafka_checkpoints: list[Checkpoint] | None,
@@ -265,11 +269,13 @@ def verify(
     wanted = {c.position for c in all_checkpoints}
     recomputed_at: dict[int, bytes] = {}
     events = 0
+    positions = 0  # held by an event or a link
     head = 0
     chain_break: int | None = None
     with psycopg.connect(database_url) as conn:
         for position, recomputed, stored in walk(conn, events_table, chain_table):
             head = max(head, position)
+            positions += 1
             links_in_kafka = carried.up_to(position)
             if recomputed is None:
                 if links_in_kafka:
@@ -301,7 +307,22 @@ def verify(
     carried.up_to(None)  # whatever Kafka holds beyond the head of the log
     for checkpoint in sorted(all_checkpoints, key=lambda c: c.position):
         source = "database" if checkpoint in checkpoints else "kafka"
-        if checkpoint.key_id != key_id(public_key) or not checkpoint.signature_valid(public_key):
+        signers = [k for k in keys if k.key_id == checkpoint.key_id]
+        signed_at = datetime.fromisoformat(checkpoint.created_at)
+        if not keys:  # the caller chose to check the chain only (its signatures: not checked)
+            pass
+        elif not signers:
+            report.fail(
+                position=checkpoint.position,
+                problem=f"checkpoint signed by an unknown key {checkpoint.key_id} ({source})",
+            )
+        elif not any(k.valid_at(signed_at) for k in signers):
+            report.fail(
+                position=checkpoint.position,
+                problem=f"checkpoint signed at {checkpoint.created_at}, outside the validity "
+                f"of key {checkpoint.key_id} ({source})",
+            )
+        elif not checkpoint.signature_valid(signers[0].public):
             report.fail(
                 position=checkpoint.position, problem=f"checkpoint signature invalid ({source})"
             )
@@ -325,17 +346,28 @@ def verify(
                     position=checkpoint.position,
                     problem="checkpoint in Kafka is missing from the database",
                 )
+    skipped = head - positions
+    if skipped:
+        report.note(
+            problem=f"{skipped} positions skipped: notification ids increase but a rolled-back "
+            "transaction consumes the ids it drew; not a deleted event: the chain links each "
+            "committed event to the one before it, so a deletion breaks it at the next event "
+            "(and the newest events are covered by the signed checkpoints)"
+        )
+    if not keys and all_checkpoints:
+        report.note(problem="checkpoint signatures not checked: no public key configured")
     failures = [f["position"] for f in report.findings if f.get("severity") != "info"]
     report.summary = {
         "events": events,
         "head position": head,
+        "positions skipped (rolled back, not deleted)": skipped,
         "checkpoints verified": len(all_checkpoints),
         "checkpoints in Kafka": "not checked"
         if kafka_checkpoints is None
         else len(kafka_checkpoints),
         "links compared with Kafka": "not checked" if kafka_links is None else carried.count,
         "first broken position": min(failures) if failures else None,
-        "public key id": key_id(public_key),
+        "public key ids": ", ".join(k.key_id for k in keys),
     }
     return report
 

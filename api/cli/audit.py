@@ -69,7 +69,7 @@ def audit_case(
         else:
             history = audit.history(case_id)
             subjects = [case_id, *{UUID(e["aggregate_id"]) for e in history["events"]}]
-            chain = container.audit_trail.verify(by)
+            chain = container.audit_trail.verify(by, require_keys=False)
             if output is not None and output.suffix == ".html":
                 text = render_html(history, chain, by)
             else:
@@ -106,6 +106,25 @@ def audit_verify(
     with running() as (container, _stop):
         key = base64.b64decode(public_key) if public_key else None
         _print_report(container.audit_trail.verify(by, key), as_json)
+
+
+@audit_cli.command("keygen")
+def audit_keygen() -> None:
+    """A new checkpoint signing key: the private seed (AUDIT_SIGNING_KEY; keep it secret, away
+    from the database) and the public key to publish (AUDIT_PUBLIC_KEYS)."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from infra.tamper_evidence import key_id, public_key_bytes
+
+    key = Ed25519PrivateKey.generate()
+    seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    public = public_key_bytes(key)
+    typer.echo(f"AUDIT_SIGNING_KEY={base64.b64encode(seed).decode()}")
+    typer.echo(f"public key (publish it): {base64.b64encode(public).decode()}")
+    typer.echo(f"key id: {key_id(public)}")
 
 
 @audit_cli.command("checkpoint")

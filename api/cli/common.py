@@ -76,6 +76,8 @@ def running() -> Iterator[tuple[Container, threading.Event]]:
     except DomainError as exc:
         found = meaning(exc)
         raise fail(str(exc), found.exit_code if found else 1) from None
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
     except (typer.Exit, typer.Abort, click.ClickException):
         raise
     except Exception:

@@ -7,7 +7,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -16,17 +16,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from infra import tamper_evidence
 from infra.bootstrap import Container
 from infra.chain import GENESIS, link
+from infra.config import AuditKey, ConfigurationError
 from tests.integration.conftest import Stack, register_households
 from tests.integration.test_dead_letters import publish_everything
 from tests.support import ROOT
 
 KEY = base64.b64encode(os.urandom(32)).decode()
+PUBLISHED = AuditKey(tamper_evidence.public_key_bytes(tamper_evidence.signing_key(KEY)))
 
 
 @pytest.fixture
 def audited(stack: Stack) -> Iterator[Stack]:
     """A log of a few dozen events, published to Kafka, with a signed checkpoint at its head."""
-    settings = replace(stack.settings, audit_signing_key=KEY)
+    settings = replace(stack.settings, audit_signing_key=KEY, audit_public_keys=(PUBLISHED,))
     container = Container(settings)
     container.projections.prepare()
     register_households(container, 12)
@@ -157,9 +159,10 @@ def test_a_checkpoint_signed_with_another_key_is_refused(audited: Stack) -> None
             ),
         )
     report = audited.container.audit_trail.verify("test")
+    forged_id = tamper_evidence.key_id(tamper_evidence.public_key_bytes(forger))
     assert {
         "position": position,
-        "problem": "checkpoint signature invalid (database)",
+        "problem": f"checkpoint signed by an unknown key {forged_id} (database)",
     } in report.findings
 
 
@@ -190,8 +193,14 @@ def test_the_verify_command_exits_non_zero_and_names_the_first_broken_position(
         "KAFKA_BOOTSTRAP_SERVERS": audited.settings.kafka_bootstrap_servers or "",
         "KAFKA_TOPIC_PREFIX": audited.settings.kafka_topic_prefix,
         "AUDIT_SIGNING_KEY": KEY,
+        "AUDIT_PUBLIC_KEYS": base64.b64encode(PUBLISHED.public).decode(),
     }
     cli = [str(ROOT / ".venv/bin/reintegration"), "audit", "verify", "--json"]
+    keyless = subprocess.run(
+        cli, env={**env, "AUDIT_PUBLIC_KEYS": ""}, capture_output=True, text=True
+    )
+    assert keyless.returncode == 2  # production: the signing key's own is not taken on trust
+    assert "AUDIT_PUBLIC_KEYS" in keyless.stderr + keyless.stdout
     clean = subprocess.run(cli, env=env, capture_output=True, text=True)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     target = positions(audited)[2]
@@ -205,9 +214,109 @@ def test_the_verify_command_exits_non_zero_and_names_the_first_broken_position(
     ).decode()
     explicit = subprocess.run(
         [*cli, "--public-key", public],
-        env={**env, "AUDIT_SIGNING_KEY": ""},
+        env={**env, "AUDIT_SIGNING_KEY": "", "AUDIT_PUBLIC_KEYS": ""},
         capture_output=True,
         text=True,
     )
     assert explicit.returncode == 1
     assert f'"first broken position": {target}' in explicit.stdout
+
+
+def test_the_demo_key_is_refused_outside_development_for_signing_and_for_verifying(
+    audited: Stack,
+) -> None:
+    demo = AuditKey(tamper_evidence.demo_public_key())
+    signing = Container(
+        replace(audited.settings, audit_signing_key=tamper_evidence.DEMO_SIGNING_KEY)
+    )
+    verifying = Container(replace(audited.settings, audit_public_keys=(demo,)))
+    try:
+        with pytest.raises(ConfigurationError, match="demo key"):
+            signing.audit_trail.signing_key()
+        with pytest.raises(ConfigurationError, match="demo key"):
+            verifying.audit_trail.verify("test")
+    finally:
+        signing.close()
+        verifying.close()
+
+
+def test_keys_rotate_a_checkpoint_counts_only_when_signed_within_its_key_validity(
+    audited: Stack,
+) -> None:
+    """The old key signed the first checkpoint; the new key signs from now on. A checkpoint
+    the old key signs after its validity ended is refused."""
+    trail = audited.container.audit_trail
+    (first,) = trail.stored_checkpoints()
+    signed_at = datetime.fromisoformat(first.created_at)
+    new_seed = base64.b64encode(os.urandom(32)).decode()
+    new_key = tamper_evidence.signing_key(new_seed)
+    old = AuditKey(PUBLISHED.public, valid_until=signed_at + timedelta(milliseconds=1))
+    new = AuditKey(tamper_evidence.public_key_bytes(new_key), valid_from=old.valid_until)
+    rotated = Container(
+        replace(audited.settings, audit_signing_key=new_seed, audit_public_keys=(old, new))
+    )
+    try:
+        register_households(rotated, 1)
+        assert rotated.audit_trail.write_checkpoint() is not None
+        report = rotated.audit_trail.verify("test")
+        assert report.ok, report.findings
+        assert report.summary["public key ids"] == f"{old.key_id}, {new.key_id}"
+
+        late = positions(audited)[-1]
+        created = (signed_at + timedelta(days=1)).isoformat()
+        old_private = tamper_evidence.signing_key(KEY)
+        with psycopg.connect(audited.settings.database_url or "") as conn:
+            conn.execute(
+                "INSERT INTO audit.checkpoints VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (position) DO NOTHING",
+                (
+                    late + 1000,
+                    b"\x00" * 32,
+                    created,
+                    old.key_id,
+                    old_private.sign(
+                        tamper_evidence.signed_bytes(late + 1000, b"\x00" * 32, created)
+                    ),
+                ),
+            )
+        report = rotated.audit_trail.verify("test")
+        assert any(
+            "outside the validity of key " + old.key_id in f["problem"] for f in report.findings
+        ), report.findings
+    finally:
+        rotated.close()
+
+
+def test_positions_a_rolled_back_transaction_consumed_are_counted_and_explained_not_flagged(
+    audited: Stack,
+) -> None:
+    with psycopg.connect(audited.settings.database_url or "") as conn:
+        conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('reintegration_events', 'notification_id'))"
+        )  # what an insert that rolls back leaves behind
+    register_households(audited.container, 1)
+    report = audited.container.audit_trail.verify("test")
+    assert report.ok, report.findings
+    assert report.summary["positions skipped (rolled back, not deleted)"] == 1
+    assert any("1 positions skipped" in f["problem"] for f in report.findings)
+
+
+def test_a_generated_key_signs_checkpoints_that_its_published_half_verifies(
+    audited: Stack,
+) -> None:
+    made = subprocess.run(
+        [str(ROOT / ".venv/bin/reintegration"), "audit", "keygen"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AUDIT_SIGNING_KEY": "", "AUDIT_PUBLIC_KEYS": ""},
+    )
+    assert made.returncode == 0, made.stderr
+    lines = dict(
+        line.split(": ", 1) if ": " in line else line.split("=", 1)
+        for line in made.stdout.splitlines()
+    )
+    seed, public = lines["AUDIT_SIGNING_KEY"], lines["public key (publish it)"]
+    assert tamper_evidence.public_key_bytes(tamper_evidence.signing_key(seed)) == base64.b64decode(
+        public
+    )
+    assert lines["key id"] == tamper_evidence.key_id(base64.b64decode(public))

@@ -54,3 +54,29 @@ def test_no_kafka_means_embedded_mode() -> None:
 def test_bad_settings_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError):
         Settings.from_env(env)
+
+
+def test_several_published_keys_are_read_with_their_validity_for_rotation() -> None:
+    import base64
+    from datetime import UTC, datetime
+
+    from infra.config import parse_audit_keys
+
+    old, new = base64.b64encode(b"o" * 32).decode(), base64.b64encode(b"n" * 32).decode()
+    keys = parse_audit_keys(f"{old}@/2027-01-01, {new}@2027-01-01T00:00:00Z/")
+    assert [k.public for k in keys] == [b"o" * 32, b"n" * 32]
+    assert keys[0].valid_until == datetime(2027, 1, 1, tzinfo=UTC) and keys[0].valid_from is None
+    assert keys[1].valid_from == datetime(2027, 1, 1, tzinfo=UTC) and keys[1].valid_until is None
+    assert keys[0].valid_at(datetime(2026, 12, 31, tzinfo=UTC))
+    assert not keys[0].valid_at(datetime(2027, 1, 1, tzinfo=UTC))
+    assert keys[1].valid_at(datetime(2027, 1, 1, tzinfo=UTC))
+    settings = Settings.from_env({"AUDIT_PUBLIC_KEYS": old, "AUDIT_PUBLIC_KEY": new})
+    assert len(settings.audit_public_keys) == 2  # the older single-key variable still counts
+
+
+@pytest.mark.parametrize(
+    "raw", ["not-base64!", "c2hvcnQ=", "b29vb29vb29vb29vb29vb29vb29vb29vb29vb29vb28=@yesterday/"]
+)
+def test_a_published_key_that_is_not_one_is_refused_at_start(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match="AUDIT_PUBLIC_KEYS"):
+        Settings.from_env({"AUDIT_PUBLIC_KEYS": raw})

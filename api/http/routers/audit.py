@@ -98,16 +98,27 @@ def read_access_log(
 
 
 @router.get("/api/v1/audit/public-key")
-def audit_public_key(request: Request) -> dict[str, str]:
-    """The Ed25519 public key that verifies the signed checkpoints (also in the README)."""
-    from infra.tamper_evidence import key_id  # here: it loads the cryptography package
+def audit_public_key(request: Request) -> dict[str, Any]:
+    """The Ed25519 public keys that verify the signed checkpoints (several while keys are
+    rotated, each with when it may have signed), and the one that signs now."""
+    from infra.tamper_evidence import key_id, public_key_bytes  # loads the cryptography package
 
-    public = container(request).audit_trail.public_key() or b""
-    return {
-        "algorithm": "Ed25519",
-        "public_key": base64.b64encode(public).decode(),
-        "key_id": key_id(public),
-    }
+    trail = container(request).audit_trail
+    keys = [
+        {
+            "key_id": key.key_id,
+            "public_key": base64.b64encode(key.public).decode(),
+            "valid_from": key.valid_from.isoformat() if key.valid_from else None,
+            "valid_until": key.valid_until.isoformat() if key.valid_until else None,
+        }
+        for key in trail.public_keys()
+    ]
+    body: dict[str, Any] = {"algorithm": "Ed25519", "keys": keys}
+    signing = trail.signing_key()
+    if signing is not None:
+        public = public_key_bytes(signing)
+        body |= {"public_key": base64.b64encode(public).decode(), "key_id": key_id(public)}
+    return body
 
 
 @router.get("/api/v1/audit/checkpoints")
