@@ -392,7 +392,7 @@ def main() -> None:
 
         # 3. Chain verification over the whole log.
         started = time.perf_counter()
-        report = container.audit_trail.verify("bench")
+        report = container.audit_trail.verify("bench", require_keys=False)  # no checkpoints
         verify_s = time.perf_counter() - started
         assert report.ok, report.to_text()
         figures["chain_verification"] = {
@@ -405,7 +405,7 @@ def main() -> None:
             database_url,
             container.audit_trail.events_table,
             container.audit_trail.chain_table,
-            container.audit_trail.public_key() or b"",
+            [],
             [],
             None,
             None,

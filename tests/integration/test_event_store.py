@@ -41,7 +41,7 @@ def chain_verifies(stack: Stack) -> bool:
         container.database_url,
         container.audit_trail.events_table,
         container.audit_trail.chain_table,
-        b"",
+        [],
         [],
         None,
         None,
