@@ -14,7 +14,10 @@ passes it as ``min_position`` waits, bounded, until the read model it reads has 
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from psycopg import errors, sql
@@ -32,6 +35,18 @@ class NotYetApplied(Exception):
         self.position = position
 
 
+class TooManyWaiting(NotYetApplied):
+    """More reads than :data:`MAX_WAITING` are already waiting: answered at once."""
+
+    def __init__(self, position: int) -> None:
+        Exception.__init__(
+            self,
+            "too many reads are waiting for the read models to catch up; retry after "
+            "Retry-After seconds",
+        )
+        self.position = position
+
+
 class BeyondTheLog(Exception):
     """A position no event has."""
 
@@ -40,28 +55,48 @@ class BeyondTheLog(Exception):
         self.position = position
 
 
+MAX_WAITING = 16
+"""Reads of one process that may wait at once: each holds a worker thread (never a database
+connection) while it sleeps between looks; more are answered 503 at once."""
+
+
 class Freshness:
     def __init__(self, events_table: str, kafka: bool, wait_s: float = 5.0) -> None:
         self.events = sql.Identifier(events_table)
         self.published = sql.Identifier(f"{events_table}_published")
         self.kafka = kafka
         self.wait_s = wait_s
+        self.waiting = threading.BoundedSemaphore(MAX_WAITING)
 
-    def wait(self, cur: Any, schema: str, position: int) -> None:
+    def wait(
+        self, connection: Callable[[], AbstractContextManager[Any]], schema: str, position: int
+    ) -> None:
         """Return once the projection in ``schema`` has applied ``position``; raise
-        :class:`NotYetApplied` after the wait, :class:`BeyondTheLog` for a position no event
-        has."""
+        :class:`NotYetApplied` after the wait (:class:`TooManyWaiting` at once when too many
+        reads wait already), :class:`BeyondTheLog` for a position no event has. Each look
+        borrows a connection (``connection()``) and gives it back before sleeping."""
         started = time.monotonic()
-        head = self._head(cur)
-        if position > head:
-            raise BeyondTheLog(position, head)
-        delay = 0.01
-        while not self.applied(cur, schema, position):
-            waited = time.monotonic() - started
-            if waited >= self.wait_s:
-                raise NotYetApplied(position, self.wait_s)
-            time.sleep(min(delay, self.wait_s - waited))
-            delay = min(delay * 2, 0.2)
+        with connection() as conn, conn.cursor() as cur:
+            head = self._head(cur)
+            if position > head:
+                raise BeyondTheLog(position, head)
+            if self.applied(cur, schema, position):
+                return
+        if not self.waiting.acquire(blocking=False):
+            raise TooManyWaiting(position)
+        try:
+            delay = 0.01
+            while True:
+                waited = time.monotonic() - started
+                if waited >= self.wait_s:
+                    raise NotYetApplied(position, self.wait_s)
+                time.sleep(min(delay, self.wait_s - waited))
+                delay = min(delay * 2, 0.2)
+                with connection() as conn, conn.cursor() as cur:
+                    if self.applied(cur, schema, position):
+                        return
+        finally:
+            self.waiting.release()
 
     def applied(self, cur: Any, schema: str, position: int) -> bool:
         offsets = self._offsets(cur, schema)

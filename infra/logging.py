@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 
 import structlog
 
@@ -52,3 +53,21 @@ def configure_logging(log_format: str = "json", level: str = "info") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def safe_traceback(exc: BaseException) -> list[str]:
+    """Where an exception came from: each frame, the exception's class and those of its
+    causes, but never an exception's text (a database error quotes the row it failed on)."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)
+        lines = [
+            f"{type(current).__module__}.{type(current).__qualname__}",
+            *(f"{f.filename}:{f.lineno} in {f.name}" for f in frames),
+            *lines,
+        ]
+        current = current.__cause__ or current.__context__
+    return lines

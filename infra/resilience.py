@@ -21,6 +21,8 @@ from typing import Any
 import structlog
 from prometheus_client import Gauge
 
+from infra.logging import safe_traceback
+
 log = structlog.get_logger(__name__)
 
 POSTGRESQL = "postgresql"
@@ -201,7 +203,13 @@ def supervised(
                     log.info("worker resuming", worker=what, dependency=name)
                 continue
             delay = backoff.next()
-            log.exception("worker failed; starting it again", worker=what, in_s=round(delay, 1))
+            log.error(
+                "worker failed; starting it again",
+                worker=what,
+                in_s=round(delay, 1),
+                error_class=type(exc).__name__,
+                traceback=safe_traceback(exc),  # frames only: an error's text may quote data
+            )
             stop.wait(delay)
 
 
@@ -349,8 +357,8 @@ class DatabaseMonitor:
                 pool.timeout = self.FAIL_FAST_S
 
     def _up(self) -> None:
-        if not self.postgresql.up:
-            for pool, timeout in self.watched:
-                pool.timeout = timeout
-            self.watched = []
-            self.postgresql.back()
+        # The pools' timeouts come back whoever saw PostgreSQL return first (/readyz, a worker).
+        for pool, timeout in self.watched:
+            pool.timeout = timeout
+        self.watched = []
+        self.postgresql.back()

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from infra.kafka import kafka_probe
+from infra.logging import safe_traceback
 from infra.resilience import (
     KAFKA,
     POSTGRESQL,
@@ -38,7 +39,11 @@ def checkpoints(write: Callable[[], Any], interval_s: int, stop: threading.Event
         except Exception as exc:
             name = unavailable(exc)
             if name is None:
-                log.exception("checkpoint failed; trying again at the next interval")
+                log.error(
+                    "checkpoint failed; trying again at the next interval",
+                    error_class=type(exc).__name__,
+                    traceback=safe_traceback(exc),
+                )
             else:  # the worker that needs it says when it goes and comes back
                 log.warning("checkpoint deferred to the next interval", dependency=name)
 

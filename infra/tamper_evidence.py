@@ -204,7 +204,10 @@ def publish_checkpoints(database_url: str, producer: Any, topic: str) -> int:
         ).fetchall()
         if not rows:
             return 0
-        pending = [Checkpoint(r[0], bytes(r[1]), r[2].isoformat(), r[3], bytes(r[4])) for r in rows]
+        pending = [
+            Checkpoint(r[0], bytes(r[1]), r[2].astimezone(UTC).isoformat(), r[3], bytes(r[4]))
+            for r in rows
+        ]
         acknowledged: list[int] = []
 
         def delivered(error: Any, message: Any) -> None:
@@ -241,7 +244,10 @@ def stored_checkpoints(database_url: str) -> list[Checkpoint]:
         rows = conn.execute(
             "SELECT position, chain_hash, created_at, key_id, signature FROM audit.checkpoints ORDER BY position"
         ).fetchall()
-    return [Checkpoint(r[0], bytes(r[1]), r[2].isoformat(), r[3], bytes(r[4])) for r in rows]
+    return [
+        Checkpoint(r[0], bytes(r[1]), r[2].astimezone(UTC).isoformat(), r[3], bytes(r[4]))
+        for r in rows
+    ]
 
 
 def verify(

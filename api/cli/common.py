@@ -24,7 +24,7 @@ from application.services import Services
 from domain.base import Actor, CommandContext, DomainError, acting_as
 from infra.bootstrap import PROJECTIONS, Container
 from infra.config import ConfigurationError, Settings
-from infra.logging import configure_logging
+from infra.logging import configure_logging, safe_traceback
 
 T = TypeVar("T")
 
@@ -80,10 +80,13 @@ def running() -> Iterator[tuple[Container, threading.Event]]:
         raise fail(str(exc)) from None
     except (typer.Exit, typer.Abort, click.ClickException):
         raise
-    except Exception:
+    except Exception as exc:
         # A failure nothing expected: one log line with its traceback, in the process's log
-        # format (JSON in production), not a rendering on the terminal.
-        structlog.get_logger("cli").exception("command failed")
+        # format (JSON in production), not a rendering on the terminal; frames and classes
+        # only, never the error's text (a database error quotes the row it failed on).
+        structlog.get_logger("cli").error(
+            "command failed", error_class=type(exc).__name__, traceback=safe_traceback(exc)
+        )
         raise typer.Exit(1) from None
     finally:
         stop.set()

@@ -77,7 +77,11 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
     app.router.on_startup.append(monitor.start)
     app.router.on_shutdown.append(monitor.close)
     # Inside the boundary (added first): it sees the authenticated caller and a bounded body.
-    app.add_middleware(IdempotentCommands, keys=lambda: container.idempotency_keys)
+    app.add_middleware(
+        IdempotentCommands,
+        keys=lambda: container.idempotency_keys,
+        concurrency=container.settings.db_pool_size,
+    )
     app.add_middleware(Availability)  # inside the boundary: a caller without a token gets 401
     app.add_middleware(
         Boundary,

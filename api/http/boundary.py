@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -40,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.http.problems import problem_bytes
 from domain.base import Actor
 from infra import metrics
+from infra.logging import safe_traceback
 
 log = structlog.get_logger("api")
 
@@ -251,24 +251,6 @@ def bearer_token(header: str | None) -> str | None:
         return None
     scheme, _, token = header.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def safe_traceback(exc: BaseException) -> list[str]:
-    """Where an exception came from: each frame, the exception's class and those of its
-    causes, but never an exception's text (a database error quotes the row it failed on)."""
-    lines: list[str] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        frames = traceback.extract_tb(current.__traceback__)
-        lines = [
-            f"{type(current).__module__}.{type(current).__qualname__}",
-            *(f"{f.filename}:{f.lineno} in {f.name}" for f in frames),
-            *lines,
-        ]
-        current = current.__cause__ or current.__context__
-    return lines
 
 
 def _bad_request(field: str, reason: str, path: str) -> tuple[Any, ...]:

@@ -133,8 +133,9 @@ async def read_models(request: Request, min_position: MinPosition = None) -> Rea
     def wait(projection: str) -> None:
         from infra.projection_admin import PROJECTIONS
 
-        with built.read_pool.connection() as conn, conn.cursor() as cur:
-            built.freshness.wait(cur, PROJECTIONS[projection].schema, min_position)
+        built.freshness.wait(
+            built.read_pool.connection, PROJECTIONS[projection].schema, min_position
+        )
 
     return ReadModels(built.query, wait)
 

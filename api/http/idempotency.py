@@ -8,7 +8,7 @@ body):
 - every command (POST, PUT, PATCH, DELETE) runs inside :func:`infra.idempotency.recording`;
   when it recorded events, its answer carries ``Log-Position``: the notification id of its
   last event, to pass as ``min_position`` to a read that must see it;
-- a POST with ``Idempotency-Key`` runs in a transaction of its own
+- a POST or PUT with ``Idempotency-Key`` runs in a transaction of its own
   (:class:`infra.idempotency.KeyedCommand`), and its 2xx answer is stored with its events,
   scoped to the caller. A retry of the same request (same caller, method, path, query and
   body bytes) gets that answer again, with ``Idempotent-Replayed: true``; the same key on
@@ -25,9 +25,10 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import anyio
+from anyio import to_thread
 from eventsourcing import persistence
 from psycopg_pool import PoolTimeout
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.boundary import BodyTooLarge
@@ -43,7 +44,7 @@ REPLAYED = "Idempotent-Replayed"
 LOG_POSITION = "Log-Position"
 MAX_KEY_LENGTH = 255
 COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-KEYED_METHODS = frozenset({"POST"})
+KEYED_METHODS = frozenset({"POST", "PUT"})
 KEY_PATTERN = re.compile(r"[\x20-\x7e]+")
 KEY_RULE = f"1 to {MAX_KEY_LENGTH} printable ASCII characters (a bare token or a quoted string)"
 NOT_STORED_HEADERS = frozenset(
@@ -82,9 +83,20 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes) -> bytes:
 
 
 class IdempotentCommands:
-    def __init__(self, app: ASGIApp, keys: Callable[[], IdempotencyKeys]) -> None:
+    """``concurrency`` bounds the keyed commands in flight (each holds a connection of the
+    event store's pool from its start to its commit); more wait, holding nothing. Their
+    transactions are opened, committed and rolled back on threads of their own, never on the
+    routes' pool: a keyed command holding the event store's write lock must always get a thread
+    to commit, however many routes wait on that lock."""
+
+    def __init__(
+        self, app: ASGIApp, keys: Callable[[], IdempotencyKeys], concurrency: int = 10
+    ) -> None:
         self.app = app
         self.keys = keys
+        self.in_flight = anyio.Semaphore(concurrency)
+        self.opening = anyio.CapacityLimiter(concurrency)
+        self.closing = anyio.CapacityLimiter(concurrency)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method", "")
@@ -110,8 +122,27 @@ class IdempotentCommands:
             await _problem(send, 413, "Content too large", reason, "too-large", path, reason)
             return
         request = fingerprint(method, path, scope.get("query_string", b""), body)
+        async with self.in_flight:
+            await self._keyed(scope, receive, send, actor, key, request, body)
+
+    async def _keyed(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        actor: Actor,
+        key: str,
+        request: bytes,
+        body: bytes,
+    ) -> None:
+        path = str(scope.get("path", ""))
+        # A key belongs to the caller in a role: a token whose role no longer allows the
+        # command does not get its earlier answer replayed.
+        principal = f"{actor.user_id}:{actor.role}"
         try:
-            began = await run_in_threadpool(self.keys().begin, actor.user_id, key, request)
+            began = await to_thread.run_sync(
+                self.keys().begin, principal, key, request, limiter=self.opening
+            )
         except UNAVAILABLE:
             await _unavailable(send, path)
             return
@@ -171,12 +202,12 @@ class IdempotentCommands:
             if 200 <= status < 300 and recorded.last is not None:
                 headers.append((LOG_POSITION, str(recorded.last)))
                 stored = StoredAnswer(status, headers, answer, recorded.last)
-                await run_in_threadpool(command.finish, recorded, stored)
+                await to_thread.run_sync(command.finish, recorded, stored, limiter=self.closing)
         except UNAVAILABLE:  # the commit's outcome is unknown: the client's retry will tell
             await _unavailable(send, str(scope.get("path", "")))
             return
         finally:
-            await run_in_threadpool(command.abandon)  # unless committed above
+            await to_thread.run_sync(command.abandon, limiter=self.closing)  # unless committed
         await _send(send, status, headers, answer)
 
 

@@ -91,9 +91,8 @@ class _Unavailable:
         self.last = 0.0
 
     def note(self, error_class: str) -> None:
-        from infra.resilience import POSTGRESQL, dependency
-
-        dependency(POSTGRESQL).lost(error_class)  # until the database monitor sees it back
+        # This request's failure only: a pool that was busy, a lock or a deadlock say nothing
+        # of PostgreSQL itself. Whether it is lost is the database monitor's to say.
         now = time.monotonic()
         if now - self.last > 10:
             self.last = now

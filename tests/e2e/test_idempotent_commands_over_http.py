@@ -196,3 +196,53 @@ def test_after_the_api_is_killed_every_keyed_command_that_committed_replays_as_d
         second.close()
     assert replays == committed_before
     assert registrations(database_url) == len(requests)
+
+
+def test_sixty_clients_sending_keyed_commands_at_once_are_all_answered_and_recorded_once(
+    service: RunningService,
+) -> None:
+    """More keyed commands at once than the API has worker threads (40) and connections: none
+    waits for a thread to commit while holding the event store's write lock."""
+    assert service.database_url
+    before = registrations(service.database_url)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        with service.client() as http:
+            for _ in range(3):
+                answer = http.post(
+                    "/api/v1/households",
+                    json=household_body(random_fin()),
+                    headers=keyed(str(uuid.uuid4())),
+                )
+                with lock:
+                    statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=client) for _ in range(60)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert statuses.count(201) == 180, sorted(set(statuses))
+    assert registrations(service.database_url) - before == 180
+
+
+def test_a_key_replays_only_to_the_role_that_was_allowed_the_command(
+    tmp_path: Path, database_url: str
+) -> None:
+    tokens = "op-token=alice:operator,aud-token=alice:auditor"
+    for running in start_service(
+        tmp_path,
+        {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": "", "API_TOKENS": tokens},
+    ):
+        key = keyed(str(uuid.uuid4()))
+        body = household_body(random_fin())
+        url = f"{running.base_url}/api/v1/households"
+        first = httpx.post(url, json=body, headers={**key, "Authorization": "Bearer op-token"})
+        assert first.status_code == 201
+        as_auditor = httpx.post(
+            url, json=body, headers={**key, "Authorization": "Bearer aud-token"}
+        )
+        assert as_auditor.status_code == 403, as_auditor.text
+        assert registrations(database_url) == 1

@@ -82,3 +82,57 @@ def test_a_read_model_that_has_not_applied_the_position_answers_503_with_retry_a
     finally:
         relay.stop()
         api.stop()
+
+
+def test_many_reads_waiting_for_a_position_hold_up_no_command_and_take_no_database_down(
+    tmp_path: Path, database_url: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Kafka mode with no projector: 30 reads wait for a position that never comes, while a
+    bystander registers households. The waiting reads hold no connection; those beyond the
+    limit are answered at once; the database is never taken for lost."""
+    import threading
+
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_TOPIC_PREFIX": topic_prefix,
+        "KAFKA_PARTITIONS": "3",
+        "API_TOKENS": API_TOKENS,
+        "HTTP_PORT": str(port),
+        "LOG_FORMAT": "json",
+        "REINTEGRATION_ENV": "production",
+    }
+    api = Service(["api"], env, tmp_path / "api.log").start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(base, api)
+        service = RunningService(base, api, database_url, topic_prefix)
+        with service.client() as client:
+            created = client.post("/api/v1/households", json=household_body(random_fin()))
+            household_id = created.json()["household_id"]
+        position = last_position(database_url, household_id)
+        waited: list[int] = []
+
+        def reader() -> None:
+            with service.client() as client:
+                answer = client.get(f"/api/v1/households/{household_id}?min_position={position}")
+                waited.append(answer.status_code)
+
+        readers = [threading.Thread(target=reader) for _ in range(30)]
+        for thread in readers:
+            thread.start()
+        time.sleep(0.5)
+        with service.client() as client:
+            for _ in range(5):
+                sent = time.monotonic()
+                answer = client.post("/api/v1/households", json=household_body(random_fin()))
+                assert answer.status_code == 201, answer.text
+                assert time.monotonic() - sent < 2
+                assert client.get("/api/v1/households?limit=1").status_code == 200
+        for thread in readers:
+            thread.join(30)
+        assert waited.count(503) == 30
+        assert '"dependency unavailable"' not in api.output()
+    finally:
+        api.stop()

@@ -320,3 +320,18 @@ def test_a_generated_key_signs_checkpoints_that_its_published_half_verifies(
         public
     )
     assert lines["key id"] == tamper_evidence.key_id(base64.b64decode(public))
+
+
+def test_checkpoints_verify_whatever_time_zone_the_database_speaks(audited: Stack) -> None:
+    """What is signed is the checkpoint's time as written in UTC; a database whose sessions
+    speak another time zone must give it back the same, to the verifier and to Kafka."""
+    url = audited.settings.database_url or ""
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE \"{name}\" SET timezone = 'Asia/Baku'")
+    register_households(audited.container, 1)
+    publish_everything(audited)
+    assert audited.container.audit_trail.write_checkpoint() is not None
+    report = audited.container.audit_trail.verify("test")
+    assert report.ok, report.findings
+    assert report.summary["checkpoints in Kafka"] == 2

@@ -80,3 +80,19 @@ def test_a_kafka_client_repeating_itself_is_cut_short_and_says_how_much_was_drop
     assert "(15 similar lines dropped)" in late.getMessage()
     other = logging.LogRecord("kafka.client", logging.INFO, "", 0, "another line", None, None)
     assert limit.filter(other)
+
+
+def test_the_pools_get_their_timeouts_back_whoever_saw_the_database_return_first() -> None:
+    from types import SimpleNamespace
+
+    from infra.resilience import DatabaseMonitor, dependency
+
+    pool = SimpleNamespace(timeout=5.0)
+    monitor = DatabaseMonitor(lambda: "unused", lambda: [pool])
+    monitor.start = lambda: None  # type: ignore[method-assign]  (no thread: driven by hand)
+    monitor.watched = []
+    monitor._down(psycopg.OperationalError("gone"))
+    assert pool.timeout == DatabaseMonitor.FAIL_FAST_S
+    dependency(POSTGRESQL).back()  # /readyz or a worker saw it first
+    monitor._up()
+    assert pool.timeout == 5.0
