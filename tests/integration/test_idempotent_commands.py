@@ -50,7 +50,7 @@ def test_a_request_whose_key_is_still_in_flight_is_a_409_naming_the_header(
     container: Container, client: TestClient
 ) -> None:
     body = household_body(random_fin())
-    running = container.idempotency_keys.begin("idem-user", "k-1", b"x" * 32)
+    running = container.idempotency_keys.begin("idem-user:operator", "k-1", b"x" * 32)
     assert isinstance(running, KeyedCommand)  # the first request, holding its key
     try:
         response = client.post(
