@@ -115,6 +115,7 @@ class AuditTrail:
             kafka_links,
             kafka_checkpoints,
             generated_by,
+            self.settings.audit_checkpoint_max_age_s if require_keys else None,
         )
 
     def stored_checkpoints(self) -> list[Any]:

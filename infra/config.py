@@ -47,6 +47,7 @@ class Settings:
     audit_signing_key: str | None = None
     audit_public_keys: tuple[AuditKey, ...] = ()
     audit_checkpoint_interval_s: int = 60
+    audit_checkpoint_max_age_s: int = 180
     default_rule_set: str = "great-return-housing"
 
     @property
@@ -92,6 +93,11 @@ class Settings:
                 ",".join(filter(None, (env.get("AUDIT_PUBLIC_KEYS"), env.get("AUDIT_PUBLIC_KEY"))))
             ),
             audit_checkpoint_interval_s=_positive_int(env, "AUDIT_CHECKPOINT_INTERVAL_S", 60),
+            audit_checkpoint_max_age_s=_positive_int(
+                env,
+                "AUDIT_CHECKPOINT_MAX_AGE_S",
+                3 * _positive_int(env, "AUDIT_CHECKPOINT_INTERVAL_S", 60),
+            ),
             metrics_port=_positive_int(env, "METRICS_PORT", 1) if env.get("METRICS_PORT") else None,
             default_rule_set=env.get("ELIGIBILITY_RULE_SET") or "great-return-housing",
         )

@@ -259,12 +259,17 @@ def verify(
     kafka_links: Iterable[tuple[int, bytes]] | None,
     kafka_checkpoints: list[Checkpoint] | None,
     generated_by: str,
+    max_age_s: float | None = None,
 ) -> AuditReport:
     """Recompute the chain from the events and compare it with everything that attests to it.
 
     ``kafka_links`` are (notification id, carried link) in notification order (see
     ``in_notification_order``): they are compared as the walk reaches each position, so nothing
     is held per event and memory stays flat with the length of the log.
+
+    With ``max_age_s``, the log must be vouched for: a validly signed checkpoint must exist,
+    and when events follow the newest one, it must be no older than ``max_age_s`` (else the
+    checkpoints were removed, or stopped being written).
     """
     report = AuditReport("chain verification", events_table, generated_by)
     db_positions = {c.position for c in checkpoints}
@@ -274,6 +279,7 @@ def verify(
     carried = _Carried(iter(kafka_links or ()), report)
     wanted = {c.position for c in all_checkpoints}
     recomputed_at: dict[int, bytes] = {}
+    vouched: list[Checkpoint] = []  # validly signed, and the log agrees with them
     events = 0
     positions = 0  # held by an event or a link
     head = 0
@@ -315,6 +321,7 @@ def verify(
         source = "database" if checkpoint in checkpoints else "kafka"
         signers = [k for k in keys if k.key_id == checkpoint.key_id]
         signed_at = datetime.fromisoformat(checkpoint.created_at)
+        signed = False
         if not keys:  # the caller chose to check the chain only (its signatures: not checked)
             pass
         elif not signers:
@@ -332,7 +339,11 @@ def verify(
             report.fail(
                 position=checkpoint.position, problem=f"checkpoint signature invalid ({source})"
             )
-        elif checkpoint.position not in recomputed_at:
+        else:
+            signed = True
+        if keys and not signed:
+            continue
+        if checkpoint.position not in recomputed_at:
             report.fail(
                 position=checkpoint.position, problem=f"checkpointed event missing ({source})"
             )
@@ -341,6 +352,8 @@ def verify(
                 position=checkpoint.position,
                 problem=f"differs from the signed checkpoint ({source})",
             )
+        elif signed:
+            vouched.append(checkpoint)
     if kafka_checkpoints is not None:
         in_kafka = {c.position for c in kafka_checkpoints}
         for checkpoint in checkpoints:
@@ -352,6 +365,7 @@ def verify(
                     position=checkpoint.position,
                     problem="checkpoint in Kafka is missing from the database",
                 )
+    newest_age_s = _check_freshness(report, vouched, events, head, max_age_s)
     skipped = head - positions
     if skipped:
         report.note(
@@ -362,7 +376,11 @@ def verify(
         )
     if not keys and all_checkpoints:
         report.note(problem="checkpoint signatures not checked: no public key configured")
-    failures = [f["position"] for f in report.findings if f.get("severity") != "info"]
+    failures = [
+        f["position"]
+        for f in report.findings
+        if f.get("severity") != "info" and f.get("position") is not None
+    ]
     report.summary = {
         "events": events,
         "head position": head,
@@ -374,8 +392,49 @@ def verify(
         "links compared with Kafka": "not checked" if kafka_links is None else carried.count,
         "first broken position": min(failures) if failures else None,
         "public key ids": ", ".join(k.key_id for k in keys),
+        "newest checkpoint age (s)": newest_age_s,
     }
     return report
+
+
+def _check_freshness(
+    report: AuditReport,
+    vouched: list[Checkpoint],
+    events: int,
+    head: int,
+    max_age_s: float | None,
+) -> float | None:
+    """That a signed checkpoint vouches for the log, and a recent one for its newest events:
+    an insider who rewrites history and removes the checkpoints is caught here."""
+    newest = max(vouched, key=lambda c: c.position, default=None)
+    age = (
+        None
+        if newest is None
+        else round((datetime.now(UTC) - datetime.fromisoformat(newest.created_at)).total_seconds())
+    )
+    if max_age_s is None or not events:
+        return age
+    if newest is None or age is None:
+        report.fail(
+            position=None,
+            problem="no valid signed checkpoint vouches for the log: the checkpoints were "
+            "removed, never written (is AUDIT_SIGNING_KEY set where the service runs?) or "
+            "signed by a key not published",
+        )
+        return None
+    after = head - newest.position
+    if after > 0 and age > max_age_s:
+        report.fail(
+            position=newest.position + 1,
+            problem=f"positions after {newest.position} are vouched for by no checkpoint: the "
+            f"newest valid one is {age} s old (AUDIT_CHECKPOINT_MAX_AGE_S is {max_age_s:g})",
+        )
+    elif after > 0:
+        report.note(
+            problem=f"positions after {newest.position} are not yet in a checkpoint (the "
+            f"newest was signed {age} s ago)"
+        )
+    return age
 
 
 class _Carried:

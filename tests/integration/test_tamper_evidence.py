@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -335,3 +336,70 @@ def test_checkpoints_verify_whatever_time_zone_the_database_speaks(audited: Stac
     report = audited.container.audit_trail.verify("test")
     assert report.ok, report.findings
     assert report.summary["checkpoints in Kafka"] == 2
+
+
+def without_kafka(stack: Stack) -> Container:
+    """The auditor's view from the database alone."""
+    return Container(replace(stack.settings, kafka_bootstrap_servers=None))
+
+
+def test_an_edit_relinked_with_the_checkpoints_removed_is_caught_without_kafka(
+    audited: Stack,
+) -> None:
+    """The insider's attack: edit an event, recompute every later link with the project's own
+    function, switch off the append-only trigger and delete the checkpoints. Nothing then
+    vouches for the log, and verification says so."""
+    target = positions(audited)[4]
+    sql(
+        audited,
+        "UPDATE reintegration_events SET state = overlay(state placing '\\x42'::bytea from 20 for 1) "
+        f"WHERE notification_id = {target}",
+    )
+    with psycopg.connect(audited.settings.database_url or "") as conn:
+        rows = conn.execute(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM reintegration_events ORDER BY notification_id"
+        ).fetchall()
+        previous = GENESIS
+        for position, originator, version, topic, state in rows:
+            previous = link(previous, position, originator, version, topic, bytes(state))
+            conn.execute(
+                "UPDATE reintegration_events_chain SET chain_hash = %s WHERE notification_id = %s",
+                (previous, position),
+            )
+    sql(
+        audited,
+        "ALTER TABLE audit.checkpoints DISABLE TRIGGER checkpoints_append_only",
+        "DELETE FROM audit.checkpoint_publications",
+        "DELETE FROM audit.checkpoints",
+    )
+    auditor = without_kafka(audited)
+    try:
+        report = auditor.audit_trail.verify("test")
+    finally:
+        auditor.close()
+    assert not report.ok
+    assert any(
+        f["problem"].startswith("no valid signed checkpoint vouches for the log")
+        for f in report.findings
+    ), report.findings
+
+
+def test_events_after_a_checkpoint_older_than_the_allowed_age_are_flagged(
+    audited: Stack,
+) -> None:
+    (checkpoint,) = audited.container.audit_trail.stored_checkpoints()
+    register_households(audited.container, 1)
+    time.sleep(1.5)
+    strict = Container(
+        replace(audited.settings, kafka_bootstrap_servers=None, audit_checkpoint_max_age_s=1)
+    )
+    try:
+        report = strict.audit_trail.verify("test")
+    finally:
+        strict.close()
+    assert not report.ok
+    assert report.summary["first broken position"] == checkpoint.position + 1
+    assert any("vouched for by no checkpoint" in f["problem"] for f in report.findings)
+    fresh = audited.container.audit_trail.verify("test")  # the default age: not yet stale
+    assert fresh.ok, fresh.findings
