@@ -418,8 +418,8 @@ def _check_freshness(
         report.fail(
             position=None,
             problem="no valid signed checkpoint vouches for the log: the checkpoints were "
-            "removed, never written (is AUDIT_SIGNING_KEY set where the service runs?) or "
-            "signed by a key not published",
+            "removed, never written (is AUDIT_SIGNING_KEY set where the service runs? "
+            "`reintegration audit checkpoint` signs one now) or signed by a key not published",
         )
         return None
     after = head - newest.position
