@@ -36,6 +36,11 @@ def stop_embedded(data_dir: Path) -> None:
     server.stop()
 
 
+SCHEMA_LOCK = "SELECT pg_advisory_lock(hashtext('reintegration-schema'))"
+SCHEMA_UNLOCK = "SELECT pg_advisory_unlock(hashtext('reintegration-schema'))"
+SCHEMA_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtext('reintegration-schema'))"
+
+
 @contextmanager
 def schema_lock(database_url: str) -> Iterator[None]:
     """Hold the database's schema lock (a session advisory lock) while creating tables:
@@ -43,11 +48,11 @@ def schema_lock(database_url: str) -> Iterator[None]:
     same at the same moment (a duplicate type, "tuple concurrently updated"), which happens
     when the API, the relay and a projector start together on a new database."""
     with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext('reintegration-schema'))")
+        conn.execute(SCHEMA_LOCK)
         try:
             yield
         finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('reintegration-schema'))")
+            conn.execute(SCHEMA_UNLOCK)
 
 
 CONNECTION_WAIT_S = 5

@@ -45,6 +45,7 @@ from infra import contract, metrics
 from infra.chain import ChainedApplicationRecorder
 from infra.contract import Topics
 from infra.kafka import PRODUCER_LIMITS, client_config, high_watermarks
+from infra.postgres import SCHEMA_XACT_LOCK
 from infra.resilience import KafkaUnavailable, KafkaWatch
 
 log = structlog.get_logger(__name__)
@@ -312,7 +313,7 @@ class PublishedPositions:
 
     def prepare(self) -> None:
         with self.conn.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('reintegration-schema'))")
+            self.conn.execute(SCHEMA_XACT_LOCK)  # as every process creating tables
             self.conn.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, "

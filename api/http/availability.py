@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.http.problems import RETRY_AFTER_S, problem_bytes
+from api.http.problems import RETRY_AFTER_S, database_unavailable
 from infra.resilience import POSTGRESQL, dependency
 
 WITHOUT_DATABASE = frozenset(
@@ -28,13 +28,7 @@ class Availability:
         ):
             await self.app(scope, receive, send)
             return
-        body = problem_bytes(
-            503,
-            "Service unavailable",
-            "the database is not answering; try again shortly",
-            kind="unavailable",
-            instance=scope.get("path", ""),
-        )
+        body = database_unavailable(scope.get("path", ""))
         await send(
             {
                 "type": "http.response.start",

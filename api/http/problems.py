@@ -47,6 +47,17 @@ def problem_bytes(
     return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace")
 
 
+def database_unavailable(instance: str) -> bytes:
+    """The 503 problem of a request that needs the database while it is not answering."""
+    return problem_bytes(
+        503,
+        "Service unavailable",
+        "the database is not answering; try again shortly",
+        kind="unavailable",
+        instance=instance,
+    )
+
+
 def problem(
     status: int,
     title: str,
@@ -171,12 +182,10 @@ def install(app: FastAPI) -> None:
 
     async def _unavailable(request: Request, exc: Exception) -> Response:
         unavailable.note(type(exc).__name__)
-        return problem(
-            503,
-            "Service unavailable",
-            "the database is not answering; try again shortly",
-            kind="unavailable",
-            instance=request.url.path,
+        return Response(
+            database_unavailable(request.url.path),
+            status_code=503,
+            media_type=PROBLEM_JSON,
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 

@@ -186,6 +186,25 @@ def projected(database_url: str, ids: list[str]) -> int:
     return int(row[0]) if row else 0
 
 
+def until_projected(database_url: str, ids: list[str], what: str, timeout_s: float = 30) -> None:
+    """Wait until the read model holds every one of the households (a copy of the list: the
+    load may still be adding to it)."""
+    target = list(ids)
+    wait_until(
+        lambda: projected(database_url, target) == len(target) or None, timeout_s, 0.1, what=what
+    )
+
+
+def until_working(database_url: str, load: Load, households: int, timeout_s: float) -> None:
+    """Wait until the whole pipeline (API, relay, projector) has carried some of the load."""
+    wait_until(
+        lambda: projected(database_url, load.acknowledged) >= households or None,
+        timeout_s,
+        0.1,
+        what="work",
+    )
+
+
 def assert_nothing_lost_or_repeated(
     database_url: str, bootstrap: str, prefix: str, acknowledged: list[str], tmp: Path, env: Any
 ) -> None:
@@ -207,7 +226,7 @@ def assert_nothing_lost_or_repeated(
     ]
     assert len(carried) == len(set(carried)), "an event reached Kafka twice"
     assert set(carried) == {row[1] for row in stored}, "the store and Kafka disagree"
-    wait_until(lambda: projected(database_url, acknowledged) == len(acknowledged), 30, 0.2)
+    until_projected(database_url, acknowledged, "every acknowledged household")
     check = subprocess.run(
         [str(ROOT / ".venv/bin/reintegration"), "audit", "projections", "households"],
         env={**os.environ, **env},
@@ -289,14 +308,8 @@ def test_every_process_rides_out_a_postgresql_restart_and_the_api_answers_503_me
         first_command_s = time.monotonic() - started
         time.sleep(2)
         load.finish()
-        caught_up = wait_until(
-            lambda: projected(database, load.acknowledged) == len(load.acknowledged) or None,
-            30,
-            0.1,
-            what="the read model to catch up",
-        )
+        until_projected(database, load.acknowledged, "the read model to catch up")
         read_model_s = time.monotonic() - started
-        assert caught_up
 
         during = [a for a in load.answers if stopped + 1 < a[0] < started - 1]
         assert during, "no request was made during the outage"
@@ -338,9 +351,7 @@ def test_relay_and_projector_resume_within_10_s_of_the_broker_coming_back(
         wait_for_http(base, api)
         wait_until(lambda: ready(relay_port) and ready(project_port), 60, 0.2, what="ready")
         load = Load(base).start()
-        wait_until(
-            lambda: projected(database_url, load.acknowledged) >= 20 or None, 60, 0.1, what="work"
-        )
+        until_working(database_url, load, 20, 60)
 
         own_broker.run("stop")
         stopped = time.monotonic()
@@ -353,12 +364,7 @@ def test_relay_and_projector_resume_within_10_s_of_the_broker_coming_back(
         back = time.monotonic()
         load.finish()
         assert len(load.acknowledged) > during_outage - 1  # commands never needed Kafka
-        wait_until(
-            lambda: projected(database_url, load.acknowledged) == len(load.acknowledged) or None,
-            30,
-            0.1,
-            what="the read model to catch up",
-        )
+        until_projected(database_url, load.acknowledged, "the read model to catch up")
         resumed_s = time.monotonic() - back
         record_time("broker restart: read model caught up after the broker is back (s)", resumed_s)
         assert resumed_s < 10, f"the read model caught up {resumed_s:.1f} s after the broker"
@@ -393,19 +399,11 @@ def test_two_projector_replicas_share_the_partitions_and_one_killed_is_covered_w
         wait_for_http(base, api)
         load = Load(base).start()
         wait_until(lambda: len(load.acknowledged) >= 30, 60, 0.1, what="a first load")
-        wait_until(
-            lambda: projected(database_url, load.acknowledged) >= 30 or None, 60, 0.1, what="work"
-        )
+        until_working(database_url, load, 30, 60)
         replicas[0].kill()
         killed = time.monotonic()
         time.sleep(1)
-        target = list(load.acknowledged)
-        wait_until(
-            lambda: projected(database_url, target) == len(target) or None,
-            30,
-            0.1,
-            what="the other replica to take over",
-        )
+        until_projected(database_url, load.acknowledged, "the other replica to take over")
         covered_s = time.monotonic() - killed
         load.finish()
         record_time("projector replica killed: read model current again (s)", covered_s)
@@ -433,20 +431,12 @@ def test_a_projector_killed_and_started_again_resumes_within_10_s(
     try:
         wait_for_http(base, api)
         load = Load(base).start()
-        wait_until(
-            lambda: projected(database_url, load.acknowledged) >= 20 or None, 60, 0.1, what="work"
-        )
+        until_working(database_url, load, 20, 60)
         project.kill()
         again = start(["project", "households"], env, tmp_path / "p2.log")
         restarted = time.monotonic()
         time.sleep(1)
-        target = list(load.acknowledged)
-        wait_until(
-            lambda: projected(database_url, target) == len(target) or None,
-            30,
-            0.1,
-            what="the restarted projector",
-        )
+        until_projected(database_url, load.acknowledged, "the restarted projector")
         resumed_s = time.monotonic() - restarted
         load.finish()
         record_time("projector killed and restarted: read model current again (s)", resumed_s)
@@ -517,21 +507,14 @@ def test_a_three_broker_cluster_loses_a_broker_under_load_and_nothing_is_lost_or
     try:
         wait_for_http(base, api)
         load = Load(base).start()
-        wait_until(
-            lambda: projected(database_url, load.acknowledged) >= 20 or None, 90, 0.1, what="work"
-        )
+        until_working(database_url, load, 20, 90)
         cluster.run("kill", "2")
         time.sleep(10)
         cluster.run("start-node", "2")
         back = time.monotonic()
         time.sleep(2)
         load.finish()
-        wait_until(
-            lambda: projected(database_url, load.acknowledged) == len(load.acknowledged) or None,
-            30,
-            0.1,
-            what="the read model to catch up",
-        )
+        until_projected(database_url, load.acknowledged, "the read model to catch up")
         caught_up_s = time.monotonic() - back
         record_time(
             "three brokers, one killed: read model current after it is back (s)", caught_up_s

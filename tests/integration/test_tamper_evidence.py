@@ -47,6 +47,23 @@ def sql(stack: Stack, *statements: str) -> None:
             conn.execute(statement)
 
 
+def relink(stack: Stack) -> None:
+    """What an insider does after editing an event: recompute every stored link with the
+    project's own function, so that the chain table agrees with the events."""
+    with psycopg.connect(stack.settings.database_url or "") as conn:
+        rows = conn.execute(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM reintegration_events ORDER BY notification_id"
+        ).fetchall()
+        previous = GENESIS
+        for position, originator, version, topic, state in rows:
+            previous = link(previous, position, originator, version, topic, bytes(state))
+            conn.execute(
+                "UPDATE reintegration_events_chain SET chain_hash = %s WHERE notification_id = %s",
+                (previous, position),
+            )
+
+
 def positions(stack: Stack) -> list[int]:
     with psycopg.connect(stack.settings.database_url or "") as conn:
         return [
@@ -123,19 +140,7 @@ def test_rewriting_the_stored_chain_to_hide_a_change_is_caught_by_checkpoints_an
         "UPDATE reintegration_events SET state = overlay(state placing '\\x42'::bytea from 20 for 1) "
         f"WHERE notification_id = {target}",
     )
-    # The attacker recomputes every stored link so that the chain table agrees with the events.
-    with psycopg.connect(audited.settings.database_url or "") as conn:
-        rows = conn.execute(
-            "SELECT notification_id, originator_id, originator_version, topic, state "
-            "FROM reintegration_events ORDER BY notification_id"
-        ).fetchall()
-        previous = GENESIS
-        for position, originator, version, topic, state in rows:
-            previous = link(previous, position, originator, version, topic, bytes(state))
-            conn.execute(
-                "UPDATE reintegration_events_chain SET chain_hash = %s WHERE notification_id = %s",
-                (previous, position),
-            )
+    relink(audited)
     report = audited.container.audit_trail.verify("test")
     assert not report.ok
     problems = {f["problem"] for f in report.findings}
@@ -355,18 +360,7 @@ def test_an_edit_relinked_with_the_checkpoints_removed_is_caught_without_kafka(
         "UPDATE reintegration_events SET state = overlay(state placing '\\x42'::bytea from 20 for 1) "
         f"WHERE notification_id = {target}",
     )
-    with psycopg.connect(audited.settings.database_url or "") as conn:
-        rows = conn.execute(
-            "SELECT notification_id, originator_id, originator_version, topic, state "
-            "FROM reintegration_events ORDER BY notification_id"
-        ).fetchall()
-        previous = GENESIS
-        for position, originator, version, topic, state in rows:
-            previous = link(previous, position, originator, version, topic, bytes(state))
-            conn.execute(
-                "UPDATE reintegration_events_chain SET chain_hash = %s WHERE notification_id = %s",
-                (previous, position),
-            )
+    relink(audited)
     sql(
         audited,
         "ALTER TABLE audit.checkpoints DISABLE TRIGGER checkpoints_append_only",
