@@ -5,14 +5,39 @@ against the stored links, the checkpoints and the links carried in Kafka."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+import structlog
+
 from application.reports import AuditReport
-from infra import tamper_evidence
+from infra import merkle, tamper_evidence, transparency_log
 from infra.config import AuditKey, ConfigurationError, Settings
 from infra.contract import Topics
 from infra.kafka import kafka_partitions, read_partitions
+from infra.signed_note import ED25519, VerifierKey
+
+log = structlog.get_logger(__name__)
+
+
+class ProofUnavailable(Exception):
+    """No proof can be given; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    leaf: transparency_log.Leaf
+    tree_size: int
+    hashes: list[bytes]
+    checkpoint: str | None  # the signed note of that tree size, when one was signed
 
 
 class AuditTrail:
@@ -23,12 +48,23 @@ class AuditTrail:
         events_table: str,
         chain_table: str,
         topics: Topics,
+        connection: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.database_url = database_url
         self.events_table = events_table
         self.chain_table = chain_table
         self.topics = topics
+        self._pooled = connection
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        if self._pooled is not None:
+            with self._pooled() as conn:
+                yield conn
+        else:
+            with psycopg.connect(self.database_url) as conn:
+                yield conn
 
     def signing_key(self) -> Any:
         """The Ed25519 key that signs checkpoints: AUDIT_SIGNING_KEY, or the published demo key
@@ -84,7 +120,12 @@ class AuditTrail:
                 )
             )
         return tamper_evidence.write_checkpoint(
-            self.database_url, self.chain_table, key, producer, self.topics.audit_checkpoints
+            self.database_url,
+            self.chain_table,
+            key,
+            producer,
+            self.topics.audit_checkpoints,
+            origin=self.settings.audit_log_origin,
         )
 
     def verify(
@@ -116,7 +157,100 @@ class AuditTrail:
             kafka_checkpoints,
             generated_by,
             self.settings.audit_checkpoint_max_age_s if require_keys else None,
+            origin=self.settings.audit_log_origin,
+            witnessing=self.witness_policy() if require_keys else None,
         )
+
+    def witnesses(self) -> list[VerifierKey]:
+        return [VerifierKey.parse(k) for k in self.settings.audit_witnesses]
+
+    def witness_policy(self) -> tamper_evidence.WitnessPolicy:
+        with self._connection() as conn:
+            cosignatures = tamper_evidence.stored_cosignatures(conn)
+        return tamper_evidence.WitnessPolicy(
+            self.witnesses(),
+            self.settings.audit_witness_quorum,
+            self.settings.audit_witness_max_age_s,
+            cosignatures,
+        )
+
+    def log_vkeys(self) -> list[str]:
+        """The verifier keys (C2SP vkeys) of the log's signing keys, named by its origin."""
+        return [
+            str(VerifierKey(self.settings.audit_log_origin, ED25519, key.public))
+            for key in self.public_keys()
+        ]
+
+    def checkpoint_note(self, tree_size: int | None = None) -> str | None:
+        """A checkpoint as C2SP signed note text, with the cosignatures kept for it (the newest
+        checkpoint when ``tree_size`` is None); None when there is none."""
+        with self._connection() as conn:
+            checkpoint = tamper_evidence.checkpoint_at(conn, tree_size)
+            return None if checkpoint is None else tamper_evidence.cosigned_note(conn, checkpoint)
+
+    def inclusion(self, position: int, tree_size: int | None) -> InclusionProof:
+        """The proof that the event at ``position`` is in the tree of ``tree_size`` leaves (the
+        newest checkpoint's by default). Raises :class:`ProofUnavailable`."""
+        with self._connection() as conn:
+            checkpoint = tamper_evidence.checkpoint_at(conn, tree_size)
+            size = tree_size if tree_size is not None else (checkpoint and checkpoint.tree_size)
+            if not size:
+                raise ProofUnavailable(404, "no checkpoint has been signed yet")
+            if size > transparency_log.size(conn):
+                raise ProofUnavailable(404, f"the tree has not grown to {size} leaves yet")
+            leaf = transparency_log.leaf_at(conn, position, self.chain_table)
+            if leaf is None:
+                raise ProofUnavailable(
+                    404,
+                    f"no event at position {position} in the tree (yet): positions skip "
+                    "where a transaction rolled back, and new events join at the next checkpoint",
+                )
+            if leaf.index >= size:
+                raise ProofUnavailable(
+                    409,
+                    f"position {position} is leaf {leaf.index}, after a tree of {size} "
+                    "leaves: ask with a later tree_size",
+                )
+            hashes = transparency_log.inclusion_proof(conn, leaf.index, size)
+            note = tamper_evidence.cosigned_note(conn, checkpoint) if checkpoint else None
+        return InclusionProof(leaf, size, hashes, note)
+
+    def consistency(self, old: int, new: int) -> list[bytes]:
+        with self._connection() as conn:
+            if new > transparency_log.size(conn):
+                raise ProofUnavailable(404, f"the tree has not grown to {new} leaves yet")
+            try:
+                return transparency_log.consistency_proof(conn, old, new)
+            except merkle.ProofError as exc:
+                raise ProofUnavailable(400, str(exc)) from None
+
+    def receive_cosignature(self, note: str) -> list[str]:
+        """Keep a witness's cosignature of one of this log's checkpoints, and publish the
+        cosigned note to Kafka; returns the witnesses whose cosignatures were new."""
+        with self._connection() as conn:
+            kept = tamper_evidence.store_cosignatures(conn, note, self.witnesses())
+        if kept and self.settings.kafka_bootstrap_servers:
+            self._publish_cosigned(note)
+        return [s.name for s in kept]
+
+    def rebuild_tree(self) -> int:
+        tamper_evidence.prepare(self.database_url)
+        return transparency_log.rebuild(self.database_url, self.chain_table)
+
+    def _publish_cosigned(self, note: str) -> None:
+        from confluent_kafka import Producer
+
+        from infra.kafka import client_config
+
+        producer = Producer(
+            client_config(
+                self.settings.kafka_bootstrap_servers or "", **{"message.timeout.ms": 10000}
+            )
+        )
+        size = note.split("\n", 2)[1]
+        producer.produce(self.topics.audit_cosignatures, key=size.encode(), value=note.encode())
+        if producer.flush(10):
+            log.warning("cosignature kept but not yet published to Kafka", tree_size=size)
 
     def stored_checkpoints(self) -> list[Any]:
         return tamper_evidence.stored_checkpoints(self.database_url)

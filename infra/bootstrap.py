@@ -149,6 +149,7 @@ class Container:
             recorder.events_table_name,
             recorder.chain_table_name,
             self.topics,
+            connection=lambda: self.read_pool.connection(),
         )
 
     def ensure_topics(self) -> None:

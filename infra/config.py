@@ -48,6 +48,10 @@ class Settings:
     audit_public_keys: tuple[AuditKey, ...] = ()
     audit_checkpoint_interval_s: int = 60
     audit_checkpoint_max_age_s: int = 180
+    audit_log_origin: str = "reintegration.local/audit-log"
+    audit_witnesses: tuple[str, ...] = ()  # verifier keys (type 0x04) of the witnesses
+    audit_witness_quorum: int = 0
+    audit_witness_max_age_s: int = 3600
     default_rule_set: str = "great-return-housing"
 
     @property
@@ -69,6 +73,7 @@ class Settings:
         log_format = env.get("LOG_FORMAT", "console" if environment == "development" else "json")
         if log_format not in ("json", "console"):
             raise ConfigurationError(f"LOG_FORMAT must be json or console, not {log_format!r}")
+        witnesses = parse_witnesses(env.get("AUDIT_WITNESSES") or "")
         return cls(
             environment=environment,
             database_url=env.get("DATABASE_URL") or None,
@@ -98,6 +103,12 @@ class Settings:
                 "AUDIT_CHECKPOINT_MAX_AGE_S",
                 3 * _positive_int(env, "AUDIT_CHECKPOINT_INTERVAL_S", 60),
             ),
+            audit_log_origin=_origin(
+                env.get("AUDIT_LOG_ORIGIN") or "reintegration.local/audit-log"
+            ),
+            audit_witnesses=witnesses,
+            audit_witness_quorum=_quorum(env, witnesses),
+            audit_witness_max_age_s=_positive_int(env, "AUDIT_WITNESS_MAX_AGE_S", 3600),
             metrics_port=_positive_int(env, "METRICS_PORT", 1) if env.get("METRICS_PORT") else None,
             default_rule_set=env.get("ELIGIBILITY_RULE_SET") or "great-return-housing",
         )
@@ -157,6 +168,49 @@ def parse_audit_keys(raw: str) -> tuple[AuditKey, ...]:
         start, _, end = validity.partition("/")
         keys.append(AuditKey(public, _moment(start, item), _moment(end, item)))
     return tuple(keys)
+
+
+def parse_witnesses(raw: str) -> tuple[str, ...]:
+    """``AUDIT_WITNESSES``: the witnesses' verifier keys (C2SP vkeys of type 0x04,
+    ``name+keyhash+base64``), comma-separated."""
+    from infra.signed_note import COSIGNATURE_V1, NoteError, VerifierKey
+
+    found = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            key = VerifierKey.parse(item)
+        except NoteError as exc:
+            raise ConfigurationError(f"AUDIT_WITNESSES: {exc}") from None
+        if key.algorithm != COSIGNATURE_V1:
+            raise ConfigurationError(
+                f"AUDIT_WITNESSES: {key.name!r} is not a cosigner key (type 0x04); "
+                "`reintegration witness keygen` prints one"
+            )
+        found.append(str(key))
+    if len({VerifierKey.parse(k).name for k in found}) != len(found):
+        raise ConfigurationError("AUDIT_WITNESSES names a witness twice")
+    return tuple(found)
+
+
+def _quorum(env: Mapping[str, str], witnesses: tuple[str, ...]) -> int:
+    quorum = _positive_int(env, "AUDIT_WITNESS_QUORUM", len(witnesses) or 1)
+    if witnesses and quorum > len(witnesses):
+        raise ConfigurationError(
+            f"AUDIT_WITNESS_QUORUM is {quorum} but AUDIT_WITNESSES names {len(witnesses)}"
+        )
+    return quorum if witnesses else 0
+
+
+def _origin(raw: str) -> str:
+    origin = raw.strip()
+    if not origin or any(c.isspace() or c == "+" for c in origin):
+        raise ConfigurationError(
+            "AUDIT_LOG_ORIGIN must be a name without spaces or '+', such as "
+            "committee.example/reintegration-log"
+        )
+    return origin
 
 
 def _moment(raw: str, item: str) -> datetime | None:

@@ -152,6 +152,10 @@ class Topics:
         return f"{self.prefix}.audit-checkpoints"
 
     @property
+    def audit_cosignatures(self) -> str:
+        return f"{self.prefix}.audit-cosignatures"
+
+    @property
     def dead_letters(self) -> str:
         return f"{self.prefix}.dead-letters"
 

@@ -52,7 +52,7 @@ def ensure_topics(
             config={"cleanup.policy": "compact", **sized},
         )
     )
-    for single in (topics.dead_letters, topics.audit_checkpoints):
+    for single in (topics.dead_letters, topics.audit_checkpoints, topics.audit_cosignatures):
         wanted.append(
             NewTopic(
                 single, num_partitions=1, replication_factor=replication_factor, config=forever

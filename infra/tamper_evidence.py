@@ -1,10 +1,16 @@
-"""Signed checkpoints of the hash chain, and verification of the whole log.
+"""Signed checkpoints of the transparency log, and verification of the whole log.
 
-A checkpoint states "the chain's link at position N is H", signed with Ed25519. Checkpoints are
-written to the database and to the Kafka topic ``<prefix>.audit-checkpoints``. Verification
-recomputes the chain from the stored events alone and compares it with the stored links, every
-checkpoint (signature checked with the *published* public key) and the links the relay carried
-to Kafka in each message's ``chain-hash`` header; it reports the first position that disagrees.
+A checkpoint is a C2SP ``tlog-checkpoint`` signed note: the log's origin, the size of the
+Merkle tree over the events' chain links (``infra/transparency_log.py``) and its root hash,
+signed with Ed25519. The database row keeps beside it the position (notification id) and chain
+link of its last leaf. Checkpoints are written to the database and to the Kafka topic
+``<prefix>.audit-checkpoints``; witnesses cosign them (``infra/witness.py``), and their
+cosignatures are kept in ``audit.cosignatures``.
+
+Verification recomputes the chain and the tree from the stored events alone and compares them
+with the stored links, every checkpoint (signature checked with the *published* public keys;
+root hash recomputed), the witnesses' cosignatures and the links the relay carried to Kafka in
+each message's ``chain-hash`` header; it reports the first position that disagrees.
 """
 
 from __future__ import annotations
@@ -25,8 +31,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from psycopg.sql import SQL, Identifier
 
 from application.reports import AuditReport
+from infra import merkle, transparency_log
 from infra.chain import walk
 from infra.config import AuditKey
+from infra.signed_note import (
+    ED25519,
+    CheckpointBody,
+    Note,
+    NoteError,
+    Signature,
+    VerifierKey,
+    sign,
+    signed_by,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +99,22 @@ END $$;
 DROP TRIGGER IF EXISTS checkpoints_append_only ON audit.checkpoints;
 CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE ON audit.checkpoints
     FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
+-- Checkpoints as signed notes over the Merkle tree (those before have none: chain only).
+ALTER TABLE audit.checkpoints ADD COLUMN IF NOT EXISTS tree_size bigint UNIQUE;
+ALTER TABLE audit.checkpoints ADD COLUMN IF NOT EXISTS root_hash bytea;
+ALTER TABLE audit.checkpoints ADD COLUMN IF NOT EXISTS note text;
+CREATE TABLE IF NOT EXISTS audit.cosignatures (
+    tree_size    bigint NOT NULL REFERENCES audit.checkpoints (tree_size),
+    witness      text NOT NULL,
+    key_hash     bytea NOT NULL,
+    signed_at    bigint NOT NULL,
+    signature    bytea NOT NULL,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tree_size, witness, key_hash, signed_at)
+);
+DROP TRIGGER IF EXISTS cosignatures_append_only ON audit.cosignatures;
+CREATE TRIGGER cosignatures_append_only BEFORE UPDATE OR DELETE ON audit.cosignatures
+    FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
 """
 
 
@@ -89,6 +122,7 @@ def prepare(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('audit-schema'))")
         conn.execute(AUDIT_DDL)
+        conn.execute(transparency_log.TLOG_DDL)
 
 
 def demo_public_key() -> bytes:
@@ -113,11 +147,23 @@ def signed_bytes(position: int, chain_hash: bytes, created_at: str) -> bytes:
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """A signed checkpoint: the note (``tree_size``, ``root_hash`` and the log's signature) and,
+    beside it, the position and chain link of its last leaf. Checkpoints written before the
+    Merkle tree have no note; their signature covers position, link and time
+    (:func:`signed_bytes`)."""
+
     position: int
     chain_hash: bytes
     created_at: str
     key_id: str
     signature: bytes
+    tree_size: int | None = None
+    root_hash: bytes | None = None
+    note: str | None = None
+
+    @property
+    def origin(self) -> str | None:
+        return self.note.split("\n", 1)[0] if self.note else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,25 +172,41 @@ class Checkpoint:
             "created_at": self.created_at,
             "key_id": self.key_id,
             "signature": base64.b64encode(self.signature).decode(),
+            "tree_size": self.tree_size,
+            "root_hash": base64.b64encode(self.root_hash).decode() if self.root_hash else None,
+            "note": self.note,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        root = data.get("root_hash")
         return cls(
             int(data["position"]),
             bytes.fromhex(data["chain_hash"]),
             data["created_at"],
             data["key_id"],
             base64.b64decode(data["signature"]),
+            int(data["tree_size"]) if data.get("tree_size") is not None else None,
+            base64.b64decode(root) if root else None,
+            data.get("note"),
         )
 
     def signature_valid(self, public_key: bytes) -> bool:
+        if self.note is None:
+            try:
+                Ed25519PublicKey.from_public_bytes(public_key).verify(
+                    self.signature, signed_bytes(self.position, self.chain_hash, self.created_at)
+                )
+                return True
+            except InvalidSignature:
+                return False
         try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(
-                self.signature, signed_bytes(self.position, self.chain_hash, self.created_at)
-            )
-            return True
-        except InvalidSignature:
+            note = Note.parse(self.note)
+            body = CheckpointBody.parse(note.text)
+            if (body.size, body.root) != (self.tree_size, self.root_hash):
+                return False
+            return signed_by(note, VerifierKey(body.origin, ED25519, public_key)) is not None
+        except NoteError:
             return False
 
 
@@ -154,40 +216,60 @@ def write_checkpoint(
     key: Ed25519PrivateKey,
     producer: Any = None,
     topic: str | None = None,
+    origin: str = "reintegration.local/audit-log",
 ) -> Checkpoint | None:
-    """Sign the chain's head if it moved since the last checkpoint and store it; then publish
-    every stored checkpoint Kafka has not acknowledged yet (one that could not reach Kafka
-    before is published now)."""
+    """Grow the Merkle tree to the chain's head and, if it grew since the last checkpoint,
+    sign a checkpoint of it and store it; then publish every stored checkpoint Kafka has not
+    acknowledged yet (one that could not reach Kafka before is published now)."""
     checkpoint = None
+    tree_size = transparency_log.integrate(database_url, chain_table)
     with psycopg.connect(database_url) as conn:
-        head = conn.execute(
-            SQL(
-                "SELECT notification_id, chain_hash FROM {} ORDER BY notification_id DESC LIMIT 1"
-            ).format(Identifier(chain_table))
-        ).fetchone()
-        last = conn.execute("SELECT max(position) FROM audit.checkpoints").fetchone()
-        if head is not None and (last is None or last[0] is None or last[0] < head[0]):
-            created_at = datetime.now(UTC).isoformat()
-            public = public_key_bytes(key)
+        last = conn.execute("SELECT coalesce(max(tree_size), 0) FROM audit.checkpoints").fetchone()
+        if tree_size and last is not None and last[0] < tree_size:
+            leaf = conn.execute(
+                SQL(
+                    "SELECT l.position, c.chain_hash FROM audit.tlog_leaves l "
+                    "JOIN {} c ON c.notification_id = l.position WHERE l.leaf_index = %s"
+                ).format(Identifier(chain_table)),
+                (tree_size - 1,),
+            ).fetchone()
+            assert leaf is not None
+            body = CheckpointBody(origin, tree_size, transparency_log.root(conn, tree_size))
+            signature = sign(body.text, origin, key)
             checkpoint = Checkpoint(
-                head[0],
-                bytes(head[1]),
-                created_at,
-                key_id(public),
-                key.sign(signed_bytes(head[0], bytes(head[1]), created_at)),
+                int(leaf[0]),
+                bytes(leaf[1]),
+                datetime.now(UTC).isoformat(),
+                key_id(public_key_bytes(key)),
+                signature.signature,
+                tree_size,
+                body.root,
+                str(Note(body.text, (signature,))),
             )
-            conn.execute(
-                "INSERT INTO audit.checkpoints (position, chain_hash, created_at, key_id, signature) "
-                "VALUES (%s, %s, %s, %s, %s)",
+            inserted = conn.execute(
+                "INSERT INTO audit.checkpoints (position, chain_hash, created_at, key_id, "
+                "signature, tree_size, root_hash, note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
                 (
                     checkpoint.position,
                     checkpoint.chain_hash,
-                    created_at,
+                    checkpoint.created_at,
                     checkpoint.key_id,
                     checkpoint.signature,
+                    tree_size,
+                    body.root,
+                    checkpoint.note,
                 ),
-            )
-            log.info("checkpoint signed", position=checkpoint.position, key_id=checkpoint.key_id)
+            ).rowcount
+            if inserted:
+                log.info(
+                    "checkpoint signed",
+                    tree_size=tree_size,
+                    position=checkpoint.position,
+                    key_id=checkpoint.key_id,
+                )
+            else:  # another process signed this size first
+                checkpoint = None
     if producer is not None and topic:
         publish_checkpoints(database_url, producer, topic)
     return checkpoint
@@ -198,16 +280,13 @@ def publish_checkpoints(database_url: str, producer: Any, topic: str) -> int:
     acknowledged (``audit.checkpoint_publications``). Returns how many were published."""
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT c.position, c.chain_hash, c.created_at, c.key_id, c.signature "
+            f"SELECT {CHECKPOINT_COLUMNS} "
             "FROM audit.checkpoints c LEFT JOIN audit.checkpoint_publications p USING (position) "
             "WHERE p.position IS NULL ORDER BY c.position"
         ).fetchall()
         if not rows:
             return 0
-        pending = [
-            Checkpoint(r[0], bytes(r[1]), r[2].astimezone(UTC).isoformat(), r[3], bytes(r[4]))
-            for r in rows
-        ]
+        pending = [_checkpoint(r) for r in rows]
         acknowledged: list[int] = []
 
         def delivered(error: Any, message: Any) -> None:
@@ -239,15 +318,39 @@ def publish_checkpoints(database_url: str, producer: Any, topic: str) -> int:
     return len(pending)
 
 
+CHECKPOINT_COLUMNS = "c.position, c.chain_hash, c.created_at, c.key_id, c.signature, c.tree_size, c.root_hash, c.note"
+
+
+def _checkpoint(r: Any) -> Checkpoint:
+    return Checkpoint(
+        r[0],
+        bytes(r[1]),
+        r[2].astimezone(UTC).isoformat(),
+        r[3],
+        bytes(r[4]),
+        r[5],
+        bytes(r[6]) if r[6] is not None else None,
+        r[7],
+    )
+
+
 def stored_checkpoints(database_url: str) -> list[Checkpoint]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT position, chain_hash, created_at, key_id, signature FROM audit.checkpoints ORDER BY position"
+            f"SELECT {CHECKPOINT_COLUMNS} FROM audit.checkpoints c ORDER BY c.position"
         ).fetchall()
-    return [
-        Checkpoint(r[0], bytes(r[1]), r[2].astimezone(UTC).isoformat(), r[3], bytes(r[4]))
-        for r in rows
-    ]
+    return [_checkpoint(r) for r in rows]
+
+
+def checkpoint_at(conn: psycopg.Connection[Any], tree_size: int | None = None) -> Checkpoint | None:
+    """The checkpoint of ``tree_size`` leaves (the newest when None)."""
+    where = "WHERE c.note IS NOT NULL" + (" AND c.tree_size = %s" if tree_size is not None else "")
+    row = conn.execute(
+        f"SELECT {CHECKPOINT_COLUMNS} FROM audit.checkpoints c {where} "
+        "ORDER BY c.tree_size DESC LIMIT 1",
+        (tree_size,) if tree_size is not None else (),
+    ).fetchone()
+    return _checkpoint(row) if row else None
 
 
 def verify(
@@ -260,6 +363,8 @@ def verify(
     kafka_checkpoints: list[Checkpoint] | None,
     generated_by: str,
     max_age_s: float | None = None,
+    origin: str | None = None,
+    witnessing: WitnessPolicy | None = None,
 ) -> AuditReport:
     """Recompute the chain from the events and compare it with everything that attests to it.
 
@@ -270,6 +375,10 @@ def verify(
     With ``max_age_s``, the log must be vouched for: a validly signed checkpoint must exist,
     and when events follow the newest one, it must be no older than ``max_age_s`` (else the
     checkpoints were removed, or stopped being written).
+
+    The Merkle tree is recomputed too, in O(log n) memory: each checkpoint's root hash must be
+    that of the events before it. With ``witnessing``, a quorum of the named witnesses must
+    have cosigned a checkpoint the log agrees with, recently enough when events follow it.
     """
     report = AuditReport("chain verification", events_table, generated_by)
     db_positions = {c.position for c in checkpoints}
@@ -280,6 +389,9 @@ def verify(
     wanted = {c.position for c in all_checkpoints}
     recomputed_at: dict[int, bytes] = {}
     vouched: list[Checkpoint] = []  # validly signed, and the log agrees with them
+    sizes = {c.tree_size for c in all_checkpoints if c.tree_size}
+    tree = merkle.CompactRange()
+    roots_at: dict[int, tuple[int, bytes]] = {}  # tree size: (last position, root)
     events = 0
     positions = 0  # held by an event or a link
     head = 0
@@ -299,6 +411,9 @@ def verify(
                     )
                 continue
             events += 1
+            tree.append(merkle.leaf_hash(recomputed))
+            if tree.size in sizes:
+                roots_at[tree.size] = (position, tree.root())
             if position in wanted:
                 recomputed_at[position] = recomputed
             if chain_break is None:
@@ -339,6 +454,11 @@ def verify(
             report.fail(
                 position=checkpoint.position, problem=f"checkpoint signature invalid ({source})"
             )
+        elif origin and checkpoint.origin not in (None, origin):
+            report.fail(
+                position=checkpoint.position,
+                problem=f"checkpoint of another log ({checkpoint.origin!r}, not {origin!r})",
+            )
         else:
             signed = True
         if keys and not signed:
@@ -351,6 +471,15 @@ def verify(
             report.fail(
                 position=checkpoint.position,
                 problem=f"differs from the signed checkpoint ({source})",
+            )
+        elif checkpoint.tree_size is not None and roots_at.get(checkpoint.tree_size) != (
+            checkpoint.position,
+            checkpoint.root_hash,
+        ):
+            report.fail(
+                position=checkpoint.position,
+                problem=f"the Merkle root of the first {checkpoint.tree_size} events differs "
+                f"from the signed checkpoint ({source})",
             )
         elif signed:
             vouched.append(checkpoint)
@@ -366,6 +495,10 @@ def verify(
                     problem="checkpoint in Kafka is missing from the database",
                 )
     newest_age_s = _check_freshness(report, vouched, events, head, max_age_s)
+    _check_stored_tree(database_url, report, vouched)
+    witnessed = None
+    if witnessing is not None and witnessing.keys:
+        witnessed = witnessing.check(report, vouched, events, head)
     skipped = head - positions
     if skipped:
         report.note(
@@ -393,8 +526,103 @@ def verify(
         "first broken position": min(failures) if failures else None,
         "public key ids": ", ".join(k.key_id for k in keys),
         "newest checkpoint age (s)": newest_age_s,
+        "tree size (events in the Merkle tree)": tree.size,
+        "newest checkpoint tree size": max((c.tree_size or 0 for c in vouched), default=None),
+        "witnessed tree size": "no witnesses configured"
+        if witnessing is None or not witnessing.keys
+        else witnessed,
     }
     return report
+
+
+def _check_stored_tree(database_url: str, report: AuditReport, vouched: list[Checkpoint]) -> None:
+    """That the tree proofs are served from gives the newest checkpoint's root (a tile changed
+    in the database would make every proof through it fail for whoever checks it)."""
+    newest = max((c for c in vouched if c.tree_size), key=lambda c: c.tree_size or 0, default=None)
+    if newest is None or newest.tree_size is None:
+        return
+    with psycopg.connect(database_url) as conn:
+        if transparency_log.size(conn) < newest.tree_size:
+            stored = None
+        else:
+            try:
+                stored = transparency_log.root(conn, newest.tree_size)
+            except merkle.ProofError:
+                stored = None
+    if stored != newest.root_hash:
+        report.fail(
+            position=newest.position,
+            problem=f"the stored Merkle tree does not give the root of checkpoint "
+            f"{newest.tree_size}, so proofs served from it would not verify: "
+            "`reintegration audit rebuild-tree` grows it again from the chain",
+        )
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """Which witnesses must have cosigned (``keys``, at least ``quorum`` of them), and how old
+    the newest witnessed checkpoint may be when events follow it; ``cosignatures`` are those
+    kept per tree size."""
+
+    keys: list[VerifierKey]
+    quorum: int
+    max_age_s: float
+    cosignatures: dict[int, list[Signature]]
+
+    def check(
+        self, report: AuditReport, vouched: list[Checkpoint], events: int, head: int
+    ) -> int | None:
+        """Report on the newest checkpoint a quorum cosigned; returns its tree size."""
+        witnessed: tuple[Checkpoint, float] | None = None
+        for checkpoint in sorted(vouched, key=lambda c: c.tree_size or 0):
+            if checkpoint.note is None or checkpoint.tree_size is None:
+                continue
+            carried = Note.parse(checkpoint.note).with_signatures(
+                *self.cosignatures.get(checkpoint.tree_size, [])
+            )
+            times: dict[str, int] = {}
+            for key in self.keys:
+                for signature in carried.signatures:
+                    one = Note(carried.text, (signature,))
+                    try:
+                        if signed_by(one, key) is not None:
+                            times[key.name] = max(times.get(key.name, 0), signature.timestamp)
+                    except NoteError:
+                        report.fail(
+                            position=checkpoint.position,
+                            problem=f"the cosignature of witness {key.name!r} on tree size "
+                            f"{checkpoint.tree_size} does not verify",
+                        )
+            if len(times) >= self.quorum:
+                # when the quorum was complete: the quorum-th most recent cosignature
+                witnessed = (checkpoint, sorted(times.values(), reverse=True)[self.quorum - 1])
+        names = ", ".join(k.name for k in self.keys)
+        if witnessed is None:
+            if events:
+                report.fail(
+                    position=None,
+                    problem=f"no checkpoint is cosigned by {self.quorum} of the witnesses "
+                    f"({names}): the log cannot show that anyone outside saw it; are the "
+                    "witnesses running (`reintegration witness`)?",
+                )
+            return None
+        checkpoint, at = witnessed
+        age = datetime.now(UTC).timestamp() - at
+        after = head - checkpoint.position
+        if after > 0 and age > self.max_age_s:
+            report.fail(
+                position=checkpoint.position + 1,
+                problem=f"positions after {checkpoint.position} are not witnessed: the newest "
+                f"checkpoint a quorum cosigned (tree size {checkpoint.tree_size}) was cosigned "
+                f"{round(age)} s ago (AUDIT_WITNESS_MAX_AGE_S is {self.max_age_s:g})",
+            )
+        elif after > 0:
+            report.note(
+                position=checkpoint.position + 1,
+                problem=f"not yet witnessed: positions after {checkpoint.position} (the "
+                f"witnessed tree has {checkpoint.tree_size} events)",
+            )
+        return checkpoint.tree_size
 
 
 def _check_freshness(
@@ -483,3 +711,86 @@ def in_notification_order(
     """Merge the links of several partitions, each in notification order (the relay publishes
     in that order), into one stream in notification order."""
     return heapq.merge(*partitions, key=lambda pair: pair[0])
+
+
+# --- witnesses' cosignatures -------------------------------------------------------------------
+
+
+class CosignatureRefused(Exception):
+    """A cosignature the log does not keep; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def store_cosignatures(
+    conn: psycopg.Connection[Any], note_text: str, witnesses: list[VerifierKey]
+) -> list[Signature]:
+    """Keep the cosignatures by configured witnesses that a note carries, once each verifies
+    over a checkpoint this log signed; returns those newly kept. Other signature lines (the
+    log's own, unknown cosigners) are ignored, as C2SP signed notes require."""
+    try:
+        note = Note.parse(note_text)
+        body = CheckpointBody.parse(note.text)
+    except NoteError as exc:
+        raise CosignatureRefused(400, str(exc)) from None
+    checkpoint = checkpoint_at(conn, body.size)
+    if checkpoint is None or checkpoint.note is None:
+        raise CosignatureRefused(404, f"this log signed no checkpoint of tree size {body.size}")
+    if Note.parse(checkpoint.note).text != note.text:
+        raise CosignatureRefused(
+            409, f"the note differs from this log's checkpoint of tree size {body.size}"
+        )
+    found: list[Signature] = []
+    for witness in witnesses:
+        try:
+            signature = signed_by(note, witness)
+        except NoteError as exc:
+            raise CosignatureRefused(422, str(exc)) from None
+        if signature is not None:
+            if signature.timestamp > datetime.now(UTC).timestamp() + 300:
+                raise CosignatureRefused(422, f"the cosignature of {witness.name!r} is dated ahead")
+            found.append(signature)
+    if not found:
+        raise CosignatureRefused(
+            403, "the note carries no cosignature by a witness this log is configured with"
+        )
+    with conn.transaction():
+        kept = [
+            s
+            for s in found
+            if conn.execute(
+                "INSERT INTO audit.cosignatures (tree_size, witness, key_hash, signed_at, signature)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (body.size, s.name, s.key_hash, s.timestamp, s.signature),
+            ).rowcount
+        ]
+    for s in kept:
+        log.info("checkpoint cosigned", tree_size=body.size, witness=s.name)
+    return kept
+
+
+def stored_cosignatures(
+    conn: psycopg.Connection[Any], tree_size: int | None = None
+) -> dict[int, list[Signature]]:
+    where = "" if tree_size is None else "WHERE tree_size = %s"
+    rows = conn.execute(
+        f"SELECT tree_size, witness, key_hash, signature FROM audit.cosignatures {where} "
+        "ORDER BY tree_size, witness, signed_at",
+        () if tree_size is None else (tree_size,),
+    ).fetchall()
+    found: dict[int, list[Signature]] = {}
+    for size, witness, hash_, signature in rows:
+        found.setdefault(int(size), []).append(Signature(witness, bytes(hash_), bytes(signature)))
+    return found
+
+
+def cosigned_note(conn: psycopg.Connection[Any], checkpoint: Checkpoint) -> str:
+    """The checkpoint's note with every cosignature kept for it (the latest per witness)."""
+    assert checkpoint.note is not None and checkpoint.tree_size is not None
+    latest: dict[tuple[str, bytes], Signature] = {}
+    for s in stored_cosignatures(conn, checkpoint.tree_size).get(checkpoint.tree_size, []):
+        latest[(s.name, s.key_hash)] = s  # in time order: the last is the newest
+    return str(Note.parse(checkpoint.note).with_signatures(*latest.values()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import socket
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx
@@ -153,3 +155,18 @@ def wait_for_http(base_url: str, service: Service, timeout_s: float = 60.0) -> N
 
 
 PYTHON = sys.executable
+
+
+STANDALONE_VERIFIER = ROOT / "tools" / "verify_transparency.py"
+
+
+def standalone_verifier() -> ModuleType:
+    """tools/verify_transparency.py loaded as a module (it is a script outside the package)."""
+    if "verify_transparency" in sys.modules:
+        return sys.modules["verify_transparency"]
+    spec = importlib.util.spec_from_file_location("verify_transparency", STANDALONE_VERIFIER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["verify_transparency"] = module
+    spec.loader.exec_module(module)
+    return module

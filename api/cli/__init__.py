@@ -18,6 +18,7 @@ from api.cli import (
     relocation,
     service,
     surveys,
+    witness,
 )
 
 cli = typer.Typer(
@@ -44,6 +45,7 @@ for app, name in (
     (relocation.offers_cli, "offers"),
     (relocation.relocation_cli, "relocation"),
     (reintegration.reintegration_cli, "reintegration"),
+    (witness.witness_cli, "witness"),
 ):
     cli.add_typer(app, name=name)
 

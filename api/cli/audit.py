@@ -117,14 +117,18 @@ def audit_keygen() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+    from infra.config import Settings
+    from infra.signed_note import ED25519, VerifierKey
     from infra.tamper_evidence import key_id, public_key_bytes
 
     key = Ed25519PrivateKey.generate()
     seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     public = public_key_bytes(key)
+    origin = Settings.from_env().audit_log_origin
     typer.echo(f"AUDIT_SIGNING_KEY={base64.b64encode(seed).decode()}")
     typer.echo(f"public key (publish it): {base64.b64encode(public).decode()}")
     typer.echo(f"key id: {key_id(public)}")
+    typer.echo(f"verifier key (witnesses, verifiers): {VerifierKey(origin, ED25519, public)}")
 
 
 @audit_cli.command("checkpoint")
@@ -141,8 +145,20 @@ def audit_checkpoint() -> None:
             console.print("no new events since the last checkpoint")
         else:
             console.print(
-                f"checkpoint at position {checkpoint.position}: {checkpoint.chain_hash.hex()}"
+                f"checkpoint of {checkpoint.tree_size} events (up to position "
+                f"{checkpoint.position}), signed:",
+                highlight=False,
             )
+            console.print(checkpoint.note, highlight=False, markup=False)
+
+
+@audit_cli.command("rebuild-tree")
+def audit_rebuild_tree() -> None:
+    """Grow the Merkle tree (the transparency log's tiles) again from the hash chain, after a
+    restore or when `audit verify` finds the stored tree differs. The checkpoints are kept."""
+    with running() as (container, _stop):
+        size = container.audit_trail.rebuild_tree()
+        console.print(f"Merkle tree rebuilt: {size} leaves", highlight=False)
 
 
 @audit_cli.command("projections")

@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 
 from api.http import idempotency, problems
 from api.http.availability import Availability
-from api.http.boundary import PUBLIC_PATHS, Boundary, Utf8JsonRoute, bearer_token
+from api.http.boundary import Boundary, Utf8JsonRoute, bearer_token, is_public
 from api.http.idempotency import IdempotentCommands
 from api.http.routers import (
     audit,
@@ -91,7 +91,7 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
     problems.document(
         app,
         routes,
-        PUBLIC_PATHS,
+        is_public,
         (idempotency.KEYED_METHODS, idempotency.describe(), idempotency.answer_headers()),
     )
     return app

@@ -56,6 +56,15 @@ PUBLIC_PATHS = frozenset(
     }
 )
 """Paths answered without a token; every other path, known or not, needs one."""
+PUBLIC_PREFIXES = ("/api/v1/audit/checkpoints/", "/api/v1/audit/proofs/")
+"""The transparency log, open to anyone (a family, a journalist, a witness): checkpoints,
+proofs and cosignatures hold hashes and signatures, never personal data."""
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
 ID_PATTERN = re.compile(r"[!-~]{1,128}")  # printable ASCII without spaces
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -170,7 +179,7 @@ class Boundary:
                     "must not contain control characters",
                     path,
                 )
-        if path in PUBLIC_PATHS or scope.get("method") == "OPTIONS":
+        if is_public(path) or scope.get("method") == "OPTIONS":
             return None
         actor = self.authenticate(headers.get("authorization"))
         if actor is None:

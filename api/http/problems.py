@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -349,7 +350,7 @@ def statuses(route: APIRoute, public: bool) -> list[int]:
 def document(
     app: FastAPI,
     routes: list[APIRoute],
-    public_paths: frozenset[str],
+    is_public: Callable[[str], bool],
     keyed: tuple[frozenset[str], dict[str, Any], dict[str, Any]] | None = None,
 ) -> None:
     """Replace the OpenAPI generator with one that lists every error status of every operation
@@ -377,7 +378,7 @@ def document(
                     continue
                 responses = operation.setdefault("responses", {})
                 keyed_here = keyed is not None and method in keyed[0]
-                for status in statuses(route, route.path_format in public_paths):
+                for status in statuses(route, is_public(route.path_format)):
                     entry = responses.setdefault(str(status), {})
                     entry["description"] = STATUS_DESCRIPTIONS[status]
                     if keyed_here and status in KEYED_STATUS_DESCRIPTIONS:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +17,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given
 from hypothesis import strategies as st
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "verify_transparency.py"
-spec = importlib.util.spec_from_file_location("verify_transparency", TOOL)
-assert spec and spec.loader
-tool = importlib.util.module_from_spec(spec)
-sys.modules["verify_transparency"] = tool
-spec.loader.exec_module(tool)
+from tests.support import STANDALONE_VERIFIER as TOOL
+from tests.support import standalone_verifier
+
+tool = standalone_verifier()
 
 
 def mth(leaves: list[bytes]) -> bytes:

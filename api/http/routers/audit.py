@@ -1,6 +1,10 @@
 """The auditor over HTTP: a case's history and its state at any moment (from the event log,
 never from the read models), the re-runs of a decision and of a lottery round, who read whose
-data, and the signed checkpoints of the hash chain with the key that verifies them."""
+data, and the signed checkpoints of the hash chain with the key that verifies them.
+
+The transparency log is open to anyone, without a token (it holds hashes and signatures only):
+the latest checkpoint as a C2SP signed note, inclusion and consistency proofs (RFC 9162), and
+the witnesses' cosignatures, received and served back."""
 
 from __future__ import annotations
 
@@ -10,13 +14,17 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Path as Path_
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.http.boundary import Utf8JsonRoute
 from api.http.dependencies import Auditor, Reads, Use, container
 from api.http.models import MAX_ID, SettlementPath
+from api.http.problems import problem
 from api.http.routers.housing import RoundPath
 from infra import access_log
+from infra.audit_trail import ProofUnavailable
 from infra.case_report import render_html
 
 router = APIRouter(tags=["audit"], route_class=Utf8JsonRoute)
@@ -113,7 +121,14 @@ def audit_public_key(request: Request) -> dict[str, Any]:
         }
         for key in trail.public_keys()
     ]
-    body: dict[str, Any] = {"algorithm": "Ed25519", "keys": keys}
+    body: dict[str, Any] = {
+        "algorithm": "Ed25519",
+        "keys": keys,
+        "origin": trail.settings.audit_log_origin,
+        "vkeys": trail.log_vkeys(),
+        "witnesses": list(trail.settings.audit_witnesses),
+        "witness_quorum": trail.settings.audit_witness_quorum,
+    }
     signing = trail.signing_key()
     if signing is not None:
         public = public_key_bytes(signing)
@@ -126,3 +141,143 @@ def audit_checkpoints(request: Request, _: Auditor) -> dict[str, Any]:
     """The signed checkpoints of the hash chain, oldest first."""
     checkpoints = container(request).audit_trail.stored_checkpoints()
     return {"checkpoints": [c.to_json() for c in checkpoints]}
+
+
+NOTE = "text/plain; charset=utf-8"
+TreeSize = Annotated[int, Query(ge=1, le=MAX_ID, description="a tree size (number of leaves)")]
+
+
+def _unavailable(request: Request, exc: ProofUnavailable) -> Response:
+    titles = {400: "Invalid request", 404: "Not found", 409: "Not in that tree"}
+    return problem(
+        exc.status,
+        titles.get(exc.status, "Unavailable"),
+        exc.reason,
+        kind="transparency-log",
+        instance=request.url.path,
+    )
+
+
+@router.get(
+    "/api/v1/audit/checkpoints/latest",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {NOTE: {}}, "description": "a C2SP tlog-checkpoint note"}},
+)
+def latest_checkpoint(request: Request) -> Response:
+    """The newest signed checkpoint, as a C2SP ``tlog-checkpoint`` note (origin, tree size,
+    root hash; the log's signature and the witnesses' cosignatures). No token needed."""
+    return _note(request, None)
+
+
+@router.get(
+    "/api/v1/audit/checkpoints/{tree_size}",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {NOTE: {}}, "description": "a C2SP tlog-checkpoint note"}},
+)
+def checkpoint_of_size(
+    request: Request, tree_size: Annotated[int, Path_(ge=1, le=MAX_ID)]
+) -> Response:
+    """The signed checkpoint of that tree size, with its cosignatures. No token needed."""
+    return _note(request, tree_size)
+
+
+def _note(request: Request, tree_size: int | None) -> Response:
+    note = container(request).audit_trail.checkpoint_note(tree_size)
+    if note is None:
+        which = "no checkpoint" if tree_size is None else f"no checkpoint of tree size {tree_size}"
+        return problem(
+            404,
+            "Not found",
+            f"{which} has been signed",
+            kind="not-found",
+            instance=request.url.path,
+        )
+    return PlainTextResponse(note, media_type=NOTE)
+
+
+@router.post(
+    "/api/v1/audit/checkpoints/cosignatures",
+    responses={200: {"description": "the witnesses whose cosignatures were kept"}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {NOTE: {"schema": {"type": "string"}}}}
+    },
+)
+async def receive_cosignature(request: Request) -> Any:
+    """A witness sends back a checkpoint it cosigned (the note with its C2SP
+    ``tlog-cosignature`` line). Kept, served with the checkpoint and published to Kafka when
+    it verifies with a configured witness's key (AUDIT_WITNESSES). No token: the signature is
+    the credential."""
+    from infra.tamper_evidence import CosignatureRefused
+
+    raw = await request.body()
+    try:
+        note = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return problem(
+            400,
+            "Malformed request",
+            "the note is not UTF-8",
+            kind="malformed",
+            instance=request.url.path,
+            field="body",
+            reason="not UTF-8",
+        )
+    trail = container(request).audit_trail
+    try:
+        kept = await run_in_threadpool(trail.receive_cosignature, note)
+    except CosignatureRefused as exc:
+        titles = {
+            400: "Malformed request",
+            403: "Unknown witness",
+            404: "Not found",
+            409: "Not this log's checkpoint",
+            422: "Invalid cosignature",
+        }
+        return problem(
+            exc.status,
+            titles[exc.status],
+            exc.reason,
+            kind="cosignature",
+            instance=request.url.path,
+            field="body",
+            reason=exc.reason,
+        )
+    return {"kept": kept}
+
+
+@router.get("/api/v1/audit/proofs/inclusion/{position}")
+def inclusion_proof(
+    request: Request,
+    position: Annotated[int, Path_(ge=1, le=MAX_ID, description="the event's notification id")],
+    tree_size: TreeSize | None = None,
+) -> Any:
+    """That the event at ``position`` is in the tree of ``tree_size`` leaves (default: the
+    newest checkpoint's): its chain link (the leaf), leaf index and the RFC 9162 audit path,
+    with the checkpoint note to check it against (``tools/verify_transparency.py``)."""
+    try:
+        proof = container(request).audit_trail.inclusion(position, tree_size)
+    except ProofUnavailable as exc:
+        return _unavailable(request, exc)
+    return {
+        "position": position,
+        "leaf_index": proof.leaf.index,
+        "chain_link": proof.leaf.chain_link.hex(),
+        "tree_size": proof.tree_size,
+        "hashes": [base64.b64encode(h).decode() for h in proof.hashes],
+        "checkpoint": proof.checkpoint,
+    }
+
+
+@router.get("/api/v1/audit/proofs/consistency")
+def consistency_proof(
+    request: Request,
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_ID, description="older tree size")],
+    to: TreeSize,
+) -> Any:
+    """That the tree of ``to`` leaves extends the one of ``from`` (RFC 9162 consistency
+    proof), for a witness or anyone holding an older checkpoint."""
+    try:
+        hashes = container(request).audit_trail.consistency(from_, to)
+    except ProofUnavailable as exc:
+        return _unavailable(request, exc)
+    return {"from": from_, "to": to, "hashes": [base64.b64encode(h).decode() for h in hashes]}
