@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from domain.base import ROLES, Actor
 
@@ -52,6 +53,9 @@ class Settings:
     audit_witnesses: tuple[str, ...] = ()  # verifier keys (type 0x04) of the witnesses
     audit_witness_quorum: int = 0
     audit_witness_max_age_s: int = 3600
+    audit_tsa_url: str | None = None
+    audit_tsa_certificates: Path | None = None
+    audit_tsa_timeout_s: float = 10.0
     default_rule_set: str = "great-return-housing"
 
     @property
@@ -109,6 +113,9 @@ class Settings:
             audit_witnesses=witnesses,
             audit_witness_quorum=_quorum(env, witnesses),
             audit_witness_max_age_s=_positive_int(env, "AUDIT_WITNESS_MAX_AGE_S", 3600),
+            audit_tsa_url=_tsa_url(env),
+            audit_tsa_certificates=_tsa_certificates(env),
+            audit_tsa_timeout_s=_positive_float(env, "AUDIT_TSA_TIMEOUT_S", 10.0),
             metrics_port=_positive_int(env, "METRICS_PORT", 1) if env.get("METRICS_PORT") else None,
             default_rule_set=env.get("ELIGIBILITY_RULE_SET") or "great-return-housing",
         )
@@ -255,6 +262,58 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ConfigurationError(f"{name} must be at least 1, not {value}")
     return value
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"{name} must be a positive number of seconds, not {raw!r}")
+    return value
+
+
+def _tsa_url(env: Mapping[str, str]) -> str | None:
+    """``AUDIT_TSA_URL``: where checkpoints are timestamped (RFC 3161 over HTTP); needs
+    ``AUDIT_TSA_CERTIFICATES``, so that no token is kept that could not be verified."""
+    raw = (env.get("AUDIT_TSA_URL") or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            "AUDIT_TSA_URL must be an http:// or https:// URL of a timestamping authority"
+        )
+    if not (env.get("AUDIT_TSA_CERTIFICATES") or "").strip():
+        raise ConfigurationError(
+            "AUDIT_TSA_URL is set but AUDIT_TSA_CERTIFICATES is not: set it to a PEM file "
+            "holding the authority's root certificate (and intermediates), so its tokens "
+            "can be verified"
+        )
+    return raw
+
+
+def _tsa_certificates(env: Mapping[str, str]) -> Path | None:
+    raw = (env.get("AUDIT_TSA_CERTIFICATES") or "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    try:
+        pem = path.read_bytes()
+    except OSError as error:
+        raise ConfigurationError(
+            f"AUDIT_TSA_CERTIFICATES: cannot read {raw!r} ({error.strerror or error})"
+        ) from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigurationError(
+            f"AUDIT_TSA_CERTIFICATES: {raw!r} holds no PEM certificate "
+            "(-----BEGIN CERTIFICATE-----)"
+        )
+    return path
 
 
 def _replace(settings: Settings, **changes: object) -> Settings:

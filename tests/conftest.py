@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import create_database, require_env
+from tests.support_tsa import LocalTSA, make_authority, serving
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +34,11 @@ def topic_prefix() -> str:
 @pytest.fixture
 def logs_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
+
+
+@pytest.fixture(scope="session")
+def local_tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTSA]:
+    """A local RFC 3161 timestamping authority (``openssl ts``) over HTTP: its ``url`` to
+    request tokens from, its ``ca_pem`` (root certificate) to verify them with."""
+    with serving(make_authority(tmp_path_factory.mktemp("tsa"))) as tsa:
+        yield tsa

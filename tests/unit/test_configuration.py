@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from domain.base import Actor
@@ -80,3 +82,45 @@ def test_several_published_keys_are_read_with_their_validity_for_rotation() -> N
 def test_a_published_key_that_is_not_one_is_refused_at_start(raw: str) -> None:
     with pytest.raises(ConfigurationError, match="AUDIT_PUBLIC_KEYS"):
         Settings.from_env({"AUDIT_PUBLIC_KEYS": raw})
+
+
+def test_a_timestamping_authority_is_configured_with_its_certificates(tmp_path: Path) -> None:
+    pem = tmp_path / "tsa-root.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n")
+    settings = Settings.from_env(
+        {
+            "AUDIT_TSA_URL": "https://tsa.example/tsr",
+            "AUDIT_TSA_CERTIFICATES": str(pem),
+            "AUDIT_TSA_TIMEOUT_S": "2.5",
+        }
+    )
+    assert settings.audit_tsa_url == "https://tsa.example/tsr"
+    assert settings.audit_tsa_certificates == pem
+    assert settings.audit_tsa_timeout_s == 2.5
+    unset = Settings.from_env({})
+    assert (unset.audit_tsa_url, unset.audit_tsa_certificates) == (None, None)
+    assert unset.audit_tsa_timeout_s == 10
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"AUDIT_TSA_URL": "ftp://tsa.example/", "AUDIT_TSA_CERTIFICATES": "{pem}"}, "URL"),
+        ({"AUDIT_TSA_URL": "tsa.example", "AUDIT_TSA_CERTIFICATES": "{pem}"}, "URL"),
+        ({"AUDIT_TSA_URL": "https://tsa.example/"}, "AUDIT_TSA_CERTIFICATES is not"),
+        ({"AUDIT_TSA_CERTIFICATES": "{missing}"}, "cannot read"),
+        ({"AUDIT_TSA_CERTIFICATES": "{not_pem}"}, "no PEM certificate"),
+        ({"AUDIT_TSA_TIMEOUT_S": "soon"}, "AUDIT_TSA_TIMEOUT_S"),
+        ({"AUDIT_TSA_TIMEOUT_S": "0"}, "AUDIT_TSA_TIMEOUT_S"),
+        ({"AUDIT_TSA_TIMEOUT_S": "nan"}, "AUDIT_TSA_TIMEOUT_S"),
+    ],
+)
+def test_a_misconfigured_timestamping_authority_is_refused_at_start(
+    env: dict[str, str], named: str, tmp_path: Path
+) -> None:
+    pem, not_pem = tmp_path / "root.pem", tmp_path / "root.der"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n")
+    not_pem.write_bytes(b"\x30\x82")
+    files = {"pem": pem, "not_pem": not_pem, "missing": tmp_path / "absent.pem"}
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_env({name: value.format(**files) for name, value in env.items()})
