@@ -52,8 +52,18 @@ EVENT_HEADERS = {
 }
 CHECKPOINT = {
     "type": "object",
-    "description": "A signed statement of the hash chain's link at a position (JSON).",
+    "description": (
+        "A signed checkpoint of the transparency log (JSON): the C2SP tlog-checkpoint note over "
+        "the Merkle tree of the events' chain links, and beside it the position and chain link "
+        "of its last event. Checkpoints written before the Merkle tree have no note."
+    ),
     "properties": {
+        "tree_size": {"type": ["integer", "null"], "description": "Events in the tree."},
+        "root_hash": {"type": ["string", "null"], "description": "Base64 RFC 9162 root hash."},
+        "note": {
+            "type": ["string", "null"],
+            "description": "The C2SP signed note (origin, tree size, root hash; signature).",
+        },
         "position": {"type": "integer"},
         "chain_hash": {"type": "string", "description": "Hex SHA-256 link at the position."},
         "created_at": {"type": "string", "format": "date-time"},
@@ -63,8 +73,8 @@ CHECKPOINT = {
         },
         "signature": {
             "type": "string",
-            "description": "Base64 Ed25519 signature of "
-            "'reintegration-checkpoint-v1|<position>|<chain_hash>|<created_at>'.",
+            "description": "Base64 Ed25519 signature of the note's text (before the tree: of "
+            "'reintegration-checkpoint-v1|<position>|<chain_hash>|<created_at>').",
         },
     },
 }
@@ -250,6 +260,25 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
                     }
                 },
             },
+            "auditCosignatures": {
+                "address": topics.audit_cosignatures,
+                "title": "Witnesses' cosignatures",
+                "description": (
+                    "Checkpoints cosigned by the witnesses (C2SP tlog-cosignature), as each "
+                    "was received and verified; keyed by tree size."
+                ),
+                "messages": {
+                    "CosignedCheckpoint": {"$ref": "#/components/messages/CosignedCheckpoint"}
+                },
+                "bindings": {
+                    "kafka": {
+                        "topic": topics.audit_cosignatures,
+                        "partitions": 1,
+                        "topicConfiguration": forever(),
+                        "bindingVersion": BINDING_VERSION,
+                    }
+                },
+            },
         },
         "operations": {
             "receiveCaseEvents": {
@@ -272,6 +301,12 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
                 "summary": "Keep an independent copy of the signed checkpoints (auditors).",
                 "messages": [{"$ref": "#/channels/auditCheckpoints/messages/Checkpoint"}],
             },
+            "receiveAuditCosignatures": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/auditCosignatures"},
+                "summary": "Keep the witnesses' cosignatures (auditors, other witnesses).",
+                "messages": [{"$ref": "#/channels/auditCosignatures/messages/CosignedCheckpoint"}],
+            },
             "receiveDeadLetters": {
                 "action": "receive",
                 "channel": {"$ref": "#/channels/deadLetters"},
@@ -287,6 +322,13 @@ def generate(prefix: str = "reintegration", partitions: int = 6) -> dict[str, An
                     "title": "Signed checkpoint",
                     "contentType": "application/json",
                     "payload": CHECKPOINT,
+                },
+                "CosignedCheckpoint": {
+                    "name": "CosignedCheckpoint",
+                    "title": "Cosigned checkpoint",
+                    "summary": "The checkpoint note with the log's signature and a witness's.",
+                    "contentType": "text/plain",
+                    "payload": {"type": "string"},
                 },
                 "DeadLetter": {
                     "name": "DeadLetter",

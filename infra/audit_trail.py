@@ -119,13 +119,43 @@ class AuditTrail:
                     **{"enable.idempotence": True, "message.timeout.ms": 20000},
                 )
             )
-        return tamper_evidence.write_checkpoint(
+        checkpoint = tamper_evidence.write_checkpoint(
             self.database_url,
             self.chain_table,
             key,
             producer,
             self.topics.audit_checkpoints,
             origin=self.settings.audit_log_origin,
+        )
+        self.timestamp_checkpoints()
+        return checkpoint
+
+    def timestamp_checkpoints(self, limit: int = 100) -> int:
+        """Ask the timestamping authority (AUDIT_TSA_URL) for a token over every signed
+        checkpoint that has none yet, oldest first: one missed while the authority was down
+        is timestamped at a later round. Returns how many were stored."""
+        from infra import timestamping
+
+        settings = self.settings
+        if not settings.audit_tsa_url or settings.audit_tsa_certificates is None:
+            return 0
+        timestamping.prepare(self.database_url)
+        with psycopg.connect(self.database_url) as conn:
+            notes = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT c.note FROM audit.checkpoints c WHERE c.note IS NOT NULL AND NOT "
+                    "EXISTS (SELECT FROM audit.checkpoint_timestamps t WHERE t.tree_size = "
+                    "c.tree_size) ORDER BY c.tree_size LIMIT %s",
+                    (limit,),
+                )
+            ]
+        return timestamping.timestamp_pending(
+            self.database_url,
+            notes,
+            settings.audit_tsa_url,
+            settings.audit_tsa_timeout_s,
+            timestamping.read_certificates(str(settings.audit_tsa_certificates)),
         )
 
     def verify(
@@ -147,7 +177,7 @@ class AuditTrail:
         kafka_links = kafka_checkpoints = None
         if self.settings.kafka_bootstrap_servers:
             kafka_links, kafka_checkpoints = self._kafka_attestations()
-        return tamper_evidence.verify(
+        report = tamper_evidence.verify(
             self.database_url,
             self.events_table,
             self.chain_table,
@@ -160,6 +190,65 @@ class AuditTrail:
             origin=self.settings.audit_log_origin,
             witnessing=self.witness_policy() if require_keys else None,
         )
+        self._check_timestamps(report)
+        return report
+
+    def _check_timestamps(self, report: AuditReport) -> None:
+        """Every stored RFC 3161 token must verify over its checkpoint's note with the
+        authority's certificates, and its time must not precede the checkpoint's signing."""
+        from datetime import datetime, timedelta
+
+        from infra import timestamping
+
+        timestamping.prepare(self.database_url)
+        stored = timestamping.stored_timestamps(self.database_url)
+        report.summary["checkpoints timestamped (RFC 3161)"] = len(stored)
+        if not stored:
+            return
+        certificates_path = self.settings.audit_tsa_certificates
+        if certificates_path is None:
+            report.note(
+                problem=f"{len(stored)} checkpoint timestamps not checked: set "
+                "AUDIT_TSA_CERTIFICATES to the timestamping authority's certificates"
+            )
+            return
+        certificates = timestamping.read_certificates(str(certificates_path))
+        checkpoints = {
+            (c.tree_size, timestamping.note_sha256(c.note)): c
+            for c in tamper_evidence.stored_checkpoints(self.database_url)
+            if c.note is not None
+        }
+        newest = None
+        for (tree_size, digest), token in sorted(stored.items()):
+            checkpoint = checkpoints.get((tree_size, digest))
+            if checkpoint is None or checkpoint.note is None:
+                report.fail(
+                    position=None,
+                    problem=f"a timestamp of tree size {tree_size} is over a note that is "
+                    "not a stored checkpoint",
+                )
+                continue
+            try:
+                at = timestamping.verify_timestamp(
+                    checkpoint.note.encode(), token.token, certificates
+                )
+            except timestamping.TimestampError as exc:
+                report.fail(
+                    position=checkpoint.position,
+                    problem=f"the RFC 3161 timestamp of tree size {tree_size} does not "
+                    f"verify: {exc}",
+                )
+                continue
+            signed_at = datetime.fromisoformat(checkpoint.created_at)
+            if at < signed_at - timedelta(minutes=5):
+                report.fail(
+                    position=checkpoint.position,
+                    problem=f"the checkpoint of tree size {tree_size} claims to be signed at "
+                    f"{checkpoint.created_at}, after its timestamp {at.isoformat()}",
+                )
+            newest = max(newest or at, at)
+        if newest is not None:
+            report.summary["newest timestamp (RFC 3161)"] = newest.isoformat()
 
     def witnesses(self) -> list[VerifierKey]:
         return [VerifierKey.parse(k) for k in self.settings.audit_witnesses]

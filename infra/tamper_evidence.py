@@ -345,11 +345,15 @@ def stored_checkpoints(database_url: str) -> list[Checkpoint]:
 def checkpoint_at(conn: psycopg.Connection[Any], tree_size: int | None = None) -> Checkpoint | None:
     """The checkpoint of ``tree_size`` leaves (the newest when None)."""
     where = "WHERE c.note IS NOT NULL" + (" AND c.tree_size = %s" if tree_size is not None else "")
-    row = conn.execute(
-        f"SELECT {CHECKPOINT_COLUMNS} FROM audit.checkpoints c {where} "
-        "ORDER BY c.tree_size DESC LIMIT 1",
-        (tree_size,) if tree_size is not None else (),
-    ).fetchone()
+    row = (
+        transparency_log.tuples(conn)
+        .execute(
+            f"SELECT {CHECKPOINT_COLUMNS} FROM audit.checkpoints c {where} "
+            "ORDER BY c.tree_size DESC LIMIT 1",
+            (tree_size,) if tree_size is not None else (),
+        )
+        .fetchone()
+    )
     return _checkpoint(row) if row else None
 
 
@@ -761,11 +765,13 @@ def store_cosignatures(
         kept = [
             s
             for s in found
-            if conn.execute(
+            if transparency_log.tuples(conn)
+            .execute(
                 "INSERT INTO audit.cosignatures (tree_size, witness, key_hash, signed_at, signature)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (body.size, s.name, s.key_hash, s.timestamp, s.signature),
-            ).rowcount
+            )
+            .rowcount
         ]
     for s in kept:
         log.info("checkpoint cosigned", tree_size=body.size, witness=s.name)
@@ -776,11 +782,15 @@ def stored_cosignatures(
     conn: psycopg.Connection[Any], tree_size: int | None = None
 ) -> dict[int, list[Signature]]:
     where = "" if tree_size is None else "WHERE tree_size = %s"
-    rows = conn.execute(
-        f"SELECT tree_size, witness, key_hash, signature FROM audit.cosignatures {where} "
-        "ORDER BY tree_size, witness, signed_at",
-        () if tree_size is None else (tree_size,),
-    ).fetchall()
+    rows = (
+        transparency_log.tuples(conn)
+        .execute(
+            f"SELECT tree_size, witness, key_hash, signature FROM audit.cosignatures {where} "
+            "ORDER BY tree_size, witness, signed_at",
+            () if tree_size is None else (tree_size,),
+        )
+        .fetchall()
+    )
     found: dict[int, list[Signature]] = {}
     for size, witness, hash_, signature in rows:
         found.setdefault(int(size), []).append(Signature(witness, bytes(hash_), bytes(signature)))

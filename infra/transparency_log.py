@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from infra import merkle
@@ -47,8 +48,13 @@ class Leaf:
     chain_link: bytes
 
 
+def tuples(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """A cursor giving tuples, whatever row factory the connection (a pool's) was given."""
+    return conn.cursor(row_factory=tuple_row)
+
+
 def size(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT max(leaf_index) FROM audit.tlog_leaves").fetchone()
+    row = tuples(conn).execute("SELECT max(leaf_index) FROM audit.tlog_leaves").fetchone()
     return 0 if row is None or row[0] is None else int(row[0]) + 1
 
 
@@ -57,7 +63,7 @@ def integrate(database_url: str, chain_table: str, batch: int = BATCH) -> int:
     transaction; returns the tree's size."""
     while True:
         with psycopg.connect(database_url) as conn, conn.transaction():
-            conn.execute(INTEGRATE_LOCK)
+            tuples(conn).execute(INTEGRATE_LOCK)
             tree_size, added = _integrate_batch(conn, chain_table, batch)
         if added < batch:
             return tree_size
@@ -66,29 +72,37 @@ def integrate(database_url: str, chain_table: str, batch: int = BATCH) -> int:
 def _integrate_batch(
     conn: psycopg.Connection[Any], chain_table: str, batch: int
 ) -> tuple[int, int]:
-    row = conn.execute(
-        "SELECT leaf_index, position FROM audit.tlog_leaves ORDER BY leaf_index DESC LIMIT 1"
-    ).fetchone()
+    row = (
+        tuples(conn)
+        .execute(
+            "SELECT leaf_index, position FROM audit.tlog_leaves ORDER BY leaf_index DESC LIMIT 1"
+        )
+        .fetchone()
+    )
     tree_size, last_position = (0, 0) if row is None else (int(row[0]) + 1, int(row[1]))
-    links = conn.execute(
-        SQL(
-            "SELECT notification_id, chain_hash FROM {} WHERE notification_id > %s "
-            "ORDER BY notification_id LIMIT %s"
-        ).format(Identifier(chain_table)),
-        (last_position, batch),
-    ).fetchall()
+    links = (
+        tuples(conn)
+        .execute(
+            SQL(
+                "SELECT notification_id, chain_hash FROM {} WHERE notification_id > %s "
+                "ORDER BY notification_id LIMIT %s"
+            ).format(Identifier(chain_table)),
+            (last_position, batch),
+        )
+        .fetchall()
+    )
     if not links:
         return tree_size, 0
     edge = merkle.TileEdge.resume(tree_size, _edge_tiles(conn, tree_size))
     for _, link in links:
         edge.append(merkle.leaf_hash(bytes(link)))
-    conn.execute(
+    tuples(conn).execute(
         "INSERT INTO audit.tlog_leaves (leaf_index, position) "
         "SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
         (list(range(tree_size, tree_size + len(links))), [p for p, _ in links]),
     )
     changed = sorted(edge.changed.items())
-    conn.execute(
+    tuples(conn).execute(
         "INSERT INTO audit.tlog_tiles (level, index, hashes) "
         "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[]) "
         "ON CONFLICT (level, index) DO UPDATE SET hashes = excluded.hashes "
@@ -113,12 +127,16 @@ def _tiles(conn: psycopg.Connection[Any], wanted: Any) -> dict[tuple[int, int], 
     wanted = list(wanted)
     if not wanted:
         return {}
-    rows = conn.execute(
-        "SELECT t.level, t.index, t.hashes FROM audit.tlog_tiles t "
-        "JOIN unnest(%s::smallint[], %s::bigint[]) AS w(level, index) "
-        "ON t.level = w.level AND t.index = w.index",
-        ([w[0] for w in wanted], [w[1] for w in wanted]),
-    ).fetchall()
+    rows = (
+        tuples(conn)
+        .execute(
+            "SELECT t.level, t.index, t.hashes FROM audit.tlog_tiles t "
+            "JOIN unnest(%s::smallint[], %s::bigint[]) AS w(level, index) "
+            "ON t.level = w.level AND t.index = w.index",
+            ([w[0] for w in wanted], [w[1] for w in wanted]),
+        )
+        .fetchall()
+    )
     return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
 
 
@@ -133,13 +151,17 @@ def root(conn: psycopg.Connection[Any], tree_size: int) -> bytes:
 
 
 def leaf_at(conn: psycopg.Connection[Any], position: int, chain_table: str) -> Leaf | None:
-    row = conn.execute(
-        SQL(
-            "SELECT l.leaf_index, c.chain_hash FROM audit.tlog_leaves l "
-            "JOIN {} c ON c.notification_id = l.position WHERE l.position = %s"
-        ).format(Identifier(chain_table)),
-        (position,),
-    ).fetchone()
+    row = (
+        tuples(conn)
+        .execute(
+            SQL(
+                "SELECT l.leaf_index, c.chain_hash FROM audit.tlog_leaves l "
+                "JOIN {} c ON c.notification_id = l.position WHERE l.position = %s"
+            ).format(Identifier(chain_table)),
+            (position,),
+        )
+        .fetchone()
+    )
     return None if row is None else Leaf(int(row[0]), position, bytes(row[1]))
 
 
@@ -154,6 +176,6 @@ def consistency_proof(conn: psycopg.Connection[Any], old: int, new: int) -> list
 def rebuild(database_url: str, chain_table: str) -> int:
     """Forget the tree and grow it again from the chain (after a restore, or to check it)."""
     with psycopg.connect(database_url) as conn, conn.transaction():
-        conn.execute(INTEGRATE_LOCK)
-        conn.execute("TRUNCATE audit.tlog_leaves, audit.tlog_tiles")
+        tuples(conn).execute(INTEGRATE_LOCK)
+        tuples(conn).execute("TRUNCATE audit.tlog_leaves, audit.tlog_tiles")
     return integrate(database_url, chain_table)

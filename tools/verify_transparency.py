@@ -223,7 +223,11 @@ def _hash(text: str) -> bytes:
 
 def _proof(given: str) -> list[bytes]:
     path = Path(given)
-    if path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # hashes too long to be a file name
+        is_file = False
+    if is_file:
         return [_hash(h) for h in json.loads(path.read_text())["hashes"]]
     return [_hash(h) for h in given.split(",") if h.strip()]
 

@@ -344,6 +344,7 @@ def statuses(route: APIRoute, public: bool) -> list[int]:
         found.add(404)
     if (route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}:
         found |= {404, 409, 422}
+    found |= {int(s) for s in route.responses if int(s) >= 400}  # declared by the route
     return sorted(found)
 
 
@@ -380,7 +381,8 @@ def document(
                 keyed_here = keyed is not None and method in keyed[0]
                 for status in statuses(route, is_public(route.path_format)):
                     entry = responses.setdefault(str(status), {})
-                    entry["description"] = STATUS_DESCRIPTIONS[status]
+                    declared = route.responses.get(status, {}).get("description")
+                    entry["description"] = declared or STATUS_DESCRIPTIONS[status]
                     if keyed_here and status in KEYED_STATUS_DESCRIPTIONS:
                         entry["description"] += KEYED_STATUS_DESCRIPTIONS[status]
                     entry["content"] = {PROBLEM_JSON: {"schema": reference}}

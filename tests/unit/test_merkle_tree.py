@@ -4,6 +4,7 @@ the standalone verifier (which shares no code with it)."""
 from __future__ import annotations
 
 import hashlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -109,6 +109,7 @@ def read_access_log(
 def audit_public_key(request: Request) -> dict[str, Any]:
     """The Ed25519 public keys that verify the signed checkpoints (several while keys are
     rotated, each with when it may have signed), and the one that signs now."""
+    from infra.signed_note import ED25519, VerifierKey
     from infra.tamper_evidence import key_id, public_key_bytes  # loads the cryptography package
 
     trail = container(request).audit_trail
@@ -132,7 +133,11 @@ def audit_public_key(request: Request) -> dict[str, Any]:
     signing = trail.signing_key()
     if signing is not None:
         public = public_key_bytes(signing)
-        body |= {"public_key": base64.b64encode(public).decode(), "key_id": key_id(public)}
+        body |= {
+            "public_key": base64.b64encode(public).decode(),
+            "key_id": key_id(public),
+            "vkey": str(VerifierKey(trail.settings.audit_log_origin, ED25519, public)),
+        }
     return body
 
 
@@ -161,7 +166,10 @@ def _unavailable(request: Request, exc: ProofUnavailable) -> Response:
 @router.get(
     "/api/v1/audit/checkpoints/latest",
     response_class=PlainTextResponse,
-    responses={200: {"content": {NOTE: {}}, "description": "a C2SP tlog-checkpoint note"}},
+    responses={
+        200: {"content": {NOTE: {}}, "description": "a C2SP tlog-checkpoint note"},
+        404: {"description": "No checkpoint has been signed (of that size)"},
+    },
 )
 def latest_checkpoint(request: Request) -> Response:
     """The newest signed checkpoint, as a C2SP ``tlog-checkpoint`` note (origin, tree size,
@@ -172,7 +180,10 @@ def latest_checkpoint(request: Request) -> Response:
 @router.get(
     "/api/v1/audit/checkpoints/{tree_size}",
     response_class=PlainTextResponse,
-    responses={200: {"content": {NOTE: {}}, "description": "a C2SP tlog-checkpoint note"}},
+    responses={
+        200: {"content": {NOTE: {}}, "description": "a C2SP tlog-checkpoint note"},
+        404: {"description": "No checkpoint has been signed (of that size)"},
+    },
 )
 def checkpoint_of_size(
     request: Request, tree_size: Annotated[int, Path_(ge=1, le=MAX_ID)]
@@ -197,7 +208,13 @@ def _note(request: Request, tree_size: int | None) -> Response:
 
 @router.post(
     "/api/v1/audit/checkpoints/cosignatures",
-    responses={200: {"description": "the witnesses whose cosignatures were kept"}},
+    responses={
+        200: {"description": "the witnesses whose cosignatures were kept"},
+        403: {"description": "No cosignature by a witness this log is configured with"},
+        404: {"description": "This log signed no checkpoint of that tree size"},
+        409: {"description": "The note differs from this log's checkpoint of that size"},
+        422: {"description": "A cosignature by a configured witness does not verify"},
+    },
     openapi_extra={
         "requestBody": {"required": True, "content": {NOTE: {"schema": {"type": "string"}}}}
     },
@@ -245,7 +262,13 @@ async def receive_cosignature(request: Request) -> Any:
     return {"kept": kept}
 
 
-@router.get("/api/v1/audit/proofs/inclusion/{position}")
+@router.get(
+    "/api/v1/audit/proofs/inclusion/{position}",
+    responses={
+        404: {"description": "No checkpoint yet, or no event at that position in the tree yet"},
+        409: {"description": "The event joined the tree after that tree size"},
+    },
+)
 def inclusion_proof(
     request: Request,
     position: Annotated[int, Path_(ge=1, le=MAX_ID, description="the event's notification id")],
@@ -268,7 +291,13 @@ def inclusion_proof(
     }
 
 
-@router.get("/api/v1/audit/proofs/consistency")
+@router.get(
+    "/api/v1/audit/proofs/consistency",
+    responses={
+        400: {"description": "`from` is larger than `to`"},
+        404: {"description": "The tree has not grown to `to` leaves yet"},
+    },
+)
 def consistency_proof(
     request: Request,
     from_: Annotated[int, Query(alias="from", ge=1, le=MAX_ID, description="older tree size")],
