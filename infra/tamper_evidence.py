@@ -508,8 +508,8 @@ def verify(
         report.note(
             problem=f"{skipped} positions skipped: notification ids increase but a rolled-back "
             "transaction consumes the ids it drew; not a deleted event: the chain links each "
-            "committed event to the one before it, so a deletion breaks it at the next event "
-            "(and the newest events are covered by the signed checkpoints)"
+            "committed event to the one before it, so a deletion breaks it at the next event, "
+            "and the signed Merkle tree covers every committed event"
         )
     if not keys and all_checkpoints:
         report.note(problem="checkpoint signatures not checked: no public key configured")

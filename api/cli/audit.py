@@ -149,7 +149,7 @@ def audit_checkpoint() -> None:
                 f"{checkpoint.position}), signed:",
                 highlight=False,
             )
-            console.print(checkpoint.note, highlight=False, markup=False)
+            typer.echo(checkpoint.note, nl=False)  # as it is, unwrapped: it is signed text
 
 
 @audit_cli.command("rebuild-tree")
