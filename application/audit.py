@@ -18,7 +18,15 @@ from application.ports import CaseEvent, EventStore, ExpressionLanguage
 from domain import eligibility, surveys
 from domain.base import NotFound
 from domain.engine import RuleEngine
-from domain.housing import HousingStateError, draw, seed_hash
+from domain.housing import (
+    HousingStateError,
+    announcement_document,
+    derive_seed,
+    digest,
+    draw,
+    result_document,
+    seed_hash,
+)
 from domain.registry import Household, Person
 from domain.reintegration import reintegration_id
 from domain.relocation import Relocation, relocation_id
@@ -249,22 +257,56 @@ class Audit:
         return engine
 
     def rerun_lottery(self, code: str, number: int) -> LotteryCheck:
-        """Re-run a drawn round from what it recorded: the seed against the published hash,
-        then the draw on the recorded entrants and units."""
+        """Re-run a drawn round from what it recorded: every reveal against its commitment and
+        the seed derived from them and the public value (version 1: the one seed against its
+        hash), the digests of the announcement and the result, then the draw on the recorded
+        entrants and units."""
         r = get_round(self.store, code, number)
         if r.seed is None:
             raise HousingStateError("the round is not drawn yet", "round")
         assignments, reserve = draw(r.seed, r.entrants, r.units)
+        if r.single_party:
+            seed_ok, digests_ok = seed_hash(r.seed) == r.seed_hash, True
+        else:
+            committed = {m.participant: m.commitment for m in r.commitments}
+            seed_ok = (
+                [c.participant for c in r.contributions] == list(committed)
+                and all(
+                    seed_hash(c.contribution) == committed[c.participant] for c in r.contributions
+                )
+                and derive_seed(r.id, r.contributions, r.public_value) == r.seed
+            )
+            announced = announcement_document(
+                code,
+                number,
+                r.id,
+                r.commitments,
+                r.public_randomness,
+                r.entrants,
+                r.units,
+                r.rule_set_code,
+                r.rule_set_version,
+            )
+            result = result_document(
+                r.contributions, r.public_value, r.seed, r.entrants, assignments, reserve
+            )
+            digests_ok = (
+                digest(announced) == r.announcement_digest
+                and digest({"announcement_digest": r.announcement_digest, **result})
+                == r.result_digest
+            )
         return LotteryCheck(
             round_id=r.id,
             settlement_code=code,
             round_number=number,
-            seed_matches_commitment=seed_hash(r.seed) == r.seed_hash,
+            seed_matches_commitment=seed_ok,
             assignments_match=assignments == r.assignments,
             reserve_matches=reserve == r.reserve,
             algorithm_version=r.algorithm_version,
             entrants=len(r.entrants),
             units=len(r.units),
+            participants=len(r.commitments),
+            digests_match=digests_ok,
         )
 
 
