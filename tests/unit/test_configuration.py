@@ -80,3 +80,10 @@ def test_several_published_keys_are_read_with_their_validity_for_rotation() -> N
 def test_a_published_key_that_is_not_one_is_refused_at_start(raw: str) -> None:
     with pytest.raises(ConfigurationError, match="AUDIT_PUBLIC_KEYS"):
         Settings.from_env({"AUDIT_PUBLIC_KEYS": raw})
+
+
+def test_the_schema_is_managed_by_each_service_unless_the_owner_role_keeps_it() -> None:
+    assert Settings.from_env({}).manages_schema
+    assert not Settings.from_env({"DATABASE_SCHEMA_MANAGED": "owner"}).manages_schema
+    with pytest.raises(ConfigurationError, match="DATABASE_SCHEMA_MANAGED"):
+        Settings.from_env({"DATABASE_SCHEMA_MANAGED": "app"})
