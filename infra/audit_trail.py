@@ -102,11 +102,17 @@ class AuditTrail:
         key = self.signing_key()
         return [AuditKey(tamper_evidence.public_key_bytes(key))] if key is not None else []
 
+    def prepare(self) -> None:
+        """The audit tables, created or upgraded; nothing when the owner role keeps them
+        (``DATABASE_SCHEMA_MANAGED=owner``)."""
+        if self.settings.manages_schema:
+            tamper_evidence.prepare(self.database_url)
+
     def write_checkpoint(self) -> Any:
         key = self.signing_key()
         if key is None:
             raise RuntimeError("AUDIT_SIGNING_KEY is not set: checkpoints cannot be signed")
-        tamper_evidence.prepare(self.database_url)
+        self.prepare()
         producer = None
         if self.settings.kafka_bootstrap_servers:
             from confluent_kafka import Producer
@@ -173,7 +179,7 @@ class AuditTrail:
                 "no public key to verify checkpoints with: set AUDIT_PUBLIC_KEYS to the "
                 "published key(s) (see the README, 'Keys'), or pass --public-key"
             )
-        tamper_evidence.prepare(self.database_url)
+        self.prepare()
         kafka_links = kafka_checkpoints = None
         if self.settings.kafka_bootstrap_servers:
             kafka_links, kafka_checkpoints = self._kafka_attestations()

@@ -10,6 +10,7 @@ import typer
 
 from api.cli import (
     audit,
+    database,
     demo,
     eligibility,
     housing,
@@ -33,6 +34,7 @@ for app, name in (
     (service.dead_letters_cli, "dead-letters"),
     (service.contract_cli, "contract"),
     (audit.audit_cli, "audit"),
+    (database.db_cli, "db"),
     (registry.import_cli, "import"),
     (registry.persons_cli, "persons"),
     (registry.households_cli, "households"),
