@@ -106,7 +106,10 @@ class AuditTrail:
         """The audit tables, created or upgraded; nothing when the owner role keeps them
         (``DATABASE_SCHEMA_MANAGED=owner``)."""
         if self.settings.manages_schema:
+            from infra import timestamping
+
             tamper_evidence.prepare(self.database_url)
+            timestamping.prepare(self.database_url)
 
     def write_checkpoint(self) -> Any:
         key = self.signing_key()
@@ -145,7 +148,6 @@ class AuditTrail:
         settings = self.settings
         if not settings.audit_tsa_url or settings.audit_tsa_certificates is None:
             return 0
-        timestamping.prepare(self.database_url)
         with psycopg.connect(self.database_url) as conn:
             notes = [
                 r[0]
@@ -206,7 +208,6 @@ class AuditTrail:
 
         from infra import timestamping
 
-        timestamping.prepare(self.database_url)
         stored = timestamping.stored_timestamps(self.database_url)
         report.summary["checkpoints timestamped (RFC 3161)"] = len(stored)
         if not stored:
@@ -329,7 +330,7 @@ class AuditTrail:
         return [s.name for s in kept]
 
     def rebuild_tree(self) -> int:
-        tamper_evidence.prepare(self.database_url)
+        self.prepare()
         return transparency_log.rebuild(self.database_url, self.chain_table)
 
     def _publish_cosigned(self, note: str) -> None:

@@ -181,7 +181,7 @@ def create_schema(database_url: str, store: EventStoreSchema) -> None:
     """Every schema, table, index and function of this release, created or brought up to
     date by the role ``database_url`` acts as: what each process does at start-up when it
     manages the schema, all at once."""
-    from infra import tamper_evidence  # loads the cryptography package
+    from infra import tamper_evidence, timestamping  # loads the cryptography package
 
     with schema_lock(database_url), psycopg.connect(database_url, autocommit=True) as conn:
         # As the library's create_table: each type in a transaction of its own (there is no
@@ -199,6 +199,7 @@ def create_schema(database_url: str, store: EventStoreSchema) -> None:
     for projection in PROJECTIONS.values():
         runner.prepare(database_url, projection)
     tamper_evidence.prepare(database_url)
+    timestamping.prepare(database_url)
 
 
 def grant(
