@@ -3,17 +3,16 @@ offer accepted, consent, a convoy, arrival to completion, and the views and audi
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 from typing import Any
 
 from tests.e2e.conftest import RunningService
 from tests.e2e.test_eligibility_over_http import approve_shipped_rule_set, documented_household
 from tests.e2e.test_surveys_over_http import publish
+from tests.lottery import fresh
 from tests.support import wait_until
 
 TODAY = date.today().isoformat()
-SEED = "aghali-public-draw"
 
 
 def test_a_family_is_housed_by_lottery_and_moves_home(service_with_kafka: RunningService) -> None:
@@ -52,18 +51,24 @@ def test_a_family_is_housed_by_lottery_and_moves_home(service_with_kafka: Runnin
         == 200
     )
 
-    commit = "sha256:" + hashlib.sha256(SEED.encode()).hexdigest()
+    participants = fresh()
 
     def announced() -> dict[str, Any] | None:
         # the entrants come from the households view: wait until it has the family
-        got = supervisor.post("/api/v1/settlements/ZAN-002/rounds", json={"seed_hash": commit})
+        got = supervisor.post(
+            "/api/v1/settlements/ZAN-002/rounds",
+            json={"participants": participants.announce_json()},
+        )
         return got.json() if got.status_code == 201 else None
 
     round_ = wait_until(announced, timeout_s=30, what="the round's announcement")
     assert round_["entrants"] == 1 and round_["units"] == 1
     drawn = supervisor.post(
         f"/api/v1/settlements/ZAN-002/rounds/{round_['round_number']}/draw",
-        json={"seed": SEED, "witnesses": "Public Council observers"},
+        json={
+            "contributions": participants.reveal_json(),
+            "witnesses": "Public Council observers",
+        },
     )
     assert drawn.status_code == 200, drawn.text
     assert drawn.json()["assignments"][0]["household_id"] == family
