@@ -518,6 +518,21 @@ def verify(
         for f in report.findings
         if f.get("severity") != "info" and f.get("position") is not None
     ]
+    report.evidence = [
+        f"the event store's events ({events_table}), every link recomputed from them",
+        f"the stored hash chain ({chain_table}) and the Merkle tree recomputed over it",
+        f"{len(checkpoints)} signed checkpoints in the database"
+        + ("" if kafka_checkpoints is None else f", {len(kafka_checkpoints)} in Kafka"),
+        "the chain links carried in Kafka's event messages"
+        if kafka_links is not None
+        else "Kafka: not configured, its copies not compared",
+        "published keys: " + (", ".join(k.key_id for k in keys) or "none"),
+    ]
+    if witnessing is not None and witnessing.keys:
+        report.evidence.append(
+            f"cosignatures of {witnessing.quorum} of the witnesses "
+            + ", ".join(k.name for k in witnessing.keys)
+        )
     report.summary = {
         "events": events,
         "head position": head,
