@@ -202,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
             else ""
         )
     )
-    print(f"announcement digest (compare with the one published): {document['announcement_digest']}")
+    print(
+        f"announcement digest (compare with the one published): {document['announcement_digest']}"
+    )
     return 0
 
 
