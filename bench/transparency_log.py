@@ -11,7 +11,9 @@ tree (a one-off, after the upgrade that brings the tree); `write_checkpoint` aft
 intervals of new links (60 s at 500 events/s: integrate, root, sign, insert; no Kafka); inclusion
 proofs for random positions against the first checkpoint and consistency proofs between random
 tree sizes, through `AuditTrail` on the API's pooled connections and over HTTP from
-`reintegration api`; the size of the tree's tables.
+`reintegration api`; the size of the tree's tables. Before the proofs, the tree's tables are
+vacuumed and analysed, as autovacuum does once after the bulk integration (measured during it,
+the slowest answers took up to 62 ms instead of 17).
 
 Every proof measured is verified with tools/verify_transparency.py, against roots recomputed
 here from the chain table alone and against the signed checkpoint notes, so that a fast wrong
@@ -143,6 +145,7 @@ def latencies(durations_ms: list[float]) -> dict[str, float]:
         "p95_ms": round(percentile(durations_ms, 95), 2),
         "p99_ms": round(percentile(durations_ms, 99), 2),
         "max_ms": round(max(durations_ms), 2),
+        "over_target": sum(1 for d in durations_ms if d > TARGETS["proof_ms"]),
     }
 
 
@@ -270,6 +273,12 @@ def main() -> None:
         idle = tamper_evidence.write_checkpoint(database_url, CHAIN, key, origin=origin)
         idle_s = time.perf_counter() - started
         assert idle is None
+        # What autovacuum does once after the bulk integration, done before the proofs are
+        # measured rather than during them (it held their slowest answers above 50 ms).
+        started = time.perf_counter()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE) audit.tlog_leaves, audit.tlog_tiles")
+        vacuum_s = time.perf_counter() - started
 
         # What the answers are checked against: roots recomputed from the chain alone.
         checkpoint_sizes = {links + i * INTERVAL_LINKS for i in range(INTERVALS + 1)}
@@ -404,6 +413,7 @@ def main() -> None:
                 "max_seconds": round(max(intervals), 3),
                 "without_new_links_seconds": round(idle_s, 3),
             },
+            "vacuum_analyze_of_the_tree_after_integration_seconds": round(vacuum_s, 1),
             "inclusion_proofs": {
                 "tree_size": links,
                 "in_process_audit_trail_pooled": inclusion,
