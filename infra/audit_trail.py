@@ -268,6 +268,7 @@ class AuditTrail:
             self.settings.audit_witness_quorum,
             self.settings.audit_witness_max_age_s,
             cosignatures,
+            tamper_evidence.first_event_after(self.database_url, self.events_table),
         )
 
     def log_vkeys(self) -> list[str]:
@@ -325,15 +326,20 @@ class AuditTrail:
         cosigned note to Kafka; returns the witnesses whose cosignatures were new."""
         with self._connection() as conn:
             kept = tamper_evidence.store_cosignatures(conn, note, self.witnesses())
-        if kept and self.settings.kafka_bootstrap_servers:
-            self._publish_cosigned(note)
+            if kept and self.settings.kafka_bootstrap_servers:
+                size = int(note.split("\n", 2)[1])
+                checkpoint = tamper_evidence.checkpoint_at(conn, size)
+                assert checkpoint is not None  # the cosignatures were kept against it
+                # what the log holds (its own signature and the cosignatures it verified),
+                # never the submitted text with whatever other lines it carried
+                self._publish_cosigned(size, tamper_evidence.cosigned_note(conn, checkpoint))
         return [s.name for s in kept]
 
     def rebuild_tree(self) -> int:
         self.prepare()
         return transparency_log.rebuild(self.database_url, self.chain_table)
 
-    def _publish_cosigned(self, note: str) -> None:
+    def _publish_cosigned(self, size: int, note: str) -> None:
         from confluent_kafka import Producer
 
         from infra.kafka import client_config
@@ -343,8 +349,9 @@ class AuditTrail:
                 self.settings.kafka_bootstrap_servers or "", **{"message.timeout.ms": 10000}
             )
         )
-        size = note.split("\n", 2)[1]
-        producer.produce(self.topics.audit_cosignatures, key=size.encode(), value=note.encode())
+        producer.produce(
+            self.topics.audit_cosignatures, key=str(size).encode(), value=note.encode()
+        )
         if producer.flush(10):
             log.warning("cosignature kept but not yet published to Kafka", tree_size=size)
 

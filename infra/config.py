@@ -214,6 +214,10 @@ def parse_witnesses(raw: str) -> tuple[str, ...]:
         found.append(str(key))
     if len({VerifierKey.parse(k).name for k in found}) != len(found):
         raise ConfigurationError("AUDIT_WITNESSES names a witness twice")
+    if len({VerifierKey.parse(k).public for k in found}) != len(found):
+        raise ConfigurationError(
+            "AUDIT_WITNESSES holds one key under two names: a quorum needs distinct witnesses"
+        )
     return tuple(found)
 
 

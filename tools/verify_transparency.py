@@ -199,7 +199,9 @@ class Checkpoint:
         if len(lines) < 3:
             raise NotVerified("a checkpoint has an origin, a tree size and a root hash")
         origin, size_text, root_text = lines[:3]
-        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        if not (size_text.isascii() and size_text.isdigit()) or (
+            size_text != "0" and size_text.startswith("0")
+        ):
             raise NotVerified(f"the tree size {size_text!r} is not a decimal number")
         root = base64.b64decode(root_text)
         if len(root) != 32:
