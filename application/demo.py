@@ -15,7 +15,7 @@ from application.services import Services
 from application.shipped import shipped_rule_set
 from domain.base import Actor, CommandContext, NotFound, acting_as
 from domain.geography import settlements
-from domain.housing import Commitment, Contribution, seed_hash
+from domain.housing import Commitment, seed_hash
 from domain.registry import InvalidState, NewMember, PersonAlreadyRegistered, RegisterHousehold
 from domain.surveys import shipped_pre_return_questionnaire
 
@@ -270,13 +270,9 @@ def great_return(services: Services, families: int = 400, seed: int = 2026) -> d
         announced = service.announce_round(
             AGHALI, [Commitment(name, seed_hash(secret)) for name, secret in secrets_.items()]
         )
-        drawn = service.draw_round(
-            AGHALI,
-            announced.round_number,
-            [Contribution(name, secret) for name, secret in secrets_.items()],
-            "",
-            "Public Council observers",
-        )
+        for name, secret in secrets_.items():  # each participant reveals its own
+            service.reveal(AGHALI, announced.round_number, name, secret)
+        drawn = service.draw_round(AGHALI, announced.round_number, "", "Public Council observers")
     offered = [a.household_id for a in drawn.assignments]
     declined = offered[:6]  # offered[6:8] never answer: their offers expire
     never_answer = set(offered[6:8])  # their offers expire

@@ -18,7 +18,6 @@ from domain.geography import settlement as reference_settlement
 from domain.housing import (
     AllocationRound,
     Commitment,
-    Contribution,
     HousingStateError,
     LotteryCommitment,
     PublicRandomness,
@@ -210,30 +209,48 @@ class Housing:
         self.store.save(announced, *used)  # a commitment used concurrently: all refused
         return announced
 
+    def reveal(
+        self,
+        code: str,
+        number: int,
+        participant: str,
+        contribution: str,
+        now: datetime | None = None,
+    ) -> AllocationRound:
+        """Record one participant's secret, checked against its commitment."""
+        allocation_round = self.get_round(code, number)
+        allocation_round.reveal(participant, contribution, now or datetime.now(UTC))
+        self.store.save(allocation_round)
+        return allocation_round
+
     def draw_round(
         self,
         code: str,
         number: int,
-        contributions: list[Contribution],
         public_value: str,
         witnesses: str,
         now: datetime | None = None,
     ) -> AllocationRound:
-        """Draw with every participant's reveal (and the public value); then offer every
-        assigned unit (see offer_drawn)."""
+        """Draw once every participant has revealed (with the public value, once published);
+        then offer every assigned unit (see offer_drawn)."""
         allocation_round = self.get_round(code, number)
-        allocation_round.draw(contributions, public_value, witnesses, now or datetime.now(UTC))
+        allocation_round.draw(public_value, witnesses, now or datetime.now(UTC))
         self.store.save(allocation_round)
         self.offer_drawn(code, number)
         return allocation_round
 
     def void_round(
-        self, code: str, number: int, withheld_by: list[str], reason: str
+        self,
+        code: str,
+        number: int,
+        withheld_by: list[str],
+        reason: str,
+        now: datetime | None = None,
     ) -> AllocationRound:
         """Void a round a participant did not reveal for (the documented rule: the round is
         closed without a draw and the next one is announced with fresh commitments)."""
         allocation_round = self.get_round(code, number)
-        allocation_round.void(withheld_by, reason)
+        allocation_round.void(withheld_by, reason, now or datetime.now(UTC))
         self.store.save(allocation_round)
         return allocation_round
 

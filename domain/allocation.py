@@ -21,6 +21,7 @@ from domain.housing import (
     MAX_PARTICIPANTS,
     MIN_PARTICIPANTS,
     PARTICIPANT,
+    PUBLIC_SOURCES,
     SEED_HASH_PATTERN,
     AllocationRound,
     Assignment,
@@ -189,6 +190,10 @@ def checked_public_randomness(
     source = text.clean(
         errors, "public_randomness.source", public.source, IDENTIFIER, required="required"
     )
+    if source and source not in PUBLIC_SOURCES:
+        errors.append(
+            FieldError("public_randomness.source", f"one of {', '.join(sorted(PUBLIC_SOURCES))}")
+        )
     reference = text.clean(
         errors, "public_randomness.reference", public.reference, LINE, required="required"
     )

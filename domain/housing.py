@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -40,6 +40,16 @@ PUBLISHED_FORMAT = "reintegration-lottery-round/1"
 MIN_PARTICIPANTS = 2
 MAX_PARTICIPANTS = 12
 PARTICIPANT = NAME
+MIN_SECRET_LENGTH = 32  # `reintegration lottery commit` makes 64 hex digits (256 bits)
+PUBLIC_SOURCES = {
+    # drand's randomness of a round: 32 bytes, as lowercase hex
+    "drand-quicknet": re.compile(r"[0-9a-f]{64}"),
+    "drand-mainnet": re.compile(r"[0-9a-f]{64}"),
+    # the state lottery's drawn numbers, in the order drawn, one space apart, no leading zeros
+    "state-lottery": re.compile(r"(0|[1-9][0-9]{0,2})( (0|[1-9][0-9]{0,2}))*"),
+}
+"""The public randomness a round may use, each value in its one canonical spelling (so that
+nobody can try several spellings of the same published value)."""
 MAX_ROOMS = 12
 FLOORS = range(-5, 201)  # basements to the highest tower
 SEED = IDENTIFIER.at_most(256)
@@ -435,6 +445,13 @@ class AllocationRound(CaseAggregate):
             state["public_value"] = ""
             state["result_digest"] = ""
 
+    class ContributionRevealed(Changed):
+        """A participant revealed its secret, matching its commitment (before the public
+        value, if one was announced, is published)."""
+
+        participant: str
+        contribution: str
+
     class Voided(Changed):
         """A participant withheld its reveal (or a round of version 1 was set aside): the round
         is closed without a draw, and the next round is announced with fresh commitments."""
@@ -482,6 +499,7 @@ class AllocationRound(CaseAggregate):
         self.result_digest = ""
         self.witnesses = ""
         self.voided: dict[str, Any] | None = None
+        self.revealed: dict[str, str] = {}  # participant: contribution, as recorded
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         kwargs.setdefault("settlement_code", self.settlement_code)
@@ -497,33 +515,100 @@ class AllocationRound(CaseAggregate):
         """Announced with one party's seed hash (version 1)."""
         return not self.commitments
 
-    def draw(
-        self,
-        contributions: list[Contribution],
-        public_value: str,
-        witnesses: str,
-        now: datetime,
-    ) -> None:
-        """Draw with every participant's contribution (each checked against its commitment)
-        and, when one was announced, the public randomness value, once it is published."""
+    def reveal(self, participant: str, contribution: str, now: datetime) -> None:
+        """Record one participant's secret once it matches its commitment; while a public
+        value is announced, only before it is published (after it, anyone could compute the
+        result and a participant could choose whether to reveal)."""
         self._refuse_if_closed()
-        if self.public_randomness is not None and now < self.public_randomness.published_at:
+        if self.single_party:
             raise HousingStateError(
-                f"the public value of {self.public_randomness.source} is published at "
-                f"{self.public_randomness.published_at.isoformat()}: draw after it",
-                "public_value",
+                "this round was announced with one party's seed: void it and announce it again",
+                "round",
             )
+        name = self._participant(participant, "participant")
+        if name in self.revealed:
+            raise HousingStateError(f"{name} has revealed already", "participant")
+        if self.public_randomness is not None and now >= self.public_randomness.published_at:
+            raise HousingStateError(
+                f"reveals were due before {self.public_randomness.published_at.isoformat()}, "
+                f"when {self.public_randomness.source} publishes its value: the round can "
+                "only be voided now",
+                "participant",
+            )
+        if (
+            not isinstance(contribution, str)
+            or text.problem(contribution, SEED)
+            or not MIN_SECRET_LENGTH <= len(contribution) <= SEED.max_length
+        ):
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "contribution",
+                        f"{MIN_SECRET_LENGTH} to {SEED.max_length} characters, no control "
+                        "characters",
+                    )
+                ]
+            )
+        committed = next(m.commitment for m in self.commitments if m.participant == name)
+        if seed_hash(contribution) != committed:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "contribution",
+                        f"does not match the commitment {name} published when the round was "
+                        "announced",
+                    )
+                ]
+            )
+        self._revealed(participant=name, contribution=contribution)
+
+    @event(ContributionRevealed)
+    def _revealed(self, participant: str, contribution: str) -> None:
+        self.revealed[participant] = contribution
+
+    def _participant(self, given: str, field: str) -> str:
+        """A participant of the round, named as the announcement recorded it."""
+        names = {m.participant.casefold(): m.participant for m in self.commitments}
+        found = (
+            names.get(text.normalise(given, PARTICIPANT).strip().casefold())
+            if isinstance(given, str)
+            else None
+        )
+        if found is None:
+            raise ValidationFailed([FieldError(field, "not a participant of the round")])
+        return found
+
+    def draw(self, public_value: str, witnesses: str, now: datetime) -> None:
+        """Draw once every participant has revealed and, when one was announced, with the
+        public randomness value, once it is published."""
+        self._refuse_if_closed()
         if self.single_party:
             raise HousingStateError(
                 "this round was announced with one party's seed, which that party could have "
                 "chosen: void it and announce the round again with at least two participants",
                 "round",
             )
+        missing = [m.participant for m in self.commitments if m.participant not in self.revealed]
+        if missing:
+            raise HousingStateError(
+                f"{', '.join(missing)} did not reveal: the round is drawn only with every "
+                "participant's contribution; if a participant withholds it, void the round "
+                "and announce the next one",
+                "contributions",
+            )
+        if self.public_randomness is not None and now < self.public_randomness.published_at:
+            raise HousingStateError(
+                f"the public value of {self.public_randomness.source} is published at "
+                f"{self.public_randomness.published_at.isoformat()}: draw after it",
+                "public_value",
+            )
         who = text.required_text(
             "witnesses", witnesses, LINE, "who witnessed the draw (e.g. the Public Council)"
         )
-        revealed = self._checked_reveals(contributions)
         value = self._checked_public_value(public_value)
+        revealed = [
+            Contribution(m.participant, self.revealed[m.participant]) for m in self.commitments
+        ]
         seed = derive_seed(self.id, revealed, value)
         assignments, reserve = draw(seed, self.entrants, self.units)
         result = result_document(revealed, value, seed, self.entrants, assignments, reserve)
@@ -543,66 +628,35 @@ class AllocationRound(CaseAggregate):
         if self.voided is not None:
             raise HousingStateError("this round was voided: announce the next one", "round")
 
-    def _checked_reveals(self, contributions: list[Contribution]) -> list[Contribution]:
-        """Every participant's contribution, in the announced order, each matching its
-        commitment."""
-        errors: list[FieldError] = []
-        given: dict[str, str] = {}
-        for i, c in enumerate(contributions):
-            where = f"contributions[{i}]"
-            if c.participant not in {m.participant for m in self.commitments}:
-                errors.append(FieldError(f"{where}.participant", "not a participant of the round"))
-            elif c.participant in given:
-                errors.append(FieldError(f"{where}.participant", "revealed twice"))
-            elif (
-                not isinstance(c.contribution, str)
-                or text.problem(c.contribution, SEED)
-                or not 0 < len(c.contribution) <= SEED.max_length
-            ):
-                errors.append(
-                    FieldError(
-                        f"{where}.contribution",
-                        f"1 to {SEED.max_length} characters, no control characters",
-                    )
-                )
-            else:
-                given[c.participant] = c.contribution
-                expected = next(m for m in self.commitments if m.participant == c.participant)
-                if seed_hash(c.contribution) != expected.commitment:
-                    errors.append(
-                        FieldError(
-                            f"{where}.contribution",
-                            f"does not match the commitment {c.participant} published when "
-                            "the round was announced",
-                        )
-                    )
-        if errors:
-            raise ValidationFailed(errors)
-        missing = [m.participant for m in self.commitments if m.participant not in given]
-        if missing:
-            raise HousingStateError(
-                f"{', '.join(missing)} did not reveal: the round is drawn only with every "
-                "participant's contribution; if a participant withholds it, void the round "
-                "and announce the next one",
-                "contributions",
-            )
-        return [Contribution(m.participant, given[m.participant]) for m in self.commitments]
-
     def _checked_public_value(self, public_value: str) -> str:
-        if self.public_randomness is None:
+        public = self.public_randomness
+        if public is None:
             if public_value:
                 raise ValidationFailed(
                     [FieldError("public_value", "no public randomness was announced")]
                 )
             return ""
-        value = text.required_text(
-            "public_value",
-            public_value,
-            LINE,
-            f"the value {self.public_randomness.source} published for "
-            f"{self.public_randomness.reference}",
-        )
-        return value
+        if not isinstance(public_value, str) or not public_value:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "public_value",
+                        f"the value {public.source} published for {public.reference}",
+                    )
+                ]
+            )
+        spelling = PUBLIC_SOURCES.get(public.source)
+        if spelling is not None and spelling.fullmatch(public_value) is None:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "public_value",
+                        f"not the canonical spelling of a {public.source} value (one spelling "
+                        "only, so that none can be chosen among several)",
+                    )
+                ]
+            )
+        return public_value
 
     @event(Drawn)
     def _drawn(
@@ -623,29 +677,38 @@ class AllocationRound(CaseAggregate):
         self.public_value = public_value
         self.result_digest = result_digest
 
-    def void(self, withheld_by: list[str], reason: str) -> None:
-        """Close the round without a draw because ``withheld_by`` did not reveal (a round of
-        version 1 may be voided with a reason alone). The others do not redraw: the next round
-        is announced with fresh commitments."""
+    def void(self, withheld_by: list[str], reason: str, now: datetime) -> None:
+        """Close the round without a draw because ``withheld_by`` (exactly the participants
+        with no recorded reveal) did not reveal; while a public value is announced, only once
+        the reveals are past due. A round of version 1 may be voided with a reason alone. The
+        others do not redraw: the next round is announced with fresh commitments."""
         self._refuse_if_closed()
         why = text.required_text("reason", reason, LINE, "why the round is voided")
-        participants = [m.participant for m in self.commitments]
-        unknown = [p for p in withheld_by if p not in participants]
-        if unknown or len(set(withheld_by)) != len(withheld_by):
-            raise ValidationFailed(
-                [FieldError("withheld_by", "each a participant of the round, once")]
+        if self.single_party:
+            self._voided(withheld_by=[], reason=why)
+            return
+        named = [self._participant(p, "withheld_by") for p in withheld_by]
+        missing = [m.participant for m in self.commitments if m.participant not in self.revealed]
+        if not missing:
+            raise HousingStateError(
+                "every participant has revealed: the round is drawn, not voided", "withheld_by"
             )
-        if not self.single_party and not withheld_by:
+        if sorted(named) != sorted(missing):
             raise ValidationFailed(
                 [
                     FieldError(
                         "withheld_by",
-                        "name the participants who did not reveal: a round is voided only "
-                        "when one withholds its contribution",
+                        f"exactly the participants who did not reveal: {', '.join(missing)}",
                     )
                 ]
             )
-        self._voided(withheld_by=list(withheld_by), reason=why)
+        public = self.public_randomness
+        if public is not None and now < public.published_at:
+            raise HousingStateError(
+                f"reveals are due until {public.published_at.isoformat()}: void after that",
+                "withheld_by",
+            )
+        self._voided(withheld_by=missing, reason=why)
 
     @event(Voided)
     def _voided(self, withheld_by: list[str], reason: str) -> None:
@@ -682,7 +745,7 @@ def announcement_document(
         else {
             "source": public_randomness.source,
             "reference": public_randomness.reference,
-            "published_at": public_randomness.published_at.isoformat(),
+            "published_at": public_randomness.published_at.astimezone(UTC).isoformat(),
         },
         "entrants": [
             {

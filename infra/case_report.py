@@ -68,7 +68,7 @@ LABELS: dict[str, dict[str, str]] = {
 }
 HIDDEN = {"facts", "outcomes", "tie_breakers"}  # shown as the explanation and the facts table
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?")
 
 
 def render_html(history_: dict[str, Any], chain: Any, generated_by: str, lang: str = "en") -> str:
@@ -102,15 +102,19 @@ def label(key: str) -> str:
 
 
 def moment(value: str, words: dict[str, str]) -> str:
+    """A date or time as people write it; any other text (or an impossible date) as it is."""
     months = words["months"].split()
-    if MOMENT.match(value):
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if at.tzinfo is not None:
-            at = at.astimezone(UTC)
-        return f"{at.day} {months[at.month - 1]} {at.year}, {at:%H:%M}"
-    if DATE.fullmatch(value):
-        day = date.fromisoformat(value)
-        return f"{day.day} {months[day.month - 1]} {day.year}"
+    try:
+        if MOMENT.fullmatch(value):
+            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if at.tzinfo is not None:
+                at = at.astimezone(UTC)
+            return f"{at.day} {months[at.month - 1]} {at.year}, {at:%H:%M}"
+        if DATE.fullmatch(value):
+            day = date.fromisoformat(value)
+            return f"{day.day} {months[day.month - 1]} {day.year}"
+    except ValueError:
+        pass
     return value
 
 
@@ -133,7 +137,7 @@ def readable(value: Any, words: dict[str, str]) -> Markup:
         return Markup(f"<dl>{items}</dl>")
     if isinstance(value, list | tuple):
         if all(not isinstance(v, dict | list | tuple) for v in value):
-            return Markup(escape(", ".join(str(readable(v, words)) for v in value)))
+            return Markup(", ").join(readable(v, words) for v in value)
         return Markup("<ul>" + "".join(f"<li>{readable(v, words)}</li>" for v in value) + "</ul>")
     return Markup(escape(str(value)))
 

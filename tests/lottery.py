@@ -37,8 +37,20 @@ class Draw:
 def fresh(*participants: str) -> Draw:
     """Participants (by default the Public Council and the committee's representative), each
     with a secret never used before."""
-    return Draw(tuple((name, secrets.token_hex(16)) for name in participants or PARTICIPANTS))
+    return Draw(tuple((name, secrets.token_hex(32)) for name in participants or PARTICIPANTS))
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def reveal_all(housing: Any, code: str, number: int, draw: Draw) -> None:
+    """Every participant reveals, through the housing use cases."""
+    for c in draw.reveals:
+        housing.reveal(code, number, c.participant, c.contribution)
+
+
+def reveal_in(allocation_round: Any, draw: Draw) -> None:
+    """Every participant reveals, on the aggregate itself."""
+    for c in draw.reveals:
+        allocation_round.reveal(c.participant, c.contribution, now())

@@ -30,12 +30,43 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 FORMAT = "reintegration-lottery-round/1"
 ALGORITHM = "reintegration-lottery/2"
+PUBLIC_SPELLINGS = {
+    "drand-quicknet": re.compile(r"[0-9a-f]{64}"),
+    "drand-mainnet": re.compile(r"[0-9a-f]{64}"),
+    "state-lottery": re.compile(r"(0|[1-9][0-9]{0,2})( (0|[1-9][0-9]{0,2}))*"),
+}
+
+
+class Unreadable(ValueError):
+    """A document that is not plain JSON: a key twice, or a number JSON does not have."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise Unreadable(f"the key {key!r} appears twice in one object")
+        found[key] = value
+    return found
+
+
+def _no_constant(name: str) -> Any:
+    raise Unreadable(f"{name} is not a JSON number")
+
+
+def load(text: str) -> dict[str, Any]:
+    """The published JSON, refusing what two readers could read differently."""
+    document = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    if not isinstance(document, dict):
+        raise Unreadable("not a JSON object")
+    return document
 
 
 def canonical(value: Any) -> bytes:
@@ -134,6 +165,11 @@ def check(document: dict[str, Any]) -> list[str]:
     public = announcement.get("public_randomness")
     if public and not result.get("public_value"):
         problems.append(f"the public value of {public['source']} is missing")
+    spelling = PUBLIC_SPELLINGS.get(public["source"]) if public else None
+    if public and result.get("public_value") and spelling is None:
+        problems.append(f"{public['source']!r} is not a known source of public randomness")
+    elif spelling is not None and not spelling.fullmatch(result.get("public_value", "")):
+        problems.append(f"the public value is not spelt as {public['source']} publishes it")
     if not public and result.get("public_value"):
         problems.append("a public value was used but none was announced")
     seed = derive_seed(announcement["round_id"], revealed, result.get("public_value", ""))
@@ -176,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entrant", help="a family's pseudonymous id (on its offer letter)")
     args = parser.parse_args(argv)
     try:
-        document = json.loads(args.result.read_text(encoding="utf-8"))
+        document = load(args.result.read_text(encoding="utf-8"))
         problems = check(document)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"NOT checked: {args.result} is not a readable round result ({exc})", file=sys.stderr)

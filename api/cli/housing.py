@@ -147,7 +147,7 @@ def _pairs(given: list[str], option: str) -> list[tuple[str, str]]:
     for item in given:
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value:
-            raise fail(f"{option} takes NAME=VALUE, not {item[:40]!r}")
+            raise fail(f"{option} takes NAME=VALUE")  # the value may be a secret: not echoed
         if value.startswith("@"):
             try:
                 value = Path(value[1:]).read_text(encoding="utf-8").strip()
@@ -207,26 +207,36 @@ def lottery_announce(
     )
 
 
+@lottery_cli.command("reveal")
+def lottery_reveal(
+    code: str,
+    number: int,
+    participant: Annotated[str, typer.Option(help="Who reveals")],
+    secret: Annotated[str, typer.Option(help="The secret, or @FILE holding it")],
+    by: SupervisorOption = "supervisor",
+) -> None:
+    """Record one participant's secret, checked against its commitment."""
+    ((_, contribution),) = _pairs([f"participant={secret}"], "--secret")
+    with acting(by, "supervisor", "lottery reveal") as services:
+        r = services.housing.reveal(code, number, participant, contribution)
+    missing = [m.participant for m in r.commitments if m.participant not in r.revealed]
+    show({"revealed": list(r.revealed), "waiting_for": missing})
+
+
 @lottery_cli.command("draw")
 def lottery_draw(
     code: str,
     number: int,
-    reveal: Annotated[
-        list[str], typer.Option(help="NAME=SECRET (or NAME=@FILE), once per participant")
-    ],
     witnesses: Annotated[str, typer.Option(help="Who witnessed the draw")],
     public_value: Annotated[
         str, typer.Option(help="The announced public randomness value, as published")
     ] = "",
     by: SupervisorOption = "supervisor",
 ) -> None:
-    """Draw with every participant's reveal and the public value, and offer every drawn unit
-    to its household."""
-    from domain.housing import Contribution
-
-    contributions = [Contribution(n, v) for n, v in _pairs(reveal, "--reveal")]
+    """Draw once every participant has revealed (with the public value), and offer every
+    drawn unit to its household."""
     with acting(by, "supervisor", "lottery draw") as services:
-        r = services.housing.draw_round(code, number, contributions, public_value, witnesses)
+        r = services.housing.draw_round(code, number, public_value, witnesses)
     show(
         {
             "assigned": len(r.assignments),

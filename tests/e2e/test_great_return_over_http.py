@@ -68,12 +68,16 @@ def test_a_family_is_housed_by_lottery_and_moves_home(
 
     round_ = wait_until(announced, timeout_s=30, what="the round's announcement")
     assert round_["entrants"] == 1 and round_["units"] == 1
+    number = round_["round_number"]
+    for reveal in participants.reveal_json():
+        revealed = supervisor.post(
+            f"/api/v1/settlements/ZAN-002/rounds/{number}/reveals", json=reveal
+        )
+        assert revealed.status_code == 200, revealed.text
+    assert revealed.json()["waiting_for"] == []
     drawn = supervisor.post(
-        f"/api/v1/settlements/ZAN-002/rounds/{round_['round_number']}/draw",
-        json={
-            "contributions": participants.reveal_json(),
-            "witnesses": "Public Council observers",
-        },
+        f"/api/v1/settlements/ZAN-002/rounds/{number}/draw",
+        json={"witnesses": "Public Council observers"},
     )
     assert drawn.status_code == 200, drawn.text
     assert drawn.json()["assignments"][0]["household_id"] == family

@@ -20,7 +20,7 @@ from infra import metrics
 from infra.contract import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES
 from tests.integration.conftest import Stack, register_households
 from tests.integration.kafka_reading import read_topic
-from tests.lottery import fresh, now
+from tests.lottery import fresh, now, reveal_in
 from tests.support import wait_until
 
 CONTEXT = CommandContext(Actor("chair", "supervisor"), "lottery", "announce")
@@ -93,7 +93,8 @@ def test_a_lottery_for_twenty_thousand_households_goes_through_kafka_into_the_re
     with acting_as(CONTEXT):
         announced = lottery(20_000, 5_000)
         stack.container.application.save(announced)
-        announced.draw(PARTICIPANTS.reveals, "", "Public Council of Shusha district", now())
+        reveal_in(announced, PARTICIPANTS)
+        announced.draw("", "Public Council of Shusha district", now())
         stack.container.application.save(announced)
     with psycopg.connect(stack.settings.database_url or "") as conn:
         sizes = [r[0] for r in conn.execute("SELECT octet_length(state) FROM reintegration_events")]

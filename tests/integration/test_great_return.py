@@ -12,7 +12,7 @@ import pytest
 
 from application.demo import document_household
 from domain.base import ValidationFailed, acting_as
-from domain.housing import Contribution, HousingStateError, draw
+from domain.housing import HousingStateError, draw
 from domain.relocation import RelocationStateError
 from infra.bootstrap import Container
 from infra.config import Settings
@@ -21,7 +21,7 @@ from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_topic
 from tests.integration.test_avro_messages import decode, schemas_by_fingerprint
 from tests.integration.test_eligibility import OPERATOR, SUPERVISOR, approved_v1, register
-from tests.lottery import PARTICIPANTS, fresh
+from tests.lottery import PARTICIPANTS, fresh, reveal_all
 from tests.support import ROOT, wait_until
 
 AGHALI = "ZAN-002"
@@ -75,8 +75,9 @@ def drawn(container: Container) -> object:
     with acting_as(SUPERVISOR):
         participants = fresh()
         announced = container.services.housing.announce_round(AGHALI, participants.commitments)
+        reveal_all(container.services.housing, AGHALI, announced.round_number, participants)
         return container.services.housing.draw_round(
-            AGHALI, announced.round_number, participants.reveals, "", "Public Council observers"
+            AGHALI, announced.round_number, "", "Public Council observers"
         )
 
 
@@ -101,13 +102,11 @@ def test_the_lottery_is_committed_before_and_reproduced_by_anyone_after(
     participants = fresh()
     with acting_as(SUPERVISOR):
         announced = container.services.housing.announce_round(AGHALI, participants.commitments)
-        other = [participants.reveals[0], Contribution(PARTICIPANTS[1], "another secret")]
         with pytest.raises(ValidationFailed) as wrong:
-            container.services.housing.draw_round(AGHALI, 1, other, "", "Public Council")
-        assert wrong.value.field == "contributions[1].contribution"
-        result = container.services.housing.draw_round(
-            AGHALI, 1, participants.reveals, "", "Public Council observers"
-        )
+            container.services.housing.reveal(AGHALI, 1, PARTICIPANTS[1], "another secret " * 3)
+        assert wrong.value.field == "contribution"
+        reveal_all(container.services.housing, AGHALI, 1, participants)
+        result = container.services.housing.draw_round(AGHALI, 1, "", "Public Council observers")
 
     assert {e.household_id for e in announced.entrants} == set(families)
     assert len(result.assignments) == 3 and len({a.unit_id for a in result.assignments}) == 3

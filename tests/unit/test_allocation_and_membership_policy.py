@@ -23,7 +23,7 @@ from domain.reintegration import Reintegration, start_allowance
 from domain.relocation import Relocation
 from domain.rules import parse_document, sample_facts
 from infra.cel_language import CelLanguage
-from tests.lottery import fresh, now
+from tests.lottery import fresh, now, reveal_in
 
 TODAY = date(2026, 11, 30)
 AGHALI = "ZAN-002"
@@ -100,7 +100,8 @@ def test_a_round_is_announced_only_when_nothing_can_change_under_it() -> None:
         allocation.announce(
             settlement, [first], {}, decisions, rule_set, again.commitments, None, now()
         )
-    first.draw(draw.reveals, "", "Public Council", now())
+    reveal_in(first, draw)
+    first.draw("", "Public Council", now())
     cases = {c.household_id: c for c in allocation.offer_drawn(first, settlement, {}, TODAY)}
     with pytest.raises(HousingStateError, match="still open"):
         allocation.announce(
@@ -116,7 +117,8 @@ def test_a_declined_unit_goes_to_the_next_family_of_its_room_category_not_yet_of
     announced: AllocationRound = allocation.announce(
         settlement, [], {}, decisions, rule_set, draw.commitments, None, now()
     )
-    announced.draw(draw.reveals, "", "Public Council", now())
+    reveal_in(announced, draw)
+    announced.draw("", "Public Council", now())
     (offered,) = allocation.offer_drawn(announced, settlement, {}, TODAY)
     (assignment,) = announced.assignments
     offered.decline_offer("location", None)

@@ -129,9 +129,9 @@ def test_unmet_durable_solution_criteria_are_those_not_assessed_as_met() -> None
 
 
 def test_a_contribution_is_recorded_exactly_as_revealed_so_its_commitment_still_matches() -> None:
-    from domain.housing import AllocationRound, Commitment, Contribution
+    from domain.housing import AllocationRound, Commitment
 
-    decomposed = "e\u0301-secret of the Public Council"  # not NFC: must not be normalised
+    decomposed = "e\u0301-secret of the Public Council, kept exactly"  # not NFC: kept as is
     with acting_as(CONTEXT):
         announced = AllocationRound(
             settlement_code="ZAN-002",
@@ -145,17 +145,14 @@ def test_a_contribution_is_recorded_exactly_as_revealed_so_its_commitment_still_
             offer_deadline_days=5,
             commitments=[
                 Commitment("Public Council", seed_hash(decomposed)),
-                Commitment("Committee", seed_hash("other")),
+                Commitment("Committee", seed_hash("other" * 8)),
             ],
             public_randomness=None,
             announcement_digest="sha256:" + "0" * 64,
         )
-        announced.draw(
-            [Contribution("Public Council", decomposed), Contribution("Committee", "other")],
-            "",
-            "Public Council",
-            datetime.now(UTC),
-        )
+        announced.reveal("Public Council", decomposed, datetime.now(UTC))
+        announced.reveal("Committee", "other" * 8, datetime.now(UTC))
+        announced.draw("", "Public Council", datetime.now(UTC))
     drawn = announced.pending_events[-1]
     assert drawn.contributions[0].contribution == decomposed  # type: ignore[attr-defined]
     assert seed_hash(drawn.contributions[0].contribution) == announced.commitments[0].commitment  # type: ignore[attr-defined]

@@ -106,21 +106,18 @@ class AnnounceIn(BaseModel):
     )
 
 
-class ContributionIn(BaseModel):
+class RevealIn(BaseModel):
     model_config = Strict
     participant: Name = Field(description="Who reveals")
     contribution: str = Field(
         description="The participant's secret, exactly as hashed in its commitment (reveal)",
-        min_length=1,
+        min_length=hs.MIN_SECRET_LENGTH,
         max_length=hs.SEED.max_length,
     )
 
 
 class DrawIn(BaseModel):
     model_config = Strict
-    contributions: list[ContributionIn] = Field(
-        max_length=hs.MAX_PARTICIPANTS, description="Every participant's reveal"
-    )
     public_value: str = Field(
         default="",
         max_length=500,
@@ -236,20 +233,24 @@ def announce(code: SettlementPath, body: AnnounceIn, _: Supervisor, use: Use) ->
     }
 
 
+@router.post("/api/v1/settlements/{code}/rounds/{number}/reveals")
+def reveal(
+    code: SettlementPath, number: RoundPath, body: RevealIn, _: Supervisor, use: Use
+) -> dict[str, Any]:
+    """A participant reveals its secret, checked against its commitment (422 on a wrong one);
+    with a public value announced, only before it is published (409 after)."""
+    r = use.housing.reveal(code, number, body.participant, body.contribution)
+    missing = [m.participant for m in r.commitments if m.participant not in r.revealed]
+    return {"round_id": r.id, "revealed": list(r.revealed), "waiting_for": missing}
+
+
 @router.post("/api/v1/settlements/{code}/rounds/{number}/draw")
 def draw_round(
     code: SettlementPath, number: RoundPath, body: DrawIn, _: Supervisor, use: Use
 ) -> dict[str, Any]:
-    """Draw with every participant's reveal, each checked against its commitment (422 on a
-    wrong one; 409 while one is missing), and the public value; every drawn unit is offered
-    to its household."""
-    r = use.housing.draw_round(
-        code,
-        number,
-        [hs.Contribution(c.participant, c.contribution) for c in body.contributions],
-        body.public_value,
-        body.witnesses,
-    )
+    """Draw once every participant has revealed (409 while one has not) with the public
+    value, once published; every drawn unit is offered to its household."""
+    r = use.housing.draw_round(code, number, body.public_value, body.witnesses)
     return {
         "round_id": r.id,
         "seed": r.seed,

@@ -18,14 +18,13 @@ from application.services import Services
 from domain.base import ValidationFailed, acting_as
 from domain.housing import (
     Commitment,
-    Contribution,
     HousingStateError,
     PublicRandomness,
     commitment_id,
     pseudonym,
     round_id,
 )
-from tests.lottery import PARTICIPANTS, fresh, now
+from tests.lottery import PARTICIPANTS, fresh, now, reveal_all
 from tests.support import ROOT
 from tests.unit.application.conftest import (
     AGHALI,
@@ -52,9 +51,8 @@ def drawn_round(services: Services, **announce: Any) -> tuple[Any, Any]:
     participants = fresh()
     with acting_as(SUPERVISOR):
         services.housing.announce_round(AGHALI, participants.commitments, **announce)
-        return participants, services.housing.draw_round(
-            AGHALI, 1, participants.reveals, "", "Public Council observers"
-        )
+        reveal_all(services.housing, AGHALI, 1, participants)
+        return participants, services.housing.draw_round(AGHALI, 1, "", "Public Council observers")
 
 
 def test_a_commitment_used_by_any_earlier_round_is_refused(ready: Services) -> None:
@@ -80,10 +78,14 @@ def test_one_party_alone_cannot_announce_and_nobody_draws_without_every_reveal(
     with acting_as(SUPERVISOR), pytest.raises(ValidationFailed, match="named twice"):
         ready.housing.announce_round(AGHALI, twice.commitments)
     participants = fresh()
+    first = participants.reveals[0]
     with acting_as(SUPERVISOR):
         ready.housing.announce_round(AGHALI, participants.commitments)
+        ready.housing.reveal(AGHALI, 1, first.participant, first.contribution)
         with pytest.raises(HousingStateError, match="Committee representative did not reveal"):
-            ready.housing.draw_round(AGHALI, 1, participants.reveals[:1], "", "observers")
+            ready.housing.draw_round(AGHALI, 1, "", "observers")
+        with pytest.raises(HousingStateError, match="revealed already"):
+            ready.housing.reveal(AGHALI, 1, first.participant, first.contribution)
     assert ready.housing.get_round(AGHALI, 1).seed is None
 
 
@@ -91,24 +93,31 @@ def test_a_reveal_that_does_not_match_its_commitment_is_refused(ready: Services)
     participants = fresh()
     with acting_as(SUPERVISOR):
         ready.housing.announce_round(AGHALI, participants.commitments)
-        wrong = [participants.reveals[0], Contribution(PARTICIPANTS[1], "a secret chosen now")]
         with pytest.raises(ValidationFailed) as refused:
-            ready.housing.draw_round(AGHALI, 1, wrong, "", "observers")
-        unknown = [*participants.reveals, Contribution("Somebody else", "x")]
+            ready.housing.reveal(
+                AGHALI, 1, PARTICIPANTS[1], "a secret chosen only now, never before"
+            )
         with pytest.raises(ValidationFailed, match="not a participant"):
-            ready.housing.draw_round(AGHALI, 1, unknown, "", "observers")
-    assert refused.value.field == "contributions[1].contribution"
+            ready.housing.reveal(AGHALI, 1, "Somebody else", participants.reveals[0].contribution)
+        with pytest.raises(ValidationFailed, match="32 to"):
+            ready.housing.reveal(AGHALI, 1, PARTICIPANTS[0], "short")
+    assert refused.value.field == "contribution"
     assert "does not match the commitment" in refused.value.errors[0].reason
+    assert ready.housing.get_round(AGHALI, 1).revealed == {}
 
 
 def test_a_withheld_reveal_voids_the_round_and_the_next_is_announced_afresh(
     ready: Services,
 ) -> None:
     participants = fresh()
+    first = participants.reveals[0]
     with acting_as(SUPERVISOR):
         ready.housing.announce_round(AGHALI, participants.commitments)
-        with pytest.raises(ValidationFailed, match="name the participants"):
+        ready.housing.reveal(AGHALI, 1, first.participant, first.contribution)
+        with pytest.raises(ValidationFailed, match="exactly the participants who did not"):
             ready.housing.void_round(AGHALI, 1, [], "no reason to void")
+        with pytest.raises(ValidationFailed, match="exactly the participants who did not"):
+            ready.housing.void_round(AGHALI, 1, [PARTICIPANTS[0]], "the one who revealed")
         voided = ready.housing.void_round(
             AGHALI, 1, [PARTICIPANTS[1]], "the committee's representative did not reveal"
         )
@@ -117,12 +126,15 @@ def test_a_withheld_reveal_voids_the_round_and_the_next_is_announced_afresh(
             "reason": "the committee's representative did not reveal",
         }
         with pytest.raises(HousingStateError, match="voided"):
-            ready.housing.draw_round(AGHALI, 1, participants.reveals, "", "observers")
+            ready.housing.draw_round(AGHALI, 1, "", "observers")
         with pytest.raises(HousingStateError, match="used by an earlier round"):
             ready.housing.announce_round(AGHALI, participants.commitments)  # not a redraw
         again = fresh()
         second = ready.housing.announce_round(AGHALI, again.commitments)
-        drawn = ready.housing.draw_round(AGHALI, 2, again.reveals, "", "observers")
+        reveal_all(ready.housing, AGHALI, 2, again)
+        with pytest.raises(HousingStateError, match="drawn, not voided"):  # no re-roll
+            ready.housing.void_round(AGHALI, 2, [], "a result we would rather not have")
+        drawn = ready.housing.draw_round(AGHALI, 2, "", "observers")
     assert second.round_number == 2 and drawn.seed is not None and drawn.assignments
     assert ready.housing.get_round(AGHALI, 1).closed
 
@@ -131,7 +143,9 @@ def test_a_public_value_must_be_still_unknown_at_the_announcement_and_known_at_t
     ready: Services,
 ) -> None:
     participants = fresh()
-    soon = now() + timedelta(seconds=2)
+    soon = now() + timedelta(minutes=10)
+    later = soon + timedelta(seconds=1)
+    value = "5ad2a4c1e0" * 6 + "abcd"  # drand: 64 lowercase hex digits
     with acting_as(SUPERVISOR):
         with pytest.raises(ValidationFailed, match="after the announcement"):
             ready.housing.announce_round(
@@ -139,19 +153,47 @@ def test_a_public_value_must_be_still_unknown_at_the_announcement_and_known_at_t
                 participants.commitments,
                 PublicRandomness("drand-quicknet", "round 1", now() - timedelta(minutes=1)),
             )
+        with pytest.raises(ValidationFailed, match="one of"):
+            ready.housing.announce_round(
+                AGHALI, participants.commitments, PublicRandomness("my-own-dice", "1", soon)
+            )
         ready.housing.announce_round(
             AGHALI, participants.commitments, PublicRandomness("drand-quicknet", "1234567", soon)
         )
+        first, second = participants.reveals
+        ready.housing.reveal(AGHALI, 1, first.participant, first.contribution)
+        with pytest.raises(HousingStateError, match="reveals are due until"):
+            ready.housing.void_round(AGHALI, 1, [second.participant], "impatient")
+        ready.housing.reveal(AGHALI, 1, second.participant, second.contribution)
         with pytest.raises(HousingStateError, match="draw after it"):
-            ready.housing.draw_round(AGHALI, 1, participants.reveals, "abc", "observers")
-        later = soon + timedelta(seconds=1)
-        with pytest.raises(ValidationFailed):
-            ready.housing.draw_round(AGHALI, 1, participants.reveals, "", "observers", later)
-        drawn = ready.housing.draw_round(
-            AGHALI, 1, participants.reveals, "5ad2a4c1e0", "observers", later
-        )
-    assert drawn.public_value == "5ad2a4c1e0"
+            ready.housing.draw_round(AGHALI, 1, value, "observers")
+        with pytest.raises(ValidationFailed, match="canonical spelling"):
+            ready.housing.draw_round(AGHALI, 1, value.upper(), "observers", later)
+        drawn = ready.housing.draw_round(AGHALI, 1, value, "observers", later)
+    assert drawn.public_value == value
     assert ready.audit.rerun_lottery(AGHALI, 1).matches
+
+
+def test_a_reveal_after_the_public_value_is_refused_and_the_round_voided(
+    ready: Services,
+) -> None:
+    """A participant who waits for the public value could compute the result and choose
+    whether to reveal: a reveal is accepted only before it is published."""
+    participants = fresh()
+    soon = now() + timedelta(seconds=1)
+    first, second = participants.reveals
+    with acting_as(SUPERVISOR):
+        ready.housing.announce_round(
+            AGHALI, participants.commitments, PublicRandomness("state-lottery", "2026-12-01", soon)
+        )
+        ready.housing.reveal(AGHALI, 1, first.participant, first.contribution)
+        round_ = ready.housing.get_round(AGHALI, 1)
+        with pytest.raises(HousingStateError, match="can only be voided"):
+            round_.reveal(second.participant, second.contribution, soon)
+        voided = ready.housing.void_round(
+            AGHALI, 1, [second.participant], "withheld", soon + timedelta(seconds=1)
+        )
+    assert voided.voided == {"withheld_by": [second.participant], "reason": "withheld"}
 
 
 def run(document: dict[str, Any], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -226,3 +268,17 @@ def test_commitments_of_two_participants_recorded_with_the_round() -> None:
     one = announcement_document("ZAN-002", 1, round_id("ZAN-002", 1), [a, b], None, [], [], "x", 1)
     two = announcement_document("ZAN-002", 1, round_id("ZAN-002", 1), [b, a], None, [], [], "x", 1)
     assert digest(one) != digest(two)
+
+
+def test_the_standalone_script_refuses_a_key_given_twice(ready: Services, tmp_path: Path) -> None:
+    """Two readers could read ``{"id": A, "id": B}`` differently: refused, not guessed."""
+    _, drawn = drawn_round(ready)
+    text = json.dumps(ready.housing.published_round(AGHALI, 1), indent=2)
+    first = drawn.assignments[0]
+    own = f'"id": "{pseudonym(drawn.id, first.household_id)}"'
+    assert own in text
+    path = tmp_path / "round.json"
+    path.write_text(text.replace(own, '"id": "someone else", ' + own, 1), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(RERUN), str(path)], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "appears twice" in done.stderr

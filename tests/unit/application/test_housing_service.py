@@ -9,8 +9,8 @@ import pytest
 
 from application.services import Services
 from domain.base import ValidationFailed, acting_as
-from domain.housing import Contribution, HousingStateError
-from tests.lottery import fresh
+from domain.housing import HousingStateError
+from tests.lottery import fresh, reveal_all
 from tests.unit.application.conftest import (
     AGHALI,
     OPERATOR,
@@ -96,12 +96,12 @@ def test_a_round_is_drawn_once_with_the_committed_seed_and_every_unit_is_offered
         with pytest.raises(HousingStateError):  # no second round while one is undrawn
             services.housing.announce_round(AGHALI, draw.commitments)
             services.housing.announce_round(AGHALI, fresh().commitments)
-        wrong = [Contribution(draw.reveals[0].participant, "not the secret"), *draw.reveals[1:]]
         with pytest.raises(ValidationFailed):
-            services.housing.draw_round(AGHALI, 1, wrong, "", "Public Council")
-        drawn = services.housing.draw_round(AGHALI, 1, draw.reveals, "", "Public Council")
+            services.housing.reveal(AGHALI, 1, draw.reveals[0].participant, "not the secret" * 3)
+        reveal_all(services.housing, AGHALI, 1, draw)
+        drawn = services.housing.draw_round(AGHALI, 1, "", "Public Council")
         with pytest.raises(HousingStateError):
-            services.housing.draw_round(AGHALI, 1, draw.reveals, "", "Public Council")
+            services.housing.draw_round(AGHALI, 1, "", "Public Council")
     assert len(drawn.assignments) == 2 and len(drawn.reserve) == 1
     for assignment in drawn.assignments:
         case = services.relocation.relocation(assignment.household_id)

@@ -12,7 +12,7 @@ from application.services import Services
 from domain.base import acting_as
 from domain.housing import AllocationRound, HousingStateError
 from domain.relocation import RelocationStateError
-from tests.lottery import fresh
+from tests.lottery import fresh, reveal_all
 from tests.unit.application.conftest import (
     AGHALI,
     OPERATOR,
@@ -33,7 +33,8 @@ def drawn(services: Services, families: int, rooms: list[int]) -> AllocationRoun
     with acting_as(SUPERVISOR):
         draw = fresh()
         services.housing.announce_round(AGHALI, draw.commitments)
-        return services.housing.draw_round(AGHALI, 1, draw.reveals, "", "Public Council")
+        reveal_all(services.housing, AGHALI, 1, draw)
+        return services.housing.draw_round(AGHALI, 1, "", "Public Council")
 
 
 def test_a_declined_or_lapsed_offer_goes_to_the_next_family_on_the_reserve_list(

@@ -52,7 +52,11 @@ def loaded() -> Services:
     return wiring.build(LibraryEventStore(app), CelLanguage(), "great-return-housing")
 
 
-ADDED_SINCE = {AllocationRound.Voided, LotteryCommitment.Used}
+ADDED_SINCE = {
+    AllocationRound.ContributionRevealed,
+    AllocationRound.Voided,
+    LotteryCommitment.Used,
+}
 """Event classes the contract gained after the fixture was made (issue 17's lottery)."""
 
 
