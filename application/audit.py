@@ -14,7 +14,7 @@ from uuid import UUID
 
 from application.eligibility import PRE_RETURN_SURVEY
 from application.housing import LotteryCheck, get_round
-from application.ports import CaseEvent, EventStore, ExpressionLanguage
+from application.ports import CaseEvent, EventStore, ExpressionLanguage, ParticipantKeys
 from application.reports import AuditReport
 from domain import eligibility, rules, surveys
 from domain.base import NotFound
@@ -24,6 +24,7 @@ from domain.geography import settlement
 from domain.housing import (
     HousingStateError,
     announcement_document,
+    commitment_message,
     derive_seed,
     digest,
     draw,
@@ -87,11 +88,13 @@ class Audit:
         store: EventStore,
         language: ExpressionLanguage,
         event_type: Callable[[Any], str],
+        participant_keys: ParticipantKeys | None = None,
     ) -> None:
         """``event_type`` names an event as the contract does (its Avro schema's full name)."""
         self.store = store
         self.language = language
         self.event_type = event_type
+        self.participant_keys = participant_keys
         self._rule_sets: dict[tuple[str, int], eligibility.RuleSet] = {}
         self._engines: dict[tuple[str, int], RuleEngine] = {}
 
@@ -348,10 +351,24 @@ class Audit:
                 and digest({"announcement_digest": r.announcement_digest, **result})
                 == r.result_digest
             )
+        keys = self.participant_keys
+        signed = (
+            None
+            if r.single_party or keys is None or not keys.configured
+            else all(
+                keys.signed(
+                    c.participant,
+                    commitment_message(code, number, c.commitment),
+                    c.signature,
+                )
+                for c in r.commitments
+            )
+        )
         return LotteryCheck(
             round_id=r.id,
             settlement_code=code,
             round_number=number,
+            commitments_signed=signed,
             seed_matches_commitment=seed_ok,
             assignments_match=assignments == r.assignments,
             reserve_matches=reserve == r.reserve,
@@ -438,7 +455,13 @@ def lottery_report(check: LotteryCheck, by: str) -> AuditReport:
         "assignment matches": check.assignments_match,
         "reserve lists match": check.reserve_matches,
         "recorded digests match": check.digests_match,
+        "commitments signed by the participants' published keys": "not checked: no "
+        "LOTTERY_PARTICIPANT_KEYS"
+        if check.commitments_signed is None
+        else check.commitments_signed,
     }
+    if check.commitments_signed is False:
+        report.fail(problem="a commitment is not signed by its participant's published key")
     for name, ok in (
         (
             "the seed does not follow from the reveals, the commitments or the public value",

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from application.eligibility import rule_set_in_force
-from application.ports import EventStore
+from application.ports import EventStore, ParticipantKeys
 from domain import allocation
 from domain import eligibility as el
 from domain.base import FieldError, ValidationFailed
@@ -23,6 +23,7 @@ from domain.housing import (
     PublicRandomness,
     Settlement,
     commitment_id,
+    commitment_message,
     published,
     round_id,
     settlement_id,
@@ -50,6 +51,7 @@ class LotteryCheck:
     units: int
     participants: int = 0
     digests_match: bool = True
+    commitments_signed: bool | None = None  # None: no participants' keys to check them with
 
     @property
     def matches(self) -> bool:
@@ -58,6 +60,7 @@ class LotteryCheck:
             and self.assignments_match
             and self.reserve_matches
             and self.digests_match
+            and self.commitments_signed is not False
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -84,9 +87,15 @@ def get_round(store: EventStore, code: str, number: int) -> AllocationRound:
 
 
 class Housing:
-    def __init__(self, store: EventStore, default_rule_set: str) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        default_rule_set: str,
+        participant_keys: ParticipantKeys | None = None,
+    ) -> None:
         self.store = store
         self.default_rule_set = default_rule_set
+        self.participant_keys = participant_keys
 
     # --- settlements -----------------------------------------------------------------------
 
@@ -176,6 +185,7 @@ class Housing:
         randomness to come, the eligible households in order and the available units, read
         from the write model. Nothing about them can change afterwards. A commitment any round
         used before is refused; each is recorded as used in the same transaction."""
+        self._check_signatures(code, participants)
         for i, c in enumerate(participants):
             if isinstance(c.commitment, str) and self.store.exists(commitment_id(c.commitment)):
                 raise HousingStateError(
@@ -222,6 +232,34 @@ class Housing:
         allocation_round.reveal(participant, contribution, now or datetime.now(UTC))
         self.store.save(allocation_round)
         return allocation_round
+
+    def _check_signatures(self, code: str, participants: list[Commitment]) -> None:
+        """With participants' keys published (LOTTERY_PARTICIPANT_KEYS), each commitment must
+        be signed by its participant: no one can announce a round with commitments of people
+        who did not make them."""
+        keys = self.participant_keys
+        if keys is None or not keys.configured:
+            return
+        number = self.store.count_numbered(round_id, [code])[code] + 1
+        errors = []
+        for i, c in enumerate(participants):
+            signed = keys.signed(
+                c.participant, commitment_message(code, number, c.commitment), c.signature
+            )
+            if signed is None:
+                errors.append(
+                    FieldError(f"participants[{i}].participant", "no published key of theirs")
+                )
+            elif not signed:
+                errors.append(
+                    FieldError(
+                        f"participants[{i}].signature",
+                        f"not {c.participant}'s signature of this commitment for round "
+                        f"{number} of {code}",
+                    )
+                )
+        if errors:
+            raise ValidationFailed(errors)
 
     def draw_round(
         self,

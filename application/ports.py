@@ -37,6 +37,18 @@ class CaseEvent:
     link: bytes | None
 
 
+class ParticipantKeys(Protocol):
+    """The published keys of the lottery's participants (the Public Council's members, the
+    committee's representative): who may commit, checked by signature."""
+
+    @property
+    def configured(self) -> bool: ...
+
+    def signed(self, participant: str, message: bytes, signature: str) -> bool | None:
+        """True when ``signature`` (base64) is ``participant``'s over ``message``; False when
+        not; None when no key of that participant is published."""
+
+
 class EventStore(Protocol):
     def save(self, *aggregates: Any) -> None:
         """Record every pending event of the aggregates in one transaction; a concurrent change

@@ -10,7 +10,7 @@ from typing import Any
 from application.audit import Audit
 from application.eligibility import Eligibility
 from application.housing import Housing
-from application.ports import EventStore, ExpressionLanguage
+from application.ports import EventStore, ExpressionLanguage, ParticipantKeys
 from application.registry import Registry
 from application.reintegration import FollowUps
 from application.relocation import Relocations
@@ -34,6 +34,7 @@ def build(
     language: ExpressionLanguage,
     default_rule_set: str,
     event_type: Callable[[Any], str] = lambda event: type(event).__qualname__,
+    participant_keys: ParticipantKeys | None = None,
 ) -> Services:
     """``event_type`` names an event in a case's history (the contract names it after its
     Avro schema)."""
@@ -42,8 +43,8 @@ def build(
         registry=Registry(store),
         surveys=Surveys(store),
         eligibility=Eligibility(store, language, default_rule_set),
-        housing=Housing(store, default_rule_set),
+        housing=Housing(store, default_rule_set, participant_keys),
         relocation=Relocations(store),
         reintegration=FollowUps(store),
-        audit=Audit(store, language, event_type),
+        audit=Audit(store, language, event_type, participant_keys),
     )

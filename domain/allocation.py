@@ -173,7 +173,7 @@ def checked_commitments(commitments: list[Commitment]) -> list[Commitment]:
             )
         if name and any(f.participant.casefold() == name.casefold() for f in found):
             errors.append(FieldError(f"participants[{i}].participant", "named twice"))
-        found.append(Commitment(name or "", c.commitment))
+        found.append(Commitment(name or "", c.commitment, c.signature))
     if errors:
         raise ValidationFailed(errors)
     return found

@@ -282,10 +282,19 @@ class Entrant:
 
 @dataclass(frozen=True)
 class Commitment:
-    """A participant of the draw and the hash of its secret contribution."""
+    """A participant of the draw, the hash of its secret contribution and, when participants'
+    keys are published, its Ed25519 signature of :func:`commitment_message` (base64)."""
 
     participant: str
     commitment: str
+    signature: str = ""
+
+
+def commitment_message(settlement_code: str, round_number: int, commitment: str) -> bytes:
+    """What a participant signs when it commits: this round of this settlement, this hash."""
+    return (
+        f"reintegration-lottery commitment/v1\n{settlement_code}\n{round_number}\n{commitment}\n"
+    ).encode()
 
 
 @dataclass(frozen=True)
@@ -738,7 +747,8 @@ def announcement_document(
         "algorithm_version": LOTTERY_ALGORITHM,
         "rule_set": {"code": rule_set_code, "version": rule_set_version},
         "commitments": [
-            {"participant": c.participant, "commitment": c.commitment} for c in commitments
+            {"participant": c.participant, "commitment": c.commitment, "signature": c.signature}
+            for c in commitments
         ],
         "public_randomness": None
         if public_randomness is None

@@ -95,8 +95,15 @@ class Container:
     @cached_property
     def services(self) -> Services:
         from infra.cel_language import CelLanguage
+        from infra.lottery_participants import PublishedParticipantKeys
 
-        return services.build(self.store, CelLanguage(), self.settings.default_rule_set, event_type)
+        return services.build(
+            self.store,
+            CelLanguage(),
+            self.settings.default_rule_set,
+            event_type,
+            PublishedParticipantKeys(self.settings.lottery_participant_keys),
+        )
 
     @cached_property
     def topics(self) -> Topics:

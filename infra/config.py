@@ -56,6 +56,7 @@ class Settings:
     audit_witnesses: tuple[str, ...] = ()  # verifier keys (type 0x04) of the witnesses
     audit_witness_quorum: int = 0
     audit_witness_max_age_s: int = 3600
+    lottery_participant_keys: tuple[str, ...] = ()  # verifier keys (type 0x01) of participants
     audit_tsa_url: str | None = None
     audit_tsa_certificates: Path | None = None
     audit_tsa_timeout_s: float = 10.0
@@ -129,6 +130,9 @@ class Settings:
             audit_witnesses=witnesses,
             audit_witness_quorum=_quorum(env, witnesses),
             audit_witness_max_age_s=_positive_int(env, "AUDIT_WITNESS_MAX_AGE_S", 3600),
+            lottery_participant_keys=parse_participant_keys(
+                env.get("LOTTERY_PARTICIPANT_KEYS") or ""
+            ),
             audit_tsa_url=_tsa_url(env),
             audit_tsa_certificates=_tsa_certificates(env),
             audit_tsa_timeout_s=_positive_float(env, "AUDIT_TSA_TIMEOUT_S", 10.0),
@@ -219,6 +223,30 @@ def parse_witnesses(raw: str) -> tuple[str, ...]:
             "AUDIT_WITNESSES holds one key under two names: a quorum needs distinct witnesses"
         )
     return tuple(found)
+
+
+def parse_participant_keys(raw: str) -> tuple[str, ...]:
+    """``LOTTERY_PARTICIPANT_KEYS``: the lottery participants' verifier keys (C2SP vkeys of
+    type 0x01, named as the participants), comma-separated."""
+    from infra.signed_note import ED25519, NoteError, VerifierKey
+
+    found = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            key = VerifierKey.parse(item)
+        except NoteError as exc:
+            raise ConfigurationError(f"LOTTERY_PARTICIPANT_KEYS: {exc}") from None
+        if key.algorithm != ED25519:
+            raise ConfigurationError(
+                f"LOTTERY_PARTICIPANT_KEYS: {key.name!r} is not a signing key (type 0x01); "
+                "`reintegration lottery keygen` prints one"
+            )
+        found.append(key)
+    if len({k.name for k in found}) != len(found) or len({k.public for k in found}) != len(found):
+        raise ConfigurationError("LOTTERY_PARTICIPANT_KEYS names a participant or a key twice")
+    return tuple(str(k) for k in found)
 
 
 def _quorum(env: Mapping[str, str], witnesses: tuple[str, ...]) -> int:

@@ -186,6 +186,39 @@ def check(document: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_signatures(document: dict[str, Any], vkeys: list[str]) -> list[str]:
+    """Each commitment signed by its participant's published key (C2SP vkey, type 0x01). The
+    one check that needs more than the standard library: the `cryptography` package."""
+    import base64
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    keys = {}
+    for vkey in vkeys:
+        name, _, encoded = vkey.strip().split("+", 2)
+        material = base64.b64decode(encoded)
+        keys[name] = material[1:]
+    announcement = document["announcement"]
+    problems = []
+    for c in announcement["commitments"]:
+        message = (
+            f"reintegration-lottery commitment/v1\n{announcement['settlement_code']}\n"
+            f"{announcement['round_number']}\n{c['commitment']}\n"
+        ).encode()
+        public = keys.get(c["participant"])
+        if public is None:
+            problems.append(f"no published key given for {c['participant']}")
+            continue
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(
+                base64.b64decode(c.get("signature") or ""), message
+            )
+        except (InvalidSignature, ValueError):
+            problems.append(f"the commitment of {c['participant']} is not signed by its key")
+    return problems
+
+
 def entrant_line(document: dict[str, Any], entrant: str) -> str:
     announcement, result = document["announcement"], document.get("result") or {}
     found = next((e for e in announcement["entrants"] if e["id"] == entrant), None)
@@ -210,10 +243,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("result", type=Path, help="the round's published JSON")
     parser.add_argument("--entrant", help="a family's pseudonymous id (on its offer letter)")
+    parser.add_argument(
+        "--participant-vkey",
+        action="append",
+        default=[],
+        help="a participant's published key: each commitment must be signed by its own "
+        "(needs the cryptography package)",
+    )
     args = parser.parse_args(argv)
     try:
         document = load(args.result.read_text(encoding="utf-8"))
         problems = check(document)
+        if args.participant_vkey:
+            problems += check_signatures(document, args.participant_vkey)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"NOT checked: {args.result} is not a readable round result ({exc})", file=sys.stderr)
         return 1

@@ -127,17 +127,61 @@ def settlements_show(code: str) -> None:
 # --- lottery ------------------------------------------------------------------------------
 
 
+@lottery_cli.command("keygen")
+def lottery_keygen(
+    name: Annotated[
+        str, typer.Option(help="The participant's name, e.g. public-council.example/a")
+    ],
+) -> None:
+    """A participant's signing key: the private seed (LOTTERY_SIGNING_KEY, on the participant's
+    own machine) and the verifier key to publish (the committee's LOTTERY_PARTICIPANT_KEYS)."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from infra.signed_note import ED25519, VerifierKey, raw_public
+
+    if not name or any(c.isspace() or c == "+" for c in name):
+        raise fail("--name must be non-empty, without spaces or '+'")
+    key = Ed25519PrivateKey.generate()
+    seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    typer.echo(f"LOTTERY_SIGNING_KEY={base64.b64encode(seed).decode()}")
+    typer.echo(f"verifier key (publish it): {VerifierKey(name, ED25519, raw_public(key))}")
+
+
 @lottery_cli.command("commit")
-def lottery_commit() -> None:
+def lottery_commit(
+    settlement: Annotated[str | None, typer.Option(help="The round's settlement")] = None,
+    round_number: Annotated[int | None, typer.Option("--round", help="The round's number")] = None,
+    name: Annotated[str | None, typer.Option(help="Your name as in your verifier key")] = None,
+    signing_key: Annotated[
+        str | None, typer.Option(envvar="LOTTERY_SIGNING_KEY", help="Your private seed (base64)")
+    ] = None,
+) -> None:
     """For a participant of a draw, on their own machine: a fresh secret contribution (keep it
-    until the draw) and its commitment (hand it in for the announcement)."""
+    until the draw), its commitment and, with your key, your signature of it for this round
+    (hand in the commitment and the signature for the announcement)."""
+    import base64
     import secrets
 
-    from domain.housing import seed_hash
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from domain.housing import commitment_message, seed_hash
 
     secret = secrets.token_hex(32)
+    commitment = seed_hash(secret)
     typer.echo(f"secret (reveal it at the draw, not before): {secret}")
-    typer.echo(f"commitment (for the announcement): {seed_hash(secret)}")
+    typer.echo(f"commitment (for the announcement): {commitment}")
+    if signing_key:
+        if settlement is None or round_number is None or name is None:
+            raise fail("to sign, give --settlement, --round and --name")
+        try:
+            key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(signing_key, validate=True))
+        except ValueError:
+            raise fail("LOTTERY_SIGNING_KEY is not a base64 Ed25519 seed") from None
+        signature = key.sign(commitment_message(settlement, round_number, commitment))
+        typer.echo(f"signature (for the announcement): {base64.b64encode(signature).decode()}")
 
 
 def _pairs(given: list[str], option: str) -> list[tuple[str, str]]:
@@ -164,6 +208,10 @@ def lottery_announce(
         list[str],
         typer.Option(help="NAME=sha256:<hex>, once per participant of the draw (two or more)"),
     ],
+    signature: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=SIGNATURE, the participant's signature of its commitment"),
+    ] = None,
     public_source: Annotated[
         str | None, typer.Option(help="Public randomness: its source (e.g. drand-quicknet)")
     ] = None,
@@ -192,7 +240,10 @@ def lottery_announce(
             public_reference or "",
             parse_moment(public_published_at or "", "--public-published-at"),
         )
-    commitments = [Commitment(n, v) for n, v in _pairs(participant, "--participant")]
+    signatures = dict(_pairs(signature or [], "--signature"))
+    commitments = [
+        Commitment(n, v, signatures.get(n, "")) for n, v in _pairs(participant, "--participant")
+    ]
     with acting(by, "supervisor", "lottery announce") as services:
         r = services.housing.announce_round(code, commitments, public)
     show(

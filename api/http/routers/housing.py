@@ -82,6 +82,14 @@ class ParticipantIn(BaseModel):
         description="sha256:<64 hex digits> of the participant's secret contribution (commit)",
         pattern=hs.SEED_HASH_PATTERN.pattern.join("^$"),
     )
+    signature: str = Field(
+        default="",
+        max_length=200,
+        pattern=r"^[A-Za-z0-9+/=]*$",
+        description="The participant's Ed25519 signature (base64) of 'reintegration-lottery "
+        "commitment/v1', the settlement, the round number and the commitment, one a line "
+        "(`reintegration lottery commit` makes it); required when LOTTERY_PARTICIPANT_KEYS is set",
+    )
 
 
 class PublicRandomnessIn(BaseModel):
@@ -219,7 +227,7 @@ def announce(code: SettlementPath, body: AnnounceIn, _: Supervisor, use: Use) ->
     public = body.public_randomness
     r = use.housing.announce_round(
         code,
-        [hs.Commitment(p.participant, p.commitment) for p in body.participants],
+        [hs.Commitment(p.participant, p.commitment, p.signature) for p in body.participants],
         None if public is None else hs.PublicRandomness(**public.model_dump()),
     )
     return {

@@ -282,3 +282,73 @@ def test_the_standalone_script_refuses_a_key_given_twice(ready: Services, tmp_pa
     done = subprocess.run([sys.executable, str(RERUN), str(path)], capture_output=True, text=True)
     assert done.returncode == 1
     assert "appears twice" in done.stderr
+
+
+def test_with_published_participant_keys_only_the_participants_themselves_can_commit(
+    ready: Services, tmp_path: Path
+) -> None:
+    """One supervisor cannot invent the participants: each commitment must carry its
+    participant's signature for this very round."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from application.audit import Audit
+    from application.housing import Housing
+    from domain.housing import commitment_message
+    from infra.cel_language import CelLanguage
+    from infra.lottery_participants import PublishedParticipantKeys
+    from infra.signed_note import ED25519, VerifierKey, raw_public
+
+    names = ("council.example/a", "committee.example/b")
+    keys = {name: Ed25519PrivateKey.generate() for name in names}
+    published_vkeys = tuple(str(VerifierKey(n, ED25519, raw_public(k))) for n, k in keys.items())
+    published = PublishedParticipantKeys(published_vkeys)
+    housing = Housing(ready.store, "great-return-housing", published)
+    participants = fresh(*names)
+
+    def signed(by: dict[str, Any], number: int = 1) -> list[Commitment]:
+        return [
+            Commitment(
+                c.participant,
+                c.commitment,
+                base64.b64encode(
+                    by[c.participant].sign(commitment_message(AGHALI, number, c.commitment))
+                ).decode(),
+            )
+            for c in participants.commitments
+        ]
+
+    impostor = {name: Ed25519PrivateKey.generate() for name in names}
+    with acting_as(SUPERVISOR):
+        with pytest.raises(ValidationFailed, match="signature"):
+            housing.announce_round(AGHALI, participants.commitments)  # unsigned
+        with pytest.raises(ValidationFailed, match="signature"):
+            housing.announce_round(AGHALI, signed(impostor))
+        with pytest.raises(ValidationFailed, match="signature"):
+            housing.announce_round(AGHALI, signed(keys, number=2))  # for another round
+        stranger = [
+            *signed(keys)[:1],
+            Commitment("stranger.example/c", fresh().commitments[0].commitment),
+        ]
+        with pytest.raises(ValidationFailed, match="no published key"):
+            housing.announce_round(AGHALI, stranger)
+        housing.announce_round(AGHALI, signed(keys))
+        reveal_all(housing, AGHALI, 1, participants)
+        housing.draw_round(AGHALI, 1, "", "observers")
+    check = Audit(ready.store, CelLanguage(), str, published).rerun_lottery(AGHALI, 1)
+    assert check.commitments_signed is True and check.matches
+    path = tmp_path / "round.json"
+    path.write_text(json.dumps(housing.published_round(AGHALI, 1)), encoding="utf-8")
+    vkeys = [f"--participant-vkey={k}" for k in published_vkeys]
+    done = subprocess.run(
+        [sys.executable, str(RERUN), str(path), *vkeys], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    other = str(VerifierKey(names[1], ED25519, raw_public(Ed25519PrivateKey.generate())))
+    done = subprocess.run(
+        [sys.executable, str(RERUN), str(path), vkeys[0], f"--participant-vkey={other}"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "not signed by its key" in done.stderr
