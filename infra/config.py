@@ -129,7 +129,7 @@ class Settings:
             ),
             audit_witnesses=witnesses,
             audit_witness_quorum=_quorum(env, witnesses),
-            audit_witness_max_age_s=_positive_int(env, "AUDIT_WITNESS_MAX_AGE_S", 3600),
+            audit_witness_max_age_s=_witness_max_age(env),
             lottery_participant_keys=parse_participant_keys(
                 env.get("LOTTERY_PARTICIPANT_KEYS") or ""
             ),
@@ -247,6 +247,18 @@ def parse_participant_keys(raw: str) -> tuple[str, ...]:
     if len({k.name for k in found}) != len(found) or len({k.public for k in found}) != len(found):
         raise ConfigurationError("LOTTERY_PARTICIPANT_KEYS names a participant or a key twice")
     return tuple(str(k) for k in found)
+
+
+def _witness_max_age(env: Mapping[str, str]) -> int:
+    """At least 15 minutes: the log keeps a witness's cosignature of an unchanged checkpoint
+    every 5 minutes (an idle log stays witnessed), and witnesses run every minute or so."""
+    age = _positive_int(env, "AUDIT_WITNESS_MAX_AGE_S", 3600)
+    if age < 900:
+        raise ConfigurationError(
+            "AUDIT_WITNESS_MAX_AGE_S must be at least 900: cosignatures of an unchanged "
+            "checkpoint are kept every 300 s"
+        )
+    return age
 
 
 def _quorum(env: Mapping[str, str], witnesses: tuple[str, ...]) -> int:

@@ -779,7 +779,7 @@ def in_notification_order(
 # --- witnesses' cosignatures -------------------------------------------------------------------
 
 
-COSIGNATURE_SPACING_S = 600
+COSIGNATURE_SPACING_S = 300
 
 
 class CosignatureRefused(Exception):
