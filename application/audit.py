@@ -353,12 +353,17 @@ class Audit:
             )
         keys = self.participant_keys
         signed = (
-            None
-            if r.single_party or keys is None or not keys.configured
+            None  # nothing to check them with, or announced without signatures
+            if r.single_party
+            or keys is None
+            or not keys.configured
+            or not any(c.signature for c in r.commitments)
             else all(
                 keys.signed(
                     c.participant,
-                    commitment_message(code, number, c.commitment),
+                    commitment_message(
+                        keys.origin, code, number, c.commitment, r.public_randomness
+                    ),
                     c.signature,
                 )
                 for c in r.commitments
@@ -456,7 +461,7 @@ def lottery_report(check: LotteryCheck, by: str) -> AuditReport:
         "reserve lists match": check.reserve_matches,
         "recorded digests match": check.digests_match,
         "commitments signed by the participants' published keys": "not checked: no "
-        "LOTTERY_PARTICIPANT_KEYS"
+        "LOTTERY_PARTICIPANT_KEYS, or announced without signatures"
         if check.commitments_signed is None
         else check.commitments_signed,
     }

@@ -185,7 +185,9 @@ class Housing:
         randomness to come, the eligible households in order and the available units, read
         from the write model. Nothing about them can change afterwards. A commitment any round
         used before is refused; each is recorded as used in the same transaction."""
-        self._check_signatures(code, participants)
+        moment = now or datetime.now(UTC)
+        public_randomness = allocation.checked_public_randomness(public_randomness, moment)
+        self._check_signatures(code, participants, public_randomness)
         for i, c in enumerate(participants):
             if isinstance(c.commitment, str) and self.store.exists(commitment_id(c.commitment)):
                 raise HousingStateError(
@@ -205,7 +207,7 @@ class Housing:
             rule_set_in_force(self.store, self.default_rule_set),
             participants,
             public_randomness,
-            now or datetime.now(UTC),
+            moment,
         )
         used = [
             LotteryCommitment(
@@ -233,7 +235,12 @@ class Housing:
         self.store.save(allocation_round)
         return allocation_round
 
-    def _check_signatures(self, code: str, participants: list[Commitment]) -> None:
+    def _check_signatures(
+        self,
+        code: str,
+        participants: list[Commitment],
+        public_randomness: PublicRandomness | None,
+    ) -> None:
         """With participants' keys published (LOTTERY_PARTICIPANT_KEYS), each commitment must
         be signed by its participant: no one can announce a round with commitments of people
         who did not make them."""
@@ -243,9 +250,8 @@ class Housing:
         number = self.store.count_numbered(round_id, [code])[code] + 1
         errors = []
         for i, c in enumerate(participants):
-            signed = keys.signed(
-                c.participant, commitment_message(code, number, c.commitment), c.signature
-            )
+            message = commitment_message(keys.origin, code, number, c.commitment, public_randomness)
+            signed = keys.signed(c.participant, message, c.signature)
             if signed is None:
                 errors.append(
                     FieldError(f"participants[{i}].participant", "no published key of theirs")

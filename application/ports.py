@@ -44,6 +44,10 @@ class ParticipantKeys(Protocol):
     @property
     def configured(self) -> bool: ...
 
+    @property
+    def origin(self) -> str:
+        """The log the signatures are for (AUDIT_LOG_ORIGIN): none from another deployment."""
+
     def signed(self, participant: str, message: bytes, signature: str) -> bool | None:
         """True when ``signature`` (base64) is ``participant``'s over ``message``; False when
         not; None when no key of that participant is published."""

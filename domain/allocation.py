@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from domain import text
 from domain.base import FieldError, ValidationFailed
 from domain.eligibility import EligibilityDecision, RuleSet
 from domain.housing import (
+    DRAND_CHAINS,
     LOTTERY_ALGORITHM,
     MAX_PARTICIPANTS,
     MIN_PARTICIPANTS,
     PARTICIPANT,
     PUBLIC_SOURCES,
+    REVEAL_MARGIN,
     SEED_HASH_PATTERN,
     AllocationRound,
     Assignment,
@@ -198,9 +200,28 @@ def checked_public_randomness(
         errors, "public_randomness.reference", public.reference, LINE, required="required"
     )
     at = public.published_at
+    chain = DRAND_CHAINS.get(source or "")
+    if chain is not None and reference:
+        # a drand round is published at a time anyone can compute: not one of our choosing
+        if not reference.isascii() or not reference.isdigit() or int(reference) < 1:
+            errors.append(FieldError("public_randomness.reference", "a drand round number"))
+        else:
+            genesis, period = chain
+            at = datetime.fromtimestamp(genesis + (int(reference) - 1) * period, UTC)
+    elif source == "state-lottery" and reference:
+        try:
+            drawn_on = date.fromisoformat(reference)
+        except ValueError:
+            drawn_on = None
+        if drawn_on is None:
+            errors.append(FieldError("public_randomness.reference", "the draw's date, YYYY-MM-DD"))
+        elif isinstance(at, datetime) and at.tzinfo is not None and at.date() != drawn_on:
+            errors.append(
+                FieldError("public_randomness.published_at", "the draw's time on that date")
+            )
     if not isinstance(at, datetime) or at.tzinfo is None:
         errors.append(FieldError("public_randomness.published_at", "a time with its offset"))
-    elif at <= now:
+    elif at - REVEAL_MARGIN <= now:
         errors.append(
             FieldError(
                 "public_randomness.published_at",

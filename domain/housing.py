@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -41,6 +41,12 @@ MIN_PARTICIPANTS = 2
 MAX_PARTICIPANTS = 12
 PARTICIPANT = NAME
 MIN_SECRET_LENGTH = 32  # `reintegration lottery commit` makes 64 hex digits (256 bits)
+REVEAL_MARGIN = timedelta(minutes=1)
+"""Reveals close this long before the public value is published (clocks differ a little)."""
+DRAND_CHAINS = {  # genesis time and period of drand's public chains
+    "drand-quicknet": (1692803367, 3),
+    "drand-mainnet": (1595431050, 30),
+}
 PUBLIC_SOURCES = {
     # drand's randomness of a round: 32 bytes, as lowercase hex
     "drand-quicknet": re.compile(r"[0-9a-f]{64}"),
@@ -290,10 +296,24 @@ class Commitment:
     signature: str = ""
 
 
-def commitment_message(settlement_code: str, round_number: int, commitment: str) -> bytes:
-    """What a participant signs when it commits: this round of this settlement, this hash."""
+def commitment_message(
+    origin: str,
+    settlement_code: str,
+    round_number: int,
+    commitment: str,
+    public: PublicRandomness | None,
+) -> bytes:
+    """What a participant signs when it commits: this log (its origin: no other deployment),
+    this round of this settlement, this hash, and the public randomness announced with it (so
+    that it cannot be dropped or changed behind the participant's back)."""
+    terms = (
+        "none"
+        if public is None
+        else f"{public.source} {public.reference} {public.published_at.astimezone(UTC).isoformat()}"
+    )
     return (
-        f"reintegration-lottery commitment/v1\n{settlement_code}\n{round_number}\n{commitment}\n"
+        f"reintegration-lottery commitment/v2\n{origin}\n{settlement_code}\n{round_number}\n"
+        f"{commitment}\n{terms}\n"
     ).encode()
 
 
@@ -537,9 +557,13 @@ class AllocationRound(CaseAggregate):
         name = self._participant(participant, "participant")
         if name in self.revealed:
             raise HousingStateError(f"{name} has revealed already", "participant")
-        if self.public_randomness is not None and now >= self.public_randomness.published_at:
+        if (
+            self.public_randomness is not None
+            and now >= self.public_randomness.published_at - REVEAL_MARGIN
+        ):
             raise HousingStateError(
-                f"reveals were due before {self.public_randomness.published_at.isoformat()}, "
+                f"reveals were due a minute before "
+                f"{self.public_randomness.published_at.isoformat()}, "
                 f"when {self.public_randomness.source} publishes its value: the round can "
                 "only be voided now",
                 "participant",

@@ -102,7 +102,9 @@ class Container:
             CelLanguage(),
             self.settings.default_rule_set,
             event_type,
-            PublishedParticipantKeys(self.settings.lottery_participant_keys),
+            PublishedParticipantKeys(
+                self.settings.lottery_participant_keys, self.settings.audit_log_origin
+            ),
         )
 
     @cached_property

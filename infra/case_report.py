@@ -113,7 +113,7 @@ def moment(value: str, words: dict[str, str]) -> str:
         if DATE.fullmatch(value):
             day = date.fromisoformat(value)
             return f"{day.day} {months[day.month - 1]} {day.year}"
-    except ValueError:
+    except (ValueError, OverflowError):  # not a date after all, or beyond the calendar
         pass
     return value
 

@@ -129,7 +129,7 @@ class Settings:
             ),
             audit_witnesses=witnesses,
             audit_witness_quorum=_quorum(env, witnesses),
-            audit_witness_max_age_s=_witness_max_age(env),
+            audit_witness_max_age_s=_witness_max_age(env, witnesses),
             lottery_participant_keys=parse_participant_keys(
                 env.get("LOTTERY_PARTICIPANT_KEYS") or ""
             ),
@@ -249,11 +249,11 @@ def parse_participant_keys(raw: str) -> tuple[str, ...]:
     return tuple(str(k) for k in found)
 
 
-def _witness_max_age(env: Mapping[str, str]) -> int:
+def _witness_max_age(env: Mapping[str, str], witnesses: tuple[str, ...]) -> int:
     """At least 15 minutes: the log keeps a witness's cosignature of an unchanged checkpoint
     every 5 minutes (an idle log stays witnessed), and witnesses run every minute or so."""
     age = _positive_int(env, "AUDIT_WITNESS_MAX_AGE_S", 3600)
-    if age < 900:
+    if witnesses and age < 900:
         raise ConfigurationError(
             "AUDIT_WITNESS_MAX_AGE_S must be at least 900: cosignatures of an unchanged "
             "checkpoint are kept every 300 s"

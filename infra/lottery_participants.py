@@ -14,8 +14,13 @@ from infra.signed_note import VerifierKey
 
 
 class PublishedParticipantKeys:
-    def __init__(self, vkeys: tuple[str, ...]) -> None:
+    def __init__(self, vkeys: tuple[str, ...], origin: str) -> None:
         self.keys = {key.name: key for key in map(VerifierKey.parse, vkeys)}
+        self._origin = origin
+
+    @property
+    def origin(self) -> str:
+        return self._origin
 
     @property
     def configured(self) -> bool:

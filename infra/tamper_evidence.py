@@ -592,30 +592,37 @@ class WitnessPolicy:
     def check(
         self, report: AuditReport, vouched: list[Checkpoint], events: int, head: int
     ) -> int | None:
-        """Report on the newest checkpoint a quorum cosigned; returns its tree size."""
-        witnessed: tuple[Checkpoint, float] | None = None
-        for checkpoint in sorted(vouched, key=lambda c: c.tree_size or 0):
-            if checkpoint.note is None or checkpoint.tree_size is None:
-                continue
-            carried = Note.parse(checkpoint.note).with_signatures(
-                *self.cosignatures.get(checkpoint.tree_size, [])
-            )
-            times: dict[str, int] = {}
+        """Report on the newest checkpoint a quorum cosigned; returns its tree size.
+
+        A witness that cosigned tree size N has checked the log's consistency up to N, so it
+        vouches for every checkpoint up to N: witnesses running out of step with the log's
+        checkpoints (several per witness round) still make a quorum. The witnessed size is
+        the ``quorum``-th largest of the witnesses' newest cosigned sizes; its time, the
+        oldest of those witnesses' newest cosignatures."""
+        by_size = {c.tree_size: c for c in vouched if c.note is not None and c.tree_size}
+        newest: dict[str, tuple[int, int]] = {}  # witness: (size, time) of its newest
+        for size, checkpoint in sorted(by_size.items()):
+            assert checkpoint.note is not None
+            carried = Note.parse(checkpoint.note).with_signatures(*self.cosignatures.get(size, []))
             for key in self.keys:
                 for signature in carried.signatures:
                     one = Note(carried.text, (signature,))
                     try:
-                        if signed_by(one, key) is not None:
-                            times[key.name] = max(times.get(key.name, 0), signature.timestamp)
+                        if signed_by(one, key) is None:
+                            continue
                     except NoteError:
                         report.fail(
                             position=checkpoint.position,
                             problem=f"the cosignature of witness {key.name!r} on tree size "
-                            f"{checkpoint.tree_size} does not verify",
+                            f"{size} does not verify",
                         )
-            if len(times) >= self.quorum:
-                # when the quorum was complete: the quorum-th most recent cosignature
-                witnessed = (checkpoint, sorted(times.values(), reverse=True)[self.quorum - 1])
+                        continue
+                    held = newest.get(key.name, (0, 0))
+                    newest[key.name] = (max(held[0], size), max(held[1], signature.timestamp))
+        witnessed: tuple[Checkpoint, float] | None = None
+        if len(newest) >= self.quorum:
+            top = sorted(newest.values(), reverse=True)[: self.quorum]
+            witnessed = (by_size[min(s for s, _ in top)], min(t for _, t in top))
         names = ", ".join(k.name for k in self.keys)
         if witnessed is None:
             if events:

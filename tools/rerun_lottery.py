@@ -186,9 +186,10 @@ def check(document: dict[str, Any]) -> list[str]:
     return problems
 
 
-def check_signatures(document: dict[str, Any], vkeys: list[str]) -> list[str]:
-    """Each commitment signed by its participant's published key (C2SP vkey, type 0x01). The
-    one check that needs more than the standard library: the `cryptography` package."""
+def check_signatures(document: dict[str, Any], vkeys: list[str], origin: str) -> list[str]:
+    """Each commitment signed by its participant's published key (C2SP vkey, type 0x01), for
+    this log (``origin``), round and public randomness. The one check that needs more than the
+    standard library: the `cryptography` package."""
     import base64
 
     from cryptography.exceptions import InvalidSignature
@@ -200,11 +201,15 @@ def check_signatures(document: dict[str, Any], vkeys: list[str]) -> list[str]:
         material = base64.b64decode(encoded)
         keys[name] = material[1:]
     announcement = document["announcement"]
+    public = announcement.get("public_randomness")
+    terms = (
+        f"{public['source']} {public['reference']} {public['published_at']}" if public else "none"
+    )
     problems = []
     for c in announcement["commitments"]:
         message = (
-            f"reintegration-lottery commitment/v1\n{announcement['settlement_code']}\n"
-            f"{announcement['round_number']}\n{c['commitment']}\n"
+            f"reintegration-lottery commitment/v2\n{origin}\n{announcement['settlement_code']}"
+            f"\n{announcement['round_number']}\n{c['commitment']}\n{terms}\n"
         ).encode()
         public = keys.get(c["participant"])
         if public is None:
@@ -243,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("result", type=Path, help="the round's published JSON")
     parser.add_argument("--entrant", help="a family's pseudonymous id (on its offer letter)")
+    parser.add_argument("--origin", help="the log's origin the signatures are for")
     parser.add_argument(
         "--participant-vkey",
         action="append",
@@ -255,7 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         document = load(args.result.read_text(encoding="utf-8"))
         problems = check(document)
         if args.participant_vkey:
-            problems += check_signatures(document, args.participant_vkey)
+            if not args.origin:
+                print(
+                    "NOT checked: --participant-vkey needs --origin (the log's origin)",
+                    file=sys.stderr,
+                )
+                return 1
+            problems += check_signatures(document, args.participant_vkey, args.origin)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"NOT checked: {args.result} is not a readable round result ({exc})", file=sys.stderr)
         return 1

@@ -170,8 +170,15 @@ def audit_checkpoint() -> None:
 def audit_rebuild_tree() -> None:
     """Grow the Merkle tree (the transparency log's tiles) again from the hash chain, after a
     restore or when `audit verify` finds the stored tree differs. The checkpoints are kept."""
+    import psycopg
+
     with running() as (container, _stop):
-        size = container.audit_trail.rebuild_tree()
+        try:
+            size = container.audit_trail.rebuild_tree()
+        except psycopg.errors.InsufficientPrivilege:
+            raise fail(
+                "rebuilding the tree needs the owner role: run it with the owner's DATABASE_URL"
+            ) from None
         console.print(f"Merkle tree rebuilt: {size} leaves", highlight=False)
 
 

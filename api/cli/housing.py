@@ -158,6 +158,13 @@ def lottery_commit(
     signing_key: Annotated[
         str | None, typer.Option(envvar="LOTTERY_SIGNING_KEY", help="Your private seed (base64)")
     ] = None,
+    public_source: Annotated[
+        str | None, typer.Option(help="The round's public randomness: its source")
+    ] = None,
+    public_reference: Annotated[str | None, typer.Option(help="Which value")] = None,
+    public_published_at: Annotated[
+        str | None, typer.Option(help="When it is published (state lottery; drand: computed)")
+    ] = None,
 ) -> None:
     """For a participant of a draw, on their own machine: a fresh secret contribution (keep it
     until the draw), its commitment and, with your key, your signature of it for this round
@@ -180,7 +187,32 @@ def lottery_commit(
             key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(signing_key, validate=True))
         except ValueError:
             raise fail("LOTTERY_SIGNING_KEY is not a base64 Ed25519 seed") from None
-        signature = key.sign(commitment_message(settlement, round_number, commitment))
+        from datetime import UTC, datetime
+
+        from domain.allocation import checked_public_randomness
+        from domain.base import ValidationFailed
+        from domain.housing import PublicRandomness
+        from infra.config import Settings
+
+        public = None
+        if public_source:
+            try:
+                public = checked_public_randomness(
+                    PublicRandomness(
+                        public_source,
+                        public_reference or "",
+                        parse_moment(public_published_at, "--public-published-at")
+                        if public_published_at
+                        else datetime.max.replace(tzinfo=UTC),
+                    ),
+                    datetime.now(UTC),
+                )
+            except ValidationFailed as exc:
+                raise fail(str(exc)) from None
+        origin = Settings.from_env().audit_log_origin
+        signature = key.sign(
+            commitment_message(origin, settlement, round_number, commitment, public)
+        )
         typer.echo(f"signature (for the announcement): {base64.b64encode(signature).decode()}")
 
 

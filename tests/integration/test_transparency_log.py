@@ -493,3 +493,18 @@ def test_a_checkpoint_kept_from_the_witnesses_fails_once_older_than_allowed(
         strict.close()
     assert not report.ok
     assert any("kept from the witnesses" in f["problem"] for f in report.findings), report.findings
+
+
+def test_witnesses_out_of_step_with_the_checkpoints_still_make_a_quorum(
+    logged: Stack, tmp_path: Path
+) -> None:
+    """The council cosigns one checkpoint, the chamber a later one: the chamber vouches for
+    every checkpoint up to its own, so the earlier one is witnessed by both."""
+    first = council(logged, tmp_path).witness_once()
+    register_households(logged.container, 1)
+    assert logged.container.audit_trail.write_checkpoint() is not None
+    second = chamber(logged, tmp_path).witness_once()
+    assert second.tree_size > first.tree_size
+    report = logged.container.audit_trail.verify("test")
+    assert report.ok, report.to_text()
+    assert report.summary["witnessed tree size"] == first.tree_size

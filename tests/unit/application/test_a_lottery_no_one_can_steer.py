@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 from application.services import Services
 from domain.base import ValidationFailed, acting_as
 from domain.housing import (
+    DRAND_CHAINS,
     Commitment,
     HousingStateError,
     PublicRandomness,
@@ -143,7 +144,9 @@ def test_a_public_value_must_be_still_unknown_at_the_announcement_and_known_at_t
     ready: Services,
 ) -> None:
     participants = fresh()
-    soon = now() + timedelta(minutes=10)
+    genesis, period = DRAND_CHAINS["drand-quicknet"]
+    drand_round = int((now() + timedelta(minutes=10)).timestamp() - genesis) // period + 2
+    soon = datetime.fromtimestamp(genesis + (drand_round - 1) * period, UTC)
     later = soon + timedelta(seconds=1)
     value = "5ad2a4c1e0" * 6 + "abcd"  # drand: 64 lowercase hex digits
     with acting_as(SUPERVISOR):
@@ -157,9 +160,17 @@ def test_a_public_value_must_be_still_unknown_at_the_announcement_and_known_at_t
             ready.housing.announce_round(
                 AGHALI, participants.commitments, PublicRandomness("my-own-dice", "1", soon)
             )
-        ready.housing.announce_round(
-            AGHALI, participants.commitments, PublicRandomness("drand-quicknet", "1234567", soon)
+        with pytest.raises(ValidationFailed, match="already published"):  # a round of 2023
+            ready.housing.announce_round(
+                AGHALI, participants.commitments, PublicRandomness("drand-quicknet", "1", soon)
+            )
+        announced = ready.housing.announce_round(
+            AGHALI,
+            participants.commitments,
+            PublicRandomness("drand-quicknet", str(drand_round), now()),  # its time is drand's
         )
+        assert announced.public_randomness is not None
+        assert announced.public_randomness.published_at == soon
         first, second = participants.reveals
         ready.housing.reveal(AGHALI, 1, first.participant, first.contribution)
         with pytest.raises(HousingStateError, match="reveals are due until"):
@@ -180,16 +191,18 @@ def test_a_reveal_after_the_public_value_is_refused_and_the_round_voided(
     """A participant who waits for the public value could compute the result and choose
     whether to reveal: a reveal is accepted only before it is published."""
     participants = fresh()
-    soon = now() + timedelta(seconds=1)
+    soon = now() + timedelta(seconds=90)
     first, second = participants.reveals
     with acting_as(SUPERVISOR):
         ready.housing.announce_round(
-            AGHALI, participants.commitments, PublicRandomness("state-lottery", "2026-12-01", soon)
+            AGHALI,
+            participants.commitments,
+            PublicRandomness("state-lottery", soon.date().isoformat(), soon),
         )
         ready.housing.reveal(AGHALI, 1, first.participant, first.contribution)
         round_ = ready.housing.get_round(AGHALI, 1)
-        with pytest.raises(HousingStateError, match="can only be voided"):
-            round_.reveal(second.participant, second.contribution, soon)
+        with pytest.raises(HousingStateError, match="can only be voided"):  # a minute before
+            round_.reveal(second.participant, second.contribution, soon - timedelta(seconds=59))
         voided = ready.housing.void_round(
             AGHALI, 1, [second.participant], "withheld", soon + timedelta(seconds=1)
         )
@@ -303,7 +316,7 @@ def test_with_published_participant_keys_only_the_participants_themselves_can_co
     names = ("council.example/a", "committee.example/b")
     keys = {name: Ed25519PrivateKey.generate() for name in names}
     published_vkeys = tuple(str(VerifierKey(n, ED25519, raw_public(k))) for n, k in keys.items())
-    published = PublishedParticipantKeys(published_vkeys)
+    published = PublishedParticipantKeys(published_vkeys, "committee.example/log")
     housing = Housing(ready.store, "great-return-housing", published)
     participants = fresh(*names)
 
@@ -313,7 +326,11 @@ def test_with_published_participant_keys_only_the_participants_themselves_can_co
                 c.participant,
                 c.commitment,
                 base64.b64encode(
-                    by[c.participant].sign(commitment_message(AGHALI, number, c.commitment))
+                    by[c.participant].sign(
+                        commitment_message(
+                            "committee.example/log", AGHALI, number, c.commitment, None
+                        )
+                    )
                 ).decode(),
             )
             for c in participants.commitments
@@ -340,14 +357,17 @@ def test_with_published_participant_keys_only_the_participants_themselves_can_co
     assert check.commitments_signed is True and check.matches
     path = tmp_path / "round.json"
     path.write_text(json.dumps(housing.published_round(AGHALI, 1)), encoding="utf-8")
-    vkeys = [f"--participant-vkey={k}" for k in published_vkeys]
+    vkeys = [
+        "--origin=committee.example/log",
+        *(f"--participant-vkey={k}" for k in published_vkeys),
+    ]
     done = subprocess.run(
         [sys.executable, str(RERUN), str(path), *vkeys], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     other = str(VerifierKey(names[1], ED25519, raw_public(Ed25519PrivateKey.generate())))
     done = subprocess.run(
-        [sys.executable, str(RERUN), str(path), vkeys[0], f"--participant-vkey={other}"],
+        [sys.executable, str(RERUN), str(path), *vkeys[:2], f"--participant-vkey={other}"],
         capture_output=True,
         text=True,
     )
