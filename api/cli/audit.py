@@ -16,16 +16,17 @@ from api.cli.common import (
     JsonOption,
     console,
     fail,
+    identified,
     parse_id,
     parse_moment,
     parse_uuid,
     progress_bar,
     projection_names,
+    reading,
     running,
     show,
     table_console,
 )
-from domain.base import Actor
 from infra import access_log
 
 audit_cli = typer.Typer(
@@ -59,8 +60,8 @@ def audit_case(
     from infra.case_report import render_html
 
     case_id = parse_id(household_id)
-    with running() as (container, _stop):
-        container.projections.prepare()  # the access log
+    with reading("audit case", "auditor", by) as reads:
+        container, by = reads.container, reads.actor.user_id
         audit = container.services.audit
         if as_of is not None:
             state = audit.as_of(case_id, parse_moment(as_of))
@@ -74,15 +75,7 @@ def audit_case(
                 text = render_html(history, chain, by)
             else:
                 text = json.dumps(history, indent=2, ensure_ascii=False)
-        access_log.record(
-            container.read_pool,
-            Actor(by, "cli"),
-            "audit case (cli)",
-            f"cli:audit case {case_id}",
-            subjects,
-            None,
-            None,
-        )
+        reads.record(subjects)
         if output is None:
             print(text)
         else:
@@ -103,6 +96,7 @@ def audit_verify(
     signed checkpoints and the links carried in Kafka; report the first broken position."""
     import base64
 
+    by = identified("auditor", by).user_id
     with running() as (container, _stop):
         key = base64.b64decode(public_key) if public_key else None
         _print_report(container.audit_trail.verify(by, key), as_json)
@@ -169,6 +163,7 @@ def audit_projections(
 ) -> None:
     """Rebuild the read models into scratch tables from the start of the log and compare them with
     the live ones, reporting any difference."""
+    by = identified("auditor", by).user_id
     with running() as (container, _stop):
         failed = False
         for projection in projection_names(name):
@@ -195,10 +190,13 @@ def audit_access_log(
 
     subject_id = parse_id(subject, "person or household") if subject else None
     moment = parse_moment(since, "--since") if since else None
-    with running() as (container, _stop):
-        container.projections.prepare()
+    with reading("audit access-log", "auditor") as reads:
         entries = access_log.query(
-            container.read_pool, actor_id=actor, subject_id=subject_id, since=moment, limit=limit
+            reads.container.read_pool,
+            actor_id=actor,
+            subject_id=subject_id,
+            since=moment,
+            limit=limit,
         )
         table = Table("id", "at", "who", "role", "what", "resource", "why")
         for e in entries:
@@ -221,8 +219,9 @@ def audit_access_log(
 def audit_decision(decision_id: str, by: ByOption = "auditor") -> None:
     """Re-run a recorded decision on its recorded facts and rule set version: exit 0 when it
     gives the identical result, 1 when anything differs (each difference is printed)."""
-    with running() as (container, _stop):
-        rerun = container.services.audit.rerun_decision(parse_uuid(decision_id, "decision"))
+    with reading("audit decision", "auditor", by) as reads:
+        rerun = reads.container.services.audit.rerun_decision(parse_uuid(decision_id, "decision"))
+        reads.record([rerun.household_id])
     show(rerun.as_dict())
     if not rerun.matches:
         raise typer.Exit(1)
@@ -238,6 +237,7 @@ def audit_decisions(
     mismatches; exit 1 when any differs."""
     if (settlement is None) == (not all_):
         raise fail("give --settlement CODE or --all")
+    by = identified("auditor", by).user_id
     with running() as (container, _stop):
         audit = container.services.audit
         ids = audit.decisions(settlement)
@@ -266,8 +266,9 @@ def audit_decisions(
 @audit_cli.command("lottery")
 def audit_lottery(code: str, number: int) -> None:
     """Re-run a drawn round from its recorded seed, entrants and units: exit 1 on a difference."""
-    with running() as (container, _stop):
-        check = container.services.audit.rerun_lottery(code, number)
+    with reading("audit lottery", "auditor") as reads:
+        check = reads.container.services.audit.rerun_lottery(code, number)
+        reads.record(access_log.subjects_in(check.as_dict()))
     show(check.as_dict())
     if not check.matches:
         raise typer.Exit(1)

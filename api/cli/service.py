@@ -54,8 +54,10 @@ def api(
         if workers == 1:
             _serve_http(container, stop, host, port)
             return
-        if not container.settings.api_tokens:
-            raise fail("API_TOKENS is required with more than one API worker")
+        if not container.settings.identities_configured:
+            raise fail(
+                "identities (OIDC_* or API_TOKEN_HASHES) are required with more than one API worker"
+            )
     import uvicorn
 
     uvicorn.run(
@@ -119,7 +121,7 @@ def _serve_http(
         raise fail(str(exc)) from None
     host = host or settings.http_host
     port = port or settings.http_port
-    app = create_app(container, dict(settings.api_tokens))
+    app = create_app(container, dict(settings.api_tokens))  # invented in development
     if invented:
         _print_development_banner(host, port, invented)
     server = uvicorn.Server(

@@ -17,15 +17,12 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
+from api.roles import AUDIT_ROLES, READ_ROLES, WRITE_ROLES
 from application.services import Services
 from domain import text
-from domain.base import Actor, CommandContext, acting_as
+from domain.base import Actor, CommandContext, FieldError, ValidationFailed, acting_as
 from infra import access_log
 from infra.bootstrap import Container
-
-WRITE_ROLES = ("operator", "supervisor")
-READ_ROLES = ("operator", "supervisor", "auditor")
-AUDIT_ROLES = ("auditor", "supervisor")
 
 bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
@@ -144,28 +141,50 @@ Views = Annotated[ReadModels, Depends(read_models)]
 
 
 class AccessLog:
-    """Records a read of personal data: who, what, whose, when, and why when the caller says
-    (the ``X-Access-Reason`` header or the ``reason`` query parameter)."""
+    """Records a read of personal data (:mod:`infra.access_log`): who (user, role,
+    districts), what (the route template: a path may hold a FIN), whose, when, from where
+    (client address, user agent), why (the ``X-Access-Reason`` header or the ``reason`` query
+    parameter; an auditor must give it) and a search's terms."""
 
     def __init__(self, request: Request) -> None:
         self.request = request
-
-    def record(self, action: str, subjects: list[UUID]) -> None:
-        request = self.request
         header = request.headers.get("x-access-reason")
         if header is not None:  # HTTP headers arrive as Latin-1: read the bytes as UTF-8
             header = header.encode("latin-1").decode("utf-8", "replace")
-        reason = text.optional_text(
+        self.purpose = text.optional_text(
             "reason", header or request.query_params.get("reason"), text.LINE
         )
+        actor: Actor | None = getattr(request.state, "actor", None)
+        if actor is not None and actor.role == "auditor" and self.purpose is None:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "X-Access-Reason",
+                        "an auditor's read of personal data needs a purpose (this header or "
+                        "the reason query parameter)",
+                    )
+                ]
+            )
+
+    def record(
+        self, action: str, subjects: list[UUID], terms: dict[str, Any] | None = None
+    ) -> None:
+        request = self.request
+        route = request.scope.get("route")
+        client = request.client
         access_log.record(
             container(request).read_pool,
-            request.state.actor,
-            action,
-            request.url.path,
-            subjects,
-            reason,
-            request.state.correlation_id,
+            access_log.Access(
+                request.state.actor,
+                action,
+                str(getattr(route, "path", "unmatched")),
+                subjects,
+                self.purpose,
+                request.state.correlation_id,
+                client_address=client.host if client else None,
+                user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+                search_terms=terms or {},
+            ),
         )
 
 

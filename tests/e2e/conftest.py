@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra.identity import token_hash
 from tests.support import Service, free_port, wait_for_http
 
 TOKENS = {
@@ -16,6 +17,11 @@ TOKENS = {
     "integration": "int-token-1",
 }
 API_TOKENS = ",".join(f"{token}={role}-user:{role}" for role, token in TOKENS.items())
+"""Plaintext tokens: accepted in development only."""
+API_TOKEN_HASHES = ",".join(
+    f"{token_hash(token)}={role}-user:{role}" for role, token in TOKENS.items()
+)
+"""The same tokens as production takes them: by their hashes."""
 
 
 @dataclass
@@ -27,13 +33,16 @@ class RunningService:
 
     def client(self, role: str | None = "operator") -> httpx.Client:
         headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
+        if role == "auditor":  # an auditor's reads of personal data say why
+            headers["X-Access-Reason"] = "end-to-end test"
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
 
 
 def start_service(tmp_path: Path, env: dict[str, str]) -> Iterator[RunningService]:
     port = free_port()
     base = {
-        "API_TOKENS": API_TOKENS,
+        "API_TOKEN_HASHES": API_TOKEN_HASHES,
+        "HTTP_DOCS": "public",
         "HTTP_PORT": str(port),
         "LOG_FORMAT": "json",
         "REINTEGRATION_ENV": "production",
