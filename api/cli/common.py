@@ -185,6 +185,13 @@ def acting(by: str, role: str, command: str) -> Iterator[Services]:
         yield container.services
 
 
+def _require_purpose(actor: Actor) -> None:
+    """An auditor (identified by a token: not a development session) says why they read."""
+    token = _token[0] or os.environ.get("REINTEGRATION_TOKEN")
+    if token and actor.role == "auditor" and purpose() is None:
+        raise fail("an auditor's read needs a purpose: --purpose or REINTEGRATION_PURPOSE", 1)
+
+
 class Reads:
     """A command's reads of personal data, each recorded in the access log (who, what, whose,
     the purpose given with ``--purpose`` or ``REINTEGRATION_PURPOSE``, a search's terms)."""
@@ -226,10 +233,9 @@ class Reads:
 def reading(command: str, role: str = "reader", by: str | None = None) -> Iterator[Reads]:
     """Run a command that reads personal data as the identified caller; its reads are logged."""
     actor = identified(role, by)
-    if actor.role == "auditor" and purpose() is None:
-        raise fail("an auditor's read needs a purpose: --purpose or REINTEGRATION_PURPOSE", 1)
+    _require_purpose(actor)
     with running() as (container, _stop):
-        container.projections.prepare()
+        container.projections.catch_up()
         yield Reads(container, actor, command)
 
 
@@ -238,8 +244,7 @@ def views(view: Callable[..., T], *args: Any) -> T:
     the log first (without Kafka nothing else may be keeping them up to date); the people and
     households in its result are recorded as read."""
     actor = identified("reader")
-    if actor.role == "auditor" and purpose() is None:
-        raise fail("an auditor's read needs a purpose: --purpose or REINTEGRATION_PURPOSE", 1)
+    _require_purpose(actor)
     with running() as (container, _stop):
         container.projections.catch_up()
         reads = Reads(container, actor, view.__name__.replace("_", " "))
