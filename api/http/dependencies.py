@@ -15,8 +15,10 @@ from uuid import UUID
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from api.http import scopes
 from api.roles import AUDIT_ROLES, READ_ROLES, WRITE_ROLES
 from application.services import Services
 from domain import text
@@ -40,13 +42,40 @@ def _authorized(request: Request, roles: tuple[str, ...]) -> Actor:
     return actor
 
 
+async def _in_scope(request: Request, actor: Actor) -> None:
+    """A case outside a district-scoped caller's districts is not found (404); a command
+    whose body names one is refused (403). See :mod:`api.http.scopes`."""
+    if actor.national:
+        return
+    built = container(request)
+    params = dict(request.path_params)
+    named = await run_in_threadpool(scopes.districts_in_path, built.services, params, built.query)
+    if not scopes.covers_all(actor, named):
+        raise HTTPException(404, "not found")
+    national_only = ("/api/v1/rule-sets",)  # rules apply to every district
+    if request.method != "GET" and request.url.path.startswith(national_only):
+        raise HTTPException(403, "rule sets are drafted and approved by national staff")
+    if request.method in ("POST", "PUT", "PATCH") and request.headers.get(
+        "content-type", ""
+    ).startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            return  # the route answers the malformed body
+        in_body = await run_in_threadpool(scopes.districts_in_body, built.services, body)
+        if not scopes.covers_all(actor, in_body):
+            raise HTTPException(403, f"outside your districts ({', '.join(actor.districts)})")
+
+
 def caller(*roles: str) -> Any:
     """For a read: the caller, when their role is one of ``roles`` (401 or 403 otherwise).
     ``credentials`` is declared so that the OpenAPI document shows the bearer scheme; the
     boundary has already authenticated the token."""
 
     async def dependency(request: Request, credentials: Credentials) -> Actor:
-        return _authorized(request, roles)
+        actor = _authorized(request, roles)
+        await _in_scope(request, actor)
+        return actor
 
     return Depends(dependency)
 
@@ -59,6 +88,7 @@ def acting(*roles: str) -> Any:
 
     async def dependency(request: Request, credentials: Credentials) -> AsyncIterator[Actor]:
         actor = _authorized(request, roles)
+        await _in_scope(request, actor)
         context = CommandContext(actor, request.state.correlation_id, request.state.request_id)
         with acting_as(context):
             yield actor
@@ -70,6 +100,8 @@ Reader = Annotated[Actor, caller(*READ_ROLES)]
 Auditor = Annotated[Actor, caller(*AUDIT_ROLES)]
 Verifier = Annotated[Actor, caller("integration", *READ_ROLES)]
 Writer = Annotated[Actor, acting(*WRITE_ROLES)]
+Handler = Annotated[Actor, caller(*WRITE_ROLES)]
+"""An operator or supervisor handling a person's request (a read, not a command)."""
 Supervisor = Annotated[Actor, acting("supervisor")]
 
 
