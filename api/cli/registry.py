@@ -41,7 +41,7 @@ def persons_show(fin: str) -> None:
     with reading("persons show") as reads:
         found = reads.query(households.get_person, fin)
     if found is None:
-        raise fail(f"no person with FIN {fin}", 1)
+        raise fail("no person with that FIN", 1)
     show(found)
 
 

@@ -380,7 +380,7 @@ def verify_reference(
 def get_person(fin: FinPath, _: Reader, views: Views, reads: Reads) -> dict[str, Any]:
     found = views(households.get_person, fin)
     if found is None:
-        raise NotFound("person with FIN", fin)
+        raise NotFound("person with that FIN")
     reads.record("read person", [found["person_id"]])
     return found
 
@@ -393,7 +393,7 @@ def access_report(
     operator answering the person's request. Search terms are left out (they name others)."""
     found = views(households.get_person, fin)
     if found is None:
-        raise NotFound("person with FIN", fin)
+        raise NotFound("person with that FIN")
     subjects = [found["person_id"], *([found["household_id"]] if found["household_id"] else [])]
     entries = access_log.report(container(request).read_pool, subjects)
     reads.record("read access report", subjects)
