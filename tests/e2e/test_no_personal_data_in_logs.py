@@ -23,7 +23,8 @@ PHONE, PHONE_DIGITS = "+994 50 777 12 34", "507771234"
 @pytest.fixture
 def service(tmp_path: Path, database_url: str) -> Iterator[RunningService]:
     yield from start_service(
-        tmp_path, {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": "", "LOG_LEVEL": "debug"}
+        tmp_path,
+        {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": "", "LOG_LEVEL": "debug"},
     )
 
 
