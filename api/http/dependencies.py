@@ -176,7 +176,8 @@ class AccessLog:
     """Records a read of personal data (:mod:`infra.access_log`): who (user, role,
     districts), what (the route template: a path may hold a FIN), whose, when, from where
     (client address, user agent), why (the ``X-Access-Reason`` header or the ``reason`` query
-    parameter; an auditor must give it) and a search's terms."""
+    parameter, which wins: a client may send a session's purpose in the header and a request's
+    own in the query; an auditor must give one) and a search's terms."""
 
     def __init__(self, request: Request) -> None:
         self.request = request
@@ -184,7 +185,7 @@ class AccessLog:
         if header is not None:  # HTTP headers arrive as Latin-1: read the bytes as UTF-8
             header = header.encode("latin-1").decode("utf-8", "replace")
         self.purpose = text.optional_text(
-            "reason", header or request.query_params.get("reason"), text.LINE
+            "reason", request.query_params.get("reason") or header, text.LINE
         )
         actor: Actor | None = getattr(request.state, "actor", None)
         if actor is not None and actor.role == "auditor" and self.purpose is None:

@@ -14,6 +14,7 @@ import httpx
 import psycopg
 import pytest
 
+from api.http.boundary import is_public
 from tests.e2e.conftest import RunningService, start_service
 from tests.support import create_database, household_body, random_fin, wait_until
 
@@ -263,9 +264,7 @@ def test_the_openapi_document_lists_every_status_with_the_problem_schema(
     for path, method, operation in operations:
         responses = operation["responses"]
         expected = {"400", "413", "500", "503"} | (
-            set()
-            if path in ("/healthz", "/readyz", "/metrics", "/api/v1/audit/public-key")
-            else {"401", "403"}
+            set() if is_public(path) else {"401", "403", "429"}
         )
         if "requestBody" in operation:
             expected.add("422")

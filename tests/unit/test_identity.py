@@ -259,3 +259,25 @@ def test_an_unauthenticated_150_mb_body_is_never_read() -> None:
     asyncio.run(app(Authenticator())(scope, receive, send))
     assert sent[0]["status"] == 401
     assert received == []
+
+
+def test_tokens_mint_prints_the_token_once_and_an_entry_that_names_only_its_hash() -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import cli
+
+    minted = CliRunner().invoke(
+        cli,
+        ["tokens", "mint", "--user", "zangilan-office", "--role", "operator", "--district", "ZAN"],
+    )
+    assert minted.exit_code == 0, minted.output
+    lines = dict(line.split(": ", 1) for line in minted.stdout.splitlines() if ": " in line)
+    token, entry = lines["token"], lines["API_TOKEN_HASHES entry"]
+    assert token not in entry
+    found = StaticTokens(parse_token_hashes(entry))(token)
+    assert found == Actor("zangilan-office", "operator", ("ZAN",))
+    refused = CliRunner().invoke(
+        cli, ["tokens", "mint", "--user", "x", "--role", "operator", "--district", "XYZ"]
+    )
+    assert refused.exit_code == 2
+    assert refused.stderr.strip().startswith("error: unknown district code XYZ")
