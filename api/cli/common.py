@@ -173,6 +173,14 @@ def identified(role: str, by: str | None = None) -> Actor:
     return actor
 
 
+def named(by: str | None, role: str, what: str) -> str:
+    """Who does an operations task (dead letters): the token's holder; in development, the
+    ``--by`` name, which must then be given."""
+    if not (_token[0] or os.environ.get("REINTEGRATION_TOKEN")) and not (by or "").strip():
+        raise fail(f"--by must name who {what} (or give --token)")
+    return identified(role, by).user_id
+
+
 @contextmanager
 def acting(by: str, role: str, command: str) -> Iterator[Services]:
     """Run one command of the write side as the identified caller (:func:`identified`), who

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import console, fail, projection_names, running, table_console
+from api.cli.common import console, fail, named, projection_names, running, table_console
 from domain.base import Actor
 from infra.bootstrap import PROJECTIONS, Container
 from infra.config import ConfigurationError
@@ -318,12 +318,15 @@ def dead_letters_list(
         table_console().print(table if count else "no dead letters")
 
 
-ByOption = Annotated[str, typer.Option("--by", help="Who does it, by name (recorded)")]
+ByOption = Annotated[
+    str | None,
+    typer.Option("--by", help="Who does it, by name (development only; otherwise the token says)"),
+]
 
 
 @dead_letters_cli.command("replay")
 def dead_letters_replay(
-    by: ByOption,
+    by: ByOption = None,
     projection: Annotated[str | None, typer.Option(help="Only this projection")] = None,
     ids: Annotated[list[int] | None, typer.Option("--id", help="Only these dead letters")] = None,
 ) -> None:
@@ -331,8 +334,7 @@ def dead_letters_replay(
     of its case parked behind it, in order. Exits 1 if any still fail."""
     from projections.admin import replay_dead_letters
 
-    if not by.strip():
-        raise fail("--by must name who replays")
+    by = named(by, "operator", "replays")
     with running() as (container, _stop):
         failed = 0
         found: set[int] = set()
@@ -357,17 +359,16 @@ def dead_letters_discard(
     projection: Annotated[str, typer.Option(help="The projection the dead letter belongs to")],
     id_: Annotated[int, typer.Option("--id", help="The dead letter")],
     reason: Annotated[str, typer.Option(help="Why it is given up (recorded)")],
-    by: ByOption,
+    by: ByOption = None,
 ) -> None:
     """Give a dead letter up for good (recorded with who, when and why), then apply the events
     of its case parked behind it, in order."""
     from projections.admin import discard_dead_letter
 
     projection_names(projection)
-    if not by.strip():
-        raise fail("--by must name who discards")
     if not reason.strip():
         raise fail("--reason must say why")
+    by = named(by, "operator", "discards")
     with running() as (container, _stop):
         outcome = discard_dead_letter(
             container.database_url, PROJECTIONS[projection], id_, by, reason

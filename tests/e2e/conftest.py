@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,11 @@ API_TOKEN_HASHES = ",".join(
     f"{token_hash(token)}={role}-user:{role}" for role, token in TOKENS.items()
 )
 """The same tokens as production takes them: by their hashes."""
+
+# Every service a test starts inherits these: tests poll and retry far faster than people,
+# from one address. The throttles themselves are tested in tests/unit/test_identity.py.
+os.environ.setdefault("HTTP_RATE_LIMIT", "100000/minute")
+os.environ.setdefault("HTTP_AUTH_FAILURES_PER_MINUTE", "100000")
 
 
 @dataclass
