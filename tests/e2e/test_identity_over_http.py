@@ -64,3 +64,21 @@ def test_a_district_operator_with_an_access_token_works_in_its_district_only(
         refused = expired.get("/api/v1/households")
         assert refused.status_code == 401
         assert refused.headers["www-authenticate"] == "Bearer"
+
+
+def test_an_unauthenticated_150_mb_upload_is_answered_401_without_being_read(
+    service: RunningService,
+) -> None:
+    """The client announces 150 MB and sends 64 KiB: the 401 comes at once, without the server
+    waiting for (or reading) the rest."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(service.base_url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /api/v1/households HTTP/1.1\r\nHost: api\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 157286400\r\n\r\n" + b"[" * 65536
+        )
+        answer = connection.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
