@@ -45,6 +45,23 @@ def persons_show(fin: str) -> None:
     show(found)
 
 
+@persons_cli.command("access-report")
+def persons_access_report(fin: str) -> None:
+    """Who read this person's file (or their household's), when, in which role and why: for
+    an operator answering the person's request (search terms are left out: they name others)."""
+    from infra import access_log
+    from projections.queries import households
+
+    with reading("persons access-report", "operator") as reads:
+        found = reads.container.query(households.get_person, fin)
+        if found is None:
+            raise fail("no person with that FIN", 1)
+        subjects = [found["person_id"], *([found["household_id"]] if found["household_id"] else [])]
+        entries = access_log.report(reads.container.read_pool, subjects)
+        reads.record(subjects)
+    show({"person_id": found["person_id"], "entries": entries})
+
+
 @persons_cli.command("search")
 def persons_search(
     name_prefix: Annotated[

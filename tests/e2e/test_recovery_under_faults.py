@@ -229,7 +229,7 @@ def assert_nothing_lost_or_repeated(
     until_projected(database_url, acknowledged, "every acknowledged household")
     check = subprocess.run(
         [str(ROOT / ".venv/bin/reintegration"), "audit", "projections", "households"],
-        env={**os.environ, **env},
+        env={**os.environ, **env, "REINTEGRATION_TOKEN": TOKENS["auditor"]},
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -94,3 +94,13 @@ def test_production_commands_act_as_the_token_holder_and_refuse_self_asserted_na
     (search,) = access_log.query(stack.container.read_pool, actor_id="nigar")
     assert search["search_terms"] == {"name_prefix": person.last_name[:3]}
     assert person.id in search["subject_ids"]
+
+    report = run(
+        stack, {**hashes, "REINTEGRATION_TOKEN": operator}, "persons", "access-report", fin
+    )
+    assert report.returncode == 0, report.stderr
+    entries = json.loads(report.stdout)["entries"]
+    assert ("kamran", "auditor", "appeal 17 review") in {
+        (e["actor_id"], e["actor_role"], e["purpose"]) for e in entries
+    }
+    assert all("search_terms" not in e for e in entries)
