@@ -15,10 +15,21 @@ from uuid import UUID
 from application.eligibility import PRE_RETURN_SURVEY
 from application.housing import LotteryCheck, get_round
 from application.ports import CaseEvent, EventStore, ExpressionLanguage
-from domain import eligibility, surveys
+from application.reports import AuditReport
+from domain import eligibility, rules, surveys
 from domain.base import NotFound
 from domain.engine import RuleEngine
-from domain.housing import HousingStateError, draw, seed_hash
+from domain.explanation import explain
+from domain.geography import settlement
+from domain.housing import (
+    HousingStateError,
+    announcement_document,
+    derive_seed,
+    digest,
+    draw,
+    result_document,
+    seed_hash,
+)
 from domain.registry import Household, Person
 from domain.reintegration import reintegration_id
 from domain.relocation import Relocation, relocation_id
@@ -133,9 +144,33 @@ class Audit:
                     "causation_id": event.causation_id,
                     "data": {k: _plain(v) for k, v in vars(event).items() if k not in ENVELOPE},
                     "chain_hash": item.link.hex() if item.link else None,
+                    **self._explained(event),
                 }
             )
         return {"household_id": str(household_id), "events": entries}
+
+    def _explained(self, event: Any) -> dict[str, Any]:
+        """A decision's determination in plain words, criterion by criterion, in both
+        languages (from the rule set version it names)."""
+        if not isinstance(event, eligibility.EligibilityDecision.Determined):
+            return {}
+        try:
+            document = self._approved_rule_set(event.rule_set_code, event.rule_set_version).parsed
+        except NotFound:
+            return {}
+        return {
+            "explanation": {
+                lang: explain(
+                    document,
+                    event.outcomes,
+                    event.result,
+                    event.priority_group,
+                    event.rooms_entitled,
+                    lang,
+                )
+                for lang in ("az", "en")
+            }
+        }
 
     def as_of(self, household_id: UUID, moment: datetime) -> dict[str, Any]:
         """The case as it stood at ``moment``: replay only the events recorded up to then."""
@@ -150,6 +185,25 @@ class Audit:
         household = aggregates.get(household_id)
         if not isinstance(household, Household):
             raise NotFound(f"household as of {moment.isoformat()}", household_id)
+        persons = [
+            p for m in household.members if isinstance(p := aggregates.get(m.person_id), Person)
+        ]
+        completed = sorted(
+            (
+                a
+                for a in aggregates.values()
+                if isinstance(a, surveys.SurveyResponse) and a.completed
+            ),
+            key=lambda a: a.modified_on,
+        )
+        answers = dict(completed[-1].answers) if completed else None
+        facts = rules.household_facts(
+            household,
+            persons,
+            answers,
+            settlement(household.origin_settlement_code) is not None,
+            moment.date(),
+        )
         return {
             "household_id": str(household_id),
             "as_of": moment.isoformat(),
@@ -162,9 +216,16 @@ class Audit:
                 "version": household.version,
                 "registered_at": household.created_on.isoformat(),
                 "modified_at": household.modified_on.isoformat(),
+                "housing_condition": household.housing_condition,
+                "vulnerabilities": [
+                    {"vulnerability": v, "person_id": str(p) if p else None}
+                    for v, p in household.vulnerabilities
+                ],
+                "latest_verification": _plain(household.circumstances),
             },
             "members": [_member_as_of(m, aggregates.get(m.person_id)) for m in household.members],
             "eligibility_decision": _decision_as_of(aggregates),
+            "eligibility_facts": facts,
             **_relocation_as_of(aggregates.get(relocation_id(household_id))),
         }
 
@@ -249,22 +310,56 @@ class Audit:
         return engine
 
     def rerun_lottery(self, code: str, number: int) -> LotteryCheck:
-        """Re-run a drawn round from what it recorded: the seed against the published hash,
-        then the draw on the recorded entrants and units."""
+        """Re-run a drawn round from what it recorded: every reveal against its commitment and
+        the seed derived from them and the public value (version 1: the one seed against its
+        hash), the digests of the announcement and the result, then the draw on the recorded
+        entrants and units."""
         r = get_round(self.store, code, number)
         if r.seed is None:
             raise HousingStateError("the round is not drawn yet", "round")
         assignments, reserve = draw(r.seed, r.entrants, r.units)
+        if r.single_party:
+            seed_ok, digests_ok = seed_hash(r.seed) == r.seed_hash, True
+        else:
+            committed = {m.participant: m.commitment for m in r.commitments}
+            seed_ok = (
+                [c.participant for c in r.contributions] == list(committed)
+                and all(
+                    seed_hash(c.contribution) == committed[c.participant] for c in r.contributions
+                )
+                and derive_seed(r.id, r.contributions, r.public_value) == r.seed
+            )
+            announced = announcement_document(
+                code,
+                number,
+                r.id,
+                r.commitments,
+                r.public_randomness,
+                r.entrants,
+                r.units,
+                r.rule_set_code,
+                r.rule_set_version,
+            )
+            result = result_document(
+                r.contributions, r.public_value, r.seed, r.entrants, assignments, reserve
+            )
+            digests_ok = (
+                digest(announced) == r.announcement_digest
+                and digest({"announcement_digest": r.announcement_digest, **result})
+                == r.result_digest
+            )
         return LotteryCheck(
             round_id=r.id,
             settlement_code=code,
             round_number=number,
-            seed_matches_commitment=seed_hash(r.seed) == r.seed_hash,
+            seed_matches_commitment=seed_ok,
             assignments_match=assignments == r.assignments,
             reserve_matches=reserve == r.reserve,
             algorithm_version=r.algorithm_version,
             entrants=len(r.entrants),
             units=len(r.units),
+            participants=len(r.commitments),
+            digests_match=digests_ok,
         )
 
 
@@ -276,6 +371,9 @@ def _member_as_of(member: Any, person: Any) -> dict[str, Any]:
             "patronymic": person.patronymic,
             "birth_date": person.birth_date.isoformat(),
             "sex": person.sex,
+            "idp_status": person.idp_status,
+            "idp_status_since": _plain(getattr(person, "idp_status_since", None)),
+            "date_of_death": _plain(person.date_of_death),
             "version": person.version,
         }
         if isinstance(person, Person)
@@ -316,3 +414,123 @@ def _relocation_as_of(case: Any) -> dict[str, Any]:
         else None
     )
     return {"allocation": allocation, "relocation_stage": case.stage, "consent": case.consent}
+
+
+# --- the audit envelope of each re-run -------------------------------------------------------
+
+
+def lottery_report(check: LotteryCheck, by: str) -> AuditReport:
+    report = AuditReport(
+        "lottery re-run", f"round {check.round_number} of {check.settlement_code}", by
+    )
+    report.evidence = [
+        f"the round's events in the event store (round {check.round_id}): the announcement "
+        f"({check.entrants} entrants, {check.units} units, {check.participants} commitments) "
+        "and the draw (reveals, public value, seed, assignment, reserve lists)",
+        f"the draw algorithm {check.algorithm_version}, run again on them",
+    ]
+    report.summary = {
+        "algorithm": check.algorithm_version,
+        "participants": check.participants,
+        "entrants": check.entrants,
+        "units": check.units,
+        "reveals match their commitments and the seed": check.seed_matches_commitment,
+        "assignment matches": check.assignments_match,
+        "reserve lists match": check.reserve_matches,
+        "recorded digests match": check.digests_match,
+    }
+    for name, ok in (
+        (
+            "the seed does not follow from the reveals, the commitments or the public value",
+            check.seed_matches_commitment,
+        ),
+        ("the re-run assignment differs from the recorded one", check.assignments_match),
+        ("the re-run reserve lists differ from the recorded ones", check.reserve_matches),
+        ("the announcement or result differs from its recorded digest", check.digests_match),
+    ):
+        if not ok:
+            report.fail(problem=name)
+    return report
+
+
+def decision_report(rerun: Rerun, by: str) -> AuditReport:
+    report = AuditReport("decision re-run", f"eligibility decision {rerun.decision_id}", by)
+    report.evidence = [
+        f"the decision's recorded facts snapshot and outcomes (household {rerun.household_id})",
+        f"the rule set version it names ({rerun.rule_set}), from the event store",
+        f"the rule engine {rerun.current_engine} (recorded: {rerun.recorded_engine})",
+    ]
+    report.summary = {
+        "rule set": rerun.rule_set,
+        "identical result": rerun.matches,
+        "facts hash matches": rerun.facts_hash_ok,
+        "rule set hash matches": rerun.rule_set_hash_ok,
+        "recorded engine": rerun.recorded_engine,
+        "engine now": rerun.current_engine,
+    }
+    for difference in rerun.differences:
+        report.fail(problem=difference)
+    return report
+
+
+def decisions_report(
+    scope: str, reruns: list[Rerun], engines: dict[str, int], by: str
+) -> AuditReport:
+    report = AuditReport("decision re-runs", scope, by)
+    report.evidence = [
+        "every recorded eligibility decision of the scope (current and superseded), each "
+        "re-run on its recorded facts with the rule set version it names"
+    ]
+    mismatched = [r for r in reruns if not r.matches]
+    report.summary = {
+        "decisions": len(reruns),
+        "matches": len(reruns) - len(mismatched),
+        "mismatches": len(mismatched),
+        "recorded engines": engines,
+    }
+    for rerun in mismatched[:100]:
+        report.fail(decision_id=str(rerun.decision_id), differences=rerun.differences)
+    return report
+
+
+def case_report(
+    household_id: UUID, document: dict[str, Any], chain: AuditReport | None, by: str
+) -> AuditReport:
+    """A case's history (or its state as of a moment), with the hash chain it comes from."""
+    as_of = "as_of" in document
+    report = AuditReport(
+        "case as of " + document["as_of"] if as_of else "case history",
+        f"household {household_id}",
+        by,
+    )
+    events = document.get("events", [])
+    report.evidence = [
+        "the case's events in the event store, replayed up to the moment"
+        if as_of
+        else f"the case's {len(events)} events in the event store, in the log's order",
+        "the hash chain over the whole log, recomputed"
+        if chain is not None
+        else "the hash chain: not checked",
+    ]
+    if as_of:
+        report.summary = {
+            "position": document["position"],
+            "members": len(document["members"]),
+            "eligibility": (document.get("eligibility_decision") or {}).get("result"),
+            "relocation stage": document.get("relocation_stage"),
+        }
+    else:
+        report.summary = {
+            "events": len(events),
+            "first position": events[0]["position"] if events else None,
+            "last position": events[-1]["position"] if events else None,
+        }
+    if chain is not None:
+        report.summary["hash chain"] = "intact" if chain.ok else "BROKEN"
+        if not chain.ok:
+            report.fail(
+                problem="the hash chain does not verify: "
+                f"first broken position {chain.summary.get('first broken position')}"
+            )
+    report.details = document
+    return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 import string
 from contextlib import suppress
 from datetime import date
@@ -14,6 +15,7 @@ from application.services import Services
 from application.shipped import shipped_rule_set
 from domain.base import Actor, CommandContext, NotFound, acting_as
 from domain.geography import settlements
+from domain.housing import Commitment, seed_hash
 from domain.registry import InvalidState, NewMember, PersonAlreadyRegistered, RegisterHousehold
 from domain.surveys import shipped_pre_return_questionnaire
 
@@ -196,6 +198,7 @@ def document_household(
 
 
 AGHALI = "ZAN-002"
+DRAW_PARTICIPANTS = ("Public Council", "State Committee representative")
 
 
 def great_return(services: Services, families: int = 400, seed: int = 2026) -> dict[str, Any]:
@@ -203,7 +206,6 @@ def great_return(services: Services, families: int = 400, seed: int = 2026) -> d
     registered and determined; clearance, readiness, opening; a public lottery (commit, then
     reveal); offers with some declines and an expiry, each unit passing to the reserve list;
     consent; convoys; arrivals, keys, residence, utilities; and the first follow-ups."""
-    import hashlib
     from datetime import timedelta
 
     from domain.eligibility import in_force
@@ -262,13 +264,15 @@ def great_return(services: Services, families: int = 400, seed: int = 2026) -> d
     with acting_as(supervisor):
         if service.settlement(AGHALI).opened_on is None:
             service.open_for_return(AGHALI, today)
-        secret = hashlib.sha256(f"aghali-{seed}-{rng.random()}".encode()).hexdigest()
+        # Each participant draws a fresh secret of its own, every run: a commitment is never
+        # used twice (a second run of the demo announces its round with new ones).
+        secrets_ = {name: secrets.token_hex(32) for name in DRAW_PARTICIPANTS}
         announced = service.announce_round(
-            AGHALI, "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+            AGHALI, [Commitment(name, seed_hash(secret)) for name, secret in secrets_.items()]
         )
-        drawn = service.draw_round(
-            AGHALI, announced.round_number, secret, "Public Council observers"
-        )
+        for name, secret in secrets_.items():  # each participant reveals its own
+            service.reveal(AGHALI, announced.round_number, name, secret)
+        drawn = service.draw_round(AGHALI, announced.round_number, "", "Public Council observers")
     offered = [a.household_id for a in drawn.assignments]
     declined = offered[:6]  # offered[6:8] never answer: their offers expire
     never_answer = set(offered[6:8])  # their offers expire

@@ -1,10 +1,11 @@
 """Housing's use cases: settlements of return and their units, and the public lottery (the
-round announced with the seed's hash, drawn with the seed revealed, each drawn unit offered)."""
+round announced with every participant's commitment, drawn with every reveal and the public
+value, or voided when a participant withholds its reveal; each drawn unit offered)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,8 +17,13 @@ from domain.base import FieldError, ValidationFailed
 from domain.geography import settlement as reference_settlement
 from domain.housing import (
     AllocationRound,
+    Commitment,
     HousingStateError,
+    LotteryCommitment,
+    PublicRandomness,
     Settlement,
+    commitment_id,
+    published,
     round_id,
     settlement_id,
     unit_errors,
@@ -42,10 +48,17 @@ class LotteryCheck:
     algorithm_version: str
     entrants: int
     units: int
+    participants: int = 0
+    digests_match: bool = True
 
     @property
     def matches(self) -> bool:
-        return self.seed_matches_commitment and self.assignments_match and self.reserve_matches
+        return (
+            self.seed_matches_commitment
+            and self.assignments_match
+            and self.reserve_matches
+            and self.digests_match
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -152,10 +165,24 @@ class Housing:
     def get_round(self, code: str, number: int) -> AllocationRound:
         return get_round(self.store, code, number)
 
-    def announce_round(self, code: str, seed_hash: str) -> AllocationRound:
-        """Publish the round before the draw: the seed's hash, the eligible households in
-        order and the available units, read from the write model. Nothing about them can
-        change afterwards."""
+    def announce_round(
+        self,
+        code: str,
+        participants: list[Commitment],
+        public_randomness: PublicRandomness | None = None,
+        now: datetime | None = None,
+    ) -> AllocationRound:
+        """Publish the round before the draw: every participant's commitment, the public
+        randomness to come, the eligible households in order and the available units, read
+        from the write model. Nothing about them can change afterwards. A commitment any round
+        used before is refused; each is recorded as used in the same transaction."""
+        for i, c in enumerate(participants):
+            if isinstance(c.commitment, str) and self.store.exists(commitment_id(c.commitment)):
+                raise HousingStateError(
+                    f"the commitment of {c.participant} was used by an earlier round: its "
+                    "secret is known (or will be), so every round needs fresh secrets",
+                    f"participants[{i}].commitment",
+                )
         settlement = self.settlement(code)
         households = self.store.households_originating_from(code)
         counts = self.store.count_numbered(el.decision_id, households)
@@ -166,18 +193,70 @@ class Housing:
             relocations(self.store, households),
             decisions.values(),
             rule_set_in_force(self.store, self.default_rule_set),
-            seed_hash,
+            participants,
+            public_randomness,
+            now or datetime.now(UTC),
         )
-        self.store.save(announced)
+        used = [
+            LotteryCommitment(
+                commitment=c.commitment,
+                round_id=announced.id,
+                participant=c.participant,
+                settlement_code=code,
+            )
+            for c in announced.commitments
+        ]
+        self.store.save(announced, *used)  # a commitment used concurrently: all refused
         return announced
 
-    def draw_round(self, code: str, number: int, seed: str, witnesses: str) -> AllocationRound:
-        """Reveal the seed and draw; then offer every assigned unit (see offer_drawn)."""
+    def reveal(
+        self,
+        code: str,
+        number: int,
+        participant: str,
+        contribution: str,
+        now: datetime | None = None,
+    ) -> AllocationRound:
+        """Record one participant's secret, checked against its commitment."""
         allocation_round = self.get_round(code, number)
-        allocation_round.draw(seed, witnesses)
+        allocation_round.reveal(participant, contribution, now or datetime.now(UTC))
+        self.store.save(allocation_round)
+        return allocation_round
+
+    def draw_round(
+        self,
+        code: str,
+        number: int,
+        public_value: str,
+        witnesses: str,
+        now: datetime | None = None,
+    ) -> AllocationRound:
+        """Draw once every participant has revealed (with the public value, once published);
+        then offer every assigned unit (see offer_drawn)."""
+        allocation_round = self.get_round(code, number)
+        allocation_round.draw(public_value, witnesses, now or datetime.now(UTC))
         self.store.save(allocation_round)
         self.offer_drawn(code, number)
         return allocation_round
+
+    def void_round(
+        self,
+        code: str,
+        number: int,
+        withheld_by: list[str],
+        reason: str,
+        now: datetime | None = None,
+    ) -> AllocationRound:
+        """Void a round a participant did not reveal for (the documented rule: the round is
+        closed without a draw and the next one is announced with fresh commitments)."""
+        allocation_round = self.get_round(code, number)
+        allocation_round.void(withheld_by, reason, now or datetime.now(UTC))
+        self.store.save(allocation_round)
+        return allocation_round
+
+    def published_round(self, code: str, number: int) -> dict[str, Any]:
+        """The round as the document anyone re-runs with ``tools/rerun_lottery.py``."""
+        return published(self.get_round(code, number))
 
     def offer_drawn(self, code: str, number: int, today: date | None = None) -> int:
         """Offer each drawn unit to its household, a batch to a transaction (idempotent: run

@@ -1,7 +1,9 @@
-"""The common format of every audit report: what was checked, by whom, when, and what was found.
+"""The common format of every audit report (the envelope): what was checked, by whom, when,
+against which evidence, the outcome, and the differences found.
 
-Every `reintegration audit` command prints one (as readable text, or JSON with --json), and the
-re-execution of eligibility decisions and lottery draws will report through it too.
+Every `reintegration audit` command answers with one (readable text, or JSON with --json) and
+exits non-zero when the outcome is not ok: the chain's verification, the read models' cross-check,
+a case's history, the re-run of a decision, of many, and of a lottery round.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class AuditReport:
     summary: dict[str, Any] = field(default_factory=dict)
     findings: list[dict[str, Any]] = field(default_factory=list)
     generated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    evidence: list[str] = field(default_factory=list)  # what the check read and compared
+    details: Any = None  # the document checked, when the caller wants it (JSON only)
 
     def fail(self, **finding: Any) -> None:
         self.outcome = "failed"
@@ -43,9 +47,27 @@ class AuditReport:
             f"outcome: {self.outcome.upper()}",
             f"generated at {self.generated_at} by {self.generated_by}",
         ]
-        lines += [f"  {k}: {v}" for k, v in self.summary.items()]
+        if self.evidence:
+            lines.append("evidence:")
+            lines += [f"  - {item}" for item in self.evidence]
+        lines += [f"  {k}: {_readable(v)}" for k, v in self.summary.items()]
         for finding in self.findings:
             severity = finding.get("severity", "failure")
-            details = ", ".join(f"{k}={v}" for k, v in finding.items() if k != "severity")
+            details = ", ".join(
+                f"{k}={_readable(v)}" for k, v in finding.items() if k != "severity"
+            )
             lines.append(f"  [{severity}] {details}")
         return "\n".join(lines)
+
+
+def _readable(value: Any) -> str:
+    """A value as a person reads it: yes/no, a dash for nothing, lists and records spelled."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_readable(v)}" for k, v in value.items()) or "—"
+    if isinstance(value, list | tuple):
+        return "; ".join(_readable(v) for v in value) or "—"
+    return str(value)

@@ -80,6 +80,9 @@ class ReintegrationApplication(Application[UUID]):
         transcoder.register(DataclassAsDict(housing.RoundUnit, "lottery_unit"))
         transcoder.register(DataclassAsDict(housing.Assignment, "lottery_assignment"))
         transcoder.register(DataclassAsDict(housing.ReservePlace, "lottery_reserve_place"))
+        transcoder.register(DataclassAsDict(housing.Commitment, "lottery_commitment"))
+        transcoder.register(DataclassAsDict(housing.Contribution, "lottery_contribution"))
+        transcoder.register(DataclassAsDict(housing.PublicRandomness, "lottery_public_randomness"))
 
 
 def in_memory() -> ReintegrationApplication:

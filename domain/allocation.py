@@ -9,22 +9,35 @@ these decide, the application layer saves.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime
 from uuid import UUID
 
+from domain import text
 from domain.base import FieldError, ValidationFailed
 from domain.eligibility import EligibilityDecision, RuleSet
 from domain.housing import (
     LOTTERY_ALGORITHM,
+    MAX_PARTICIPANTS,
+    MIN_PARTICIPANTS,
+    PARTICIPANT,
+    PUBLIC_SOURCES,
     SEED_HASH_PATTERN,
     AllocationRound,
     Assignment,
+    Commitment,
     Entrant,
     HousingStateError,
+    PublicRandomness,
     RoundUnit,
     Settlement,
+    announcement_document,
+    digest,
+    pseudonym,
+    round_id,
 )
 from domain.relocation import Relocation
+from domain.text import IDENTIFIER, LINE
 
 
 def entrants(decisions: Iterable[EligibilityDecision], settlement_code: str) -> list[Entrant]:
@@ -51,21 +64,35 @@ def announce(
     cases: Mapping[UUID, Relocation],
     decisions: Iterable[EligibilityDecision],
     rule_set: RuleSet,
-    seed_hash: str,
+    commitments: list[Commitment],
+    public_randomness: PublicRandomness | None,
+    now: datetime,
 ) -> AllocationRound:
-    """A new round, published before the draw: the seed's hash, the eligible households in
-    order and the units still available. ``cases`` are the relocation cases of the households
-    originating from the settlement; ``decisions`` their current eligibility decisions.
+    """A new round, published before the draw: the participants' commitments, the public
+    randomness to come, the eligible households in order (with their pseudonyms) and the units
+    still available. ``cases`` are the relocation cases of the households originating from the
+    settlement; ``decisions`` their current eligibility decisions.
 
-    A round is announced only into an open settlement, once the last round is drawn and its
-    offers are answered or expired (so that its entrants and units cannot change under it)."""
+    A round is announced only into an open settlement, once the last round is drawn or voided
+    and its offers are answered or expired (so that its entrants and units cannot change under
+    it), with commitments no earlier round of the settlement used."""
     code = settlement.code
     if settlement.opened_on is None:
         raise HousingStateError(f"{code} is not open for return: no allocation into it", "code")
-    if not isinstance(seed_hash, str) or SEED_HASH_PATTERN.fullmatch(seed_hash) is None:
-        raise ValidationFailed([FieldError("seed_hash", "sha256:<64 hex digits> of the seed")])
-    if any(r.seed is None for r in earlier_rounds):
-        raise HousingStateError("the previous round is not drawn yet", "round")
+    commitments = checked_commitments(commitments)
+    public_randomness = checked_public_randomness(public_randomness, now)
+    if any(not r.closed for r in earlier_rounds):
+        raise HousingStateError("the previous round is not drawn or voided yet", "round")
+    used = {r.seed_hash for r in earlier_rounds} | {
+        m.commitment for r in earlier_rounds for m in r.commitments
+    }
+    for i, c in enumerate(commitments):
+        if c.commitment in used:
+            raise HousingStateError(
+                f"the commitment of {c.participant} was used by an earlier round of {code}: "
+                "its secret is known, so every round needs fresh secrets",
+                f"participants[{i}].commitment",
+            )
     if any(c.offer for c in cases.values()):
         raise HousingStateError(
             "offers of the previous round are still open: wait for answers or expire them",
@@ -84,17 +111,105 @@ def announce(
     ]
     if not waiting:
         raise HousingStateError(f"no eligible household originates from {code}", "entrants")
+    number = len(earlier_rounds) + 1
+    this_round = round_id(code, number)
+    entrants_ = [replace(e, pseudonym=pseudonym(this_round, e.household_id)) for e in waiting]
+    units_ = sorted(units, key=lambda u: str(u.unit_id))
+    announced = announcement_document(
+        code,
+        number,
+        this_round,
+        commitments,
+        public_randomness,
+        entrants_,
+        units_,
+        rule_set.code,
+        rule_set.rule_set_version,
+    )
     return AllocationRound(
         settlement_code=code,
-        round_number=len(earlier_rounds) + 1,
-        seed_hash=seed_hash,
+        round_number=number,
+        seed_hash="",
         algorithm_version=LOTTERY_ALGORITHM,
-        entrants=waiting,
-        units=sorted(units, key=lambda u: str(u.unit_id)),
+        entrants=entrants_,
+        units=units_,
         rule_set_code=rule_set.code,
         rule_set_version=rule_set.rule_set_version,
         offer_deadline_days=rule_set.parsed.offer_deadline_days,
+        commitments=commitments,
+        public_randomness=public_randomness,
+        announcement_digest=digest(announced),
     )
+
+
+def checked_commitments(commitments: list[Commitment]) -> list[Commitment]:
+    """Two to twelve participants, each named once, each with a well-formed commitment of its
+    own."""
+    errors: list[FieldError] = []
+    if not MIN_PARTICIPANTS <= len(commitments) <= MAX_PARTICIPANTS:
+        errors.append(
+            FieldError(
+                "participants",
+                f"{MIN_PARTICIPANTS} to {MAX_PARTICIPANTS} participants, each committing its own "
+                "secret: one party alone could choose the seed",
+            )
+        )
+    found: list[Commitment] = []
+    for i, c in enumerate(commitments):
+        name = text.clean(
+            errors,
+            f"participants[{i}].participant",
+            c.participant,
+            PARTICIPANT,
+            required="required",
+        )
+        if not isinstance(c.commitment, str) or SEED_HASH_PATTERN.fullmatch(c.commitment) is None:
+            errors.append(
+                FieldError(f"participants[{i}].commitment", "sha256:<64 hex digits> of the secret")
+            )
+        elif any(f.commitment == c.commitment for f in found):
+            errors.append(
+                FieldError(f"participants[{i}].commitment", "the same as another participant's")
+            )
+        if name and any(f.participant.casefold() == name.casefold() for f in found):
+            errors.append(FieldError(f"participants[{i}].participant", "named twice"))
+        found.append(Commitment(name or "", c.commitment))
+    if errors:
+        raise ValidationFailed(errors)
+    return found
+
+
+def checked_public_randomness(
+    public: PublicRandomness | None, now: datetime
+) -> PublicRandomness | None:
+    """A public value still to come: named by its source and reference, published after
+    ``now`` (a value known at the announcement could be worked into the commitments)."""
+    if public is None:
+        return None
+    errors: list[FieldError] = []
+    source = text.clean(
+        errors, "public_randomness.source", public.source, IDENTIFIER, required="required"
+    )
+    if source and source not in PUBLIC_SOURCES:
+        errors.append(
+            FieldError("public_randomness.source", f"one of {', '.join(sorted(PUBLIC_SOURCES))}")
+        )
+    reference = text.clean(
+        errors, "public_randomness.reference", public.reference, LINE, required="required"
+    )
+    at = public.published_at
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        errors.append(FieldError("public_randomness.published_at", "a time with its offset"))
+    elif at <= now:
+        errors.append(
+            FieldError(
+                "public_randomness.published_at",
+                "must be after the announcement: a value already published is known to all",
+            )
+        )
+    if errors:
+        raise ValidationFailed(errors)
+    return PublicRandomness(source or "", reference or "", at)
 
 
 def offer_drawn(

@@ -102,11 +102,20 @@ class AuditTrail:
         key = self.signing_key()
         return [AuditKey(tamper_evidence.public_key_bytes(key))] if key is not None else []
 
+    def prepare(self) -> None:
+        """The audit tables, created or upgraded; nothing when the owner role keeps them
+        (``DATABASE_SCHEMA_MANAGED=owner``)."""
+        if self.settings.manages_schema:
+            from infra import timestamping
+
+            tamper_evidence.prepare(self.database_url)
+            timestamping.prepare(self.database_url)
+
     def write_checkpoint(self) -> Any:
         key = self.signing_key()
         if key is None:
             raise RuntimeError("AUDIT_SIGNING_KEY is not set: checkpoints cannot be signed")
-        tamper_evidence.prepare(self.database_url)
+        self.prepare()
         producer = None
         if self.settings.kafka_bootstrap_servers:
             from confluent_kafka import Producer
@@ -139,7 +148,6 @@ class AuditTrail:
         settings = self.settings
         if not settings.audit_tsa_url or settings.audit_tsa_certificates is None:
             return 0
-        timestamping.prepare(self.database_url)
         with psycopg.connect(self.database_url) as conn:
             notes = [
                 r[0]
@@ -173,7 +181,7 @@ class AuditTrail:
                 "no public key to verify checkpoints with: set AUDIT_PUBLIC_KEYS to the "
                 "published key(s) (see the README, 'Keys'), or pass --public-key"
             )
-        tamper_evidence.prepare(self.database_url)
+        self.prepare()
         kafka_links = kafka_checkpoints = None
         if self.settings.kafka_bootstrap_servers:
             kafka_links, kafka_checkpoints = self._kafka_attestations()
@@ -200,7 +208,6 @@ class AuditTrail:
 
         from infra import timestamping
 
-        timestamping.prepare(self.database_url)
         stored = timestamping.stored_timestamps(self.database_url)
         report.summary["checkpoints timestamped (RFC 3161)"] = len(stored)
         if not stored:
@@ -261,6 +268,7 @@ class AuditTrail:
             self.settings.audit_witness_quorum,
             self.settings.audit_witness_max_age_s,
             cosignatures,
+            tamper_evidence.first_event_after(self.database_url, self.events_table),
         )
 
     def log_vkeys(self) -> list[str]:
@@ -318,15 +326,20 @@ class AuditTrail:
         cosigned note to Kafka; returns the witnesses whose cosignatures were new."""
         with self._connection() as conn:
             kept = tamper_evidence.store_cosignatures(conn, note, self.witnesses())
-        if kept and self.settings.kafka_bootstrap_servers:
-            self._publish_cosigned(note)
+            if kept and self.settings.kafka_bootstrap_servers:
+                size = int(note.split("\n", 2)[1])
+                checkpoint = tamper_evidence.checkpoint_at(conn, size)
+                assert checkpoint is not None  # the cosignatures were kept against it
+                # what the log holds (its own signature and the cosignatures it verified),
+                # never the submitted text with whatever other lines it carried
+                self._publish_cosigned(size, tamper_evidence.cosigned_note(conn, checkpoint))
         return [s.name for s in kept]
 
     def rebuild_tree(self) -> int:
-        tamper_evidence.prepare(self.database_url)
+        self.prepare()
         return transparency_log.rebuild(self.database_url, self.chain_table)
 
-    def _publish_cosigned(self, note: str) -> None:
+    def _publish_cosigned(self, size: int, note: str) -> None:
         from confluent_kafka import Producer
 
         from infra.kafka import client_config
@@ -336,8 +349,9 @@ class AuditTrail:
                 self.settings.kafka_bootstrap_servers or "", **{"message.timeout.ms": 10000}
             )
         )
-        size = note.split("\n", 2)[1]
-        producer.produce(self.topics.audit_cosignatures, key=size.encode(), value=note.encode())
+        producer.produce(
+            self.topics.audit_cosignatures, key=str(size).encode(), value=note.encode()
+        )
         if producer.flush(10):
             log.warning("cosignature kept but not yet published to Kafka", tree_size=size)
 

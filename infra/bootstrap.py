@@ -24,6 +24,7 @@ from application.store import ReintegrationApplication
 from infra import contract
 from infra.config import Settings
 from infra.contract import Topics
+from infra.database_roles import check_schema
 from infra.event_store import PostgresEventStore
 from infra.freshness import Freshness
 from infra.idempotency import IdempotencyKeys
@@ -63,10 +64,19 @@ class Container:
 
     @cached_property
     def application(self) -> ReintegrationApplication:
-        env = eventsourcing_env(self.database_url, self.settings.db_pool_size)
-        with schema_lock(self.database_url):  # processes started together create tables once
+        manages_schema = self.settings.manages_schema
+        env = eventsourcing_env(
+            self.database_url, self.settings.db_pool_size, manages_schema=manages_schema
+        )
+        if manages_schema:
+            with schema_lock(self.database_url):  # processes started together create tables once
+                app = ReintegrationApplication(env=env)
+        else:  # the application role: the owner made every table (reintegration db create-roles)
             app = ReintegrationApplication(env=env)
         self._closers.append(app.close)
+        if not manages_schema:
+            recorder: Any = app.recorder
+            check_schema(self.database_url, recorder.datastore.schema, recorder.events_table_name)
         # After PostgreSQL restarts, the pool's idle connections are dead: drop them at once.
         dependency(POSTGRESQL).when_back.append(app.recorder.datastore.pool.check)  # type: ignore[attr-defined]
         return app
@@ -177,6 +187,7 @@ class Container:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             topics=self.topics,
             batch_size=self.settings.relay_batch_size,
+            prepare_schema=self.settings.manages_schema,
         )
 
     def close(self) -> None:

@@ -80,6 +80,9 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
     of every insert made inside a command (the answer's ``Log-Position``).
     """
 
+    lock_through_function = False
+    """Take the write lock through the owner's function (:class:`ApplicationRoleRecorder`)."""
+
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         scoped: Any = idempotency.CommandScopedDatastore(datastore)
         super().__init__(scoped, events_table_name=events_table_name)
@@ -159,6 +162,28 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
         self.extend_statement = SQL("SELECT {schema}.{function}()").format(
             schema=schema, function=self.extend_function
         )
+        # The event store's write lock, for a role that may only insert: LOCK TABLE ... IN
+        # EXCLUSIVE MODE needs UPDATE, DELETE, TRUNCATE or MAINTAIN on the table, which the
+        # application role does not hold. The function runs as its owner and takes nothing but
+        # that lock, held until the caller's transaction ends (ADR 10).
+        self.lock_function = Identifier(events_table_name + "_lock")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}() RETURNS void LANGUAGE plpgsql "
+                "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$\n"
+                "BEGIN\n"
+                "  LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE;\n"
+                "END $$"
+            ).format(schema=schema, function=self.lock_function, events=events)
+        )
+        self.sql_create_statements.append(
+            SQL("REVOKE ALL ON FUNCTION {schema}.{function}() FROM PUBLIC").format(
+                schema=schema, function=self.lock_function
+            )
+        )
+        self.lock_function_statement = SQL("SELECT {schema}.{function}()").format(
+            schema=schema, function=self.lock_function
+        )
         # Many events at once: four arrays in binary, not an array of composite values in text
         # (whose escaping of every JSON quote cost about a tenth of the legacy import).
         self.insert_columns_statement = SQL(
@@ -226,6 +251,18 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
             )
             return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
+    def _lock_table(self, curs: Cursor[DictRow]) -> None:
+        """The library's table lock (``SET LOCAL lock_timeout``, then ``LOCK TABLE ... IN
+        EXCLUSIVE MODE``), or, with ``lock_through_function``, the same lock taken by the
+        owner's function: same mode, same timeout, held to the end of the transaction, so
+        commits are serialised exactly as before and the chain's order is the commit order."""
+        if not self.lock_through_function:
+            super()._lock_table(curs)
+            return
+        set_timeout, _lock = self.lock_table_statements
+        curs.execute(set_timeout, prepare=True)
+        curs.execute(self.lock_function_statement, prepare=True)
+
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -243,6 +280,15 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, (first, last))
             return {r["notification_id"]: bytes(r["chain_hash"]) for r in curs.fetchall()}
+
+
+class ApplicationRoleRecorder(ChainedApplicationRecorder):
+    """The recorder of a process run as the application role (``DATABASE_SCHEMA_MANAGED=owner``):
+    it may insert into the log but not lock the table itself, so it takes the write lock
+    through the owner's ``<events>_lock()`` function (created with the other tables by
+    ``reintegration db create-roles``)."""
+
+    lock_through_function = True
 
 
 def too_large(stored: StoredEvent) -> EventTooLarge:

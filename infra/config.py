@@ -38,6 +38,9 @@ class ConfigurationError(Exception):
 class Settings:
     environment: str = "production"  # or "development"
     database_url: str | None = None
+    # "service": each process creates and upgrades its tables; "owner": the owner role does
+    # (reintegration db create-roles) and processes change no table.
+    schema_managed_by: str = "service"
     data_dir: Path = PROJECT_ROOT / ".data"
     kafka_bootstrap_servers: str | None = None
     kafka_topic_prefix: str = "reintegration"
@@ -79,6 +82,13 @@ class Settings:
         return self.environment == "development"
 
     @property
+    def manages_schema(self) -> bool:
+        """Whether this process creates and upgrades the tables it uses at start-up. Not when
+        the owner role keeps them (``DATABASE_SCHEMA_MANAGED=owner``): the application role may
+        not change a table, and tries nothing of the kind."""
+        return self.schema_managed_by == "service"
+
+    @property
     def kafka_enabled(self) -> bool:
         return bool(self.kafka_bootstrap_servers)
 
@@ -105,9 +115,15 @@ class Settings:
             token_hashes = parse_token_hashes(env.get("API_TOKEN_HASHES", ""))
         except IdentityError as exc:
             raise ConfigurationError(str(exc)) from None
+        schema_managed_by = (env.get("DATABASE_SCHEMA_MANAGED") or "service").strip().lower()
+        if schema_managed_by not in ("service", "owner"):
+            raise ConfigurationError(
+                f"DATABASE_SCHEMA_MANAGED must be service or owner, not {schema_managed_by!r}"
+            )
         return cls(
             environment=environment,
             database_url=env.get("DATABASE_URL") or None,
+            schema_managed_by=schema_managed_by,
             data_dir=Path(env.get("REINTEGRATION_DATA_DIR") or PROJECT_ROOT / ".data"),
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX") or "reintegration",
@@ -251,6 +267,10 @@ def parse_witnesses(raw: str) -> tuple[str, ...]:
         found.append(str(key))
     if len({VerifierKey.parse(k).name for k in found}) != len(found):
         raise ConfigurationError("AUDIT_WITNESSES names a witness twice")
+    if len({VerifierKey.parse(k).public for k in found}) != len(found):
+        raise ConfigurationError(
+            "AUDIT_WITNESSES holds one key under two names: a quorum needs distinct witnesses"
+        )
     return tuple(found)
 
 

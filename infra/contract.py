@@ -18,7 +18,7 @@ from uuid import UUID
 import schemas
 from domain.base import CaseAggregate
 from domain.eligibility import EligibilityDecision, RuleSet
-from domain.housing import AllocationRound, Settlement
+from domain.housing import AllocationRound, LotteryCommitment, Settlement
 from domain.registry import Household, Person
 from domain.reintegration import Reintegration
 from domain.relocation import Convoy, Relocation
@@ -77,6 +77,9 @@ EVENT_SCHEMAS: dict[type[CaseAggregate.Event], str] = {
     Settlement.HousingUnitRegistered: "reintegration.housing.HousingUnitRegistered",
     AllocationRound.Announced: "reintegration.housing.LotteryAnnounced",
     AllocationRound.Drawn: "reintegration.housing.LotteryDrawn",
+    AllocationRound.ContributionRevealed: "reintegration.housing.LotteryContributionRevealed",
+    AllocationRound.Voided: "reintegration.housing.LotteryVoided",
+    LotteryCommitment.Used: "reintegration.housing.LotteryCommitmentUsed",
     Convoy.Scheduled: "reintegration.relocation.ConvoyScheduled",
     Relocation.Opened: "reintegration.relocation.RelocationOpened",
     Relocation.HousingOffered: "reintegration.relocation.HousingOffered",
@@ -112,6 +115,9 @@ REFERENCE_EVENTS: set[type[CaseAggregate.Event]] = {
     Settlement.HousingUnitRegistered,
     AllocationRound.Announced,
     AllocationRound.Drawn,
+    AllocationRound.ContributionRevealed,
+    AllocationRound.Voided,
+    LotteryCommitment.Used,
     Convoy.Scheduled,
 }
 

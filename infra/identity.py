@@ -1,7 +1,7 @@
 """Who is calling: a bearer token becomes an :class:`~domain.base.Actor` (user, role,
 districts), or nothing.
 
-Two kinds of token are accepted (ADR 0012):
+Two kinds of token are accepted (ADR 0014):
 
 - OpenID Connect access tokens (JWT) from the committee's identity provider: the signature
   is checked against the provider's JWKS (an ``https:`` or ``file:`` URL, cached, fetched

@@ -59,9 +59,17 @@ CONNECTION_WAIT_S = 5
 """How long a request waits for a pooled connection (the event store's and the read models')."""
 
 
-def eventsourcing_env(database_url: str, pool_size: int) -> dict[str, str]:
-    """The eventsourcing library's POSTGRES_* settings for a libpq URL."""
+def eventsourcing_env(
+    database_url: str, pool_size: int, *, manages_schema: bool = True
+) -> dict[str, str]:
+    """The eventsourcing library's POSTGRES_* settings for a libpq URL.
+
+    ``manages_schema`` False: a process run as the application role
+    (``DATABASE_SCHEMA_MANAGED=owner``): the library creates no table, and the recorder takes
+    the write lock through the owner's function (:class:`infra.chain.ApplicationRoleRecorder`).
+    """
     params = conninfo_to_dict(database_url)
+    recorder = "ChainedApplicationRecorder" if manages_schema else "ApplicationRoleRecorder"
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
@@ -72,9 +80,9 @@ def eventsourcing_env(database_url: str, pool_size: int) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "POSTGRES_CONNECT_TIMEOUT": str(CONNECTION_WAIT_S),
-        "CREATE_TABLE": "y",
+        "CREATE_TABLE": "y" if manages_schema else "n",
         # The library's recorder, extended to keep the tamper-evident hash chain (infra/chain.py).
-        "APPLICATION_RECORDER_TOPIC": "infra.chain:ChainedApplicationRecorder",
+        "APPLICATION_RECORDER_TOPIC": f"infra.chain:{recorder}",
     }
 
 

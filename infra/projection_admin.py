@@ -41,9 +41,13 @@ class ProjectionAdmin:
         self.topics = topics
 
     def prepare(self) -> None:
-        """Every projection's schema and tables, and the audit tables (idempotent)."""
+        """Every projection's schema and tables, and the audit tables (idempotent). Nothing
+        when the owner role keeps them (``DATABASE_SCHEMA_MANAGED=owner``)."""
         from infra import tamper_evidence
         from projections.runner import prepare
+
+        if not self.settings.manages_schema:
+            return
 
         for projection in PROJECTIONS.values():
             prepare(self.database_url, projection)
@@ -74,8 +78,13 @@ class ProjectionAdmin:
         group_id: str | None = None,
         group_instance_id: str | None = None,
     ) -> KafkaProjector | EventStoreProjector:
-        """The projection's runner: on Kafka when configured, else on the event store's log."""
+        """The projection's runner: on Kafka when configured, else on the event store's log.
+
+        A runner into a schema of its own (a rebuild, the auditor's scratch tables) creates it,
+        whoever manages the live ones: only a role that may create schemas (the owner) runs it.
+        """
         projection = PROJECTIONS[name]
+        prepare_schema = schema is not None or self.settings.manages_schema
         if self.settings.kafka_bootstrap_servers:
             return KafkaProjector(
                 projection,
@@ -90,11 +99,13 @@ class ProjectionAdmin:
                 consumer_config=kafka_settings(**CONSUMER_LIMITS, **CONSUMER_GROUP),
                 producer_config=kafka_settings(**PRODUCER_LIMITS),
                 watch=KafkaWatch(),
+                prepare_schema=prepare_schema,
             )
         return self._log_projector(projection, schema)
 
     def _log_projector(self, projection: Projection, schema: str | None) -> EventStoreProjector:
         recorder: Any = self.application.recorder
+        prepare_schema = schema is not None or self.settings.manages_schema
         return EventStoreProjector(
             projection,
             database_url=self.database_url,
@@ -104,6 +115,7 @@ class ProjectionAdmin:
             channel=recorder.channel_name,
             schema=schema,
             batch_size=self.settings.projection_batch_size,
+            prepare_schema=prepare_schema,
         )
 
     def source_ends(self) -> dict[tuple[str, int], int]:

@@ -68,6 +68,7 @@ class Relay:
         topics: Topics,
         batch_size: int = 1000,
         idle_wait_s: float = 0.5,
+        prepare_schema: bool = True,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -76,6 +77,7 @@ class Relay:
         self.topics = topics
         self.batch_size = batch_size
         self.idle_wait_s = idle_wait_s
+        self.prepare_schema = prepare_schema  # False: the owner role made its table
         self.published_position = 0
         self.ends: dict[tuple[str, int], int] = {}
 
@@ -109,7 +111,8 @@ class Relay:
             ThreadPoolExecutor(1, thread_name_prefix="relay-read") as reader,
         ):
             self.published = PublishedPositions(listener, self.recorder.events_table_name)
-            self.published.prepare()
+            if self.prepare_schema:
+                self.published.prepare()
             listener.execute(f'LISTEN "{self.recorder.channel_name}"')
             ahead: Future[Batch] | None = None
             while not stop.is_set():

@@ -101,6 +101,8 @@ class Note:
     def parse(cls, note: str) -> Note:
         if "\n\n" not in note:
             raise NoteError("not a signed note: no blank line before the signatures")
+        if any(c < " " and c != "\n" for c in note):
+            raise NoteError("a signed note holds no control characters but line feeds")
         text, _, block = note.rpartition("\n\n")
         text += "\n"
         signatures = []
@@ -142,8 +144,10 @@ def cosign(text: str, name: str, key: Ed25519PrivateKey, timestamp: int) -> Sign
 
 
 def signed_by(note: Note, key: VerifierKey) -> Signature | None:
-    """The signature of ``key`` on ``note`` when it verifies; None when the note carries none
-    by that key. A signature by that key that does not verify raises :class:`NoteError`."""
+    """The signature of ``key`` on ``note`` when it verifies (of several cosignatures by that
+    key, the newest); None when the note carries none by that key. A signature by that key that
+    does not verify raises :class:`NoteError`."""
+    found: Signature | None = None
     for signature in note.signatures:
         if signature.name != key.name or signature.key_hash != key.hash:
             continue
@@ -158,8 +162,11 @@ def signed_by(note: Note, key: VerifierKey) -> Signature | None:
             Ed25519PublicKey.from_public_bytes(key.public).verify(raw, message)
         except InvalidSignature:
             raise NoteError(f"the signature of {key.name!r} does not verify") from None
-        return signature
-    return None
+        if found is None or (
+            key.algorithm == COSIGNATURE_V1 and signature.timestamp > found.timestamp
+        ):
+            found = signature
+    return found
 
 
 # --- checkpoints -------------------------------------------------------------------------------
@@ -181,7 +188,7 @@ class CheckpointBody:
         if len(lines) < 4 or lines[-1] != "" or not all(lines[:-1]):
             raise NoteError("a checkpoint is an origin, a tree size and a root hash, one a line")
         origin, size, root = lines[:3]
-        if not size.isdigit() or (size != "0" and size.startswith("0")):
+        if not (size.isascii() and size.isdigit()) or (size != "0" and size.startswith("0")):
             raise NoteError("the tree size is not a decimal number")
         try:
             root_hash = base64.b64decode(root, validate=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import heapq
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -521,6 +521,21 @@ def verify(
         for f in report.findings
         if f.get("severity") != "info" and f.get("position") is not None
     ]
+    report.evidence = [
+        f"the event store's events ({events_table}), every link recomputed from them",
+        f"the stored hash chain ({chain_table}) and the Merkle tree recomputed over it",
+        f"{len(checkpoints)} signed checkpoints in the database"
+        + ("" if kafka_checkpoints is None else f", {len(kafka_checkpoints)} in Kafka"),
+        "the chain links carried in Kafka's event messages"
+        if kafka_links is not None
+        else "Kafka: not configured, its copies not compared",
+        "published keys: " + (", ".join(k.key_id for k in keys) or "none"),
+    ]
+    if witnessing is not None and witnessing.keys:
+        report.evidence.append(
+            f"cosignatures of {witnessing.quorum} of the witnesses "
+            + ", ".join(k.name for k in witnessing.keys)
+        )
     report.summary = {
         "events": events,
         "head position": head,
@@ -575,6 +590,7 @@ class WitnessPolicy:
     quorum: int
     max_age_s: float
     cosignatures: dict[int, list[Signature]]
+    first_event_after: Callable[[int], datetime | None] = lambda _position: None
 
     def check(
         self, report: AuditReport, vouched: list[Checkpoint], events: int, head: int
@@ -614,14 +630,38 @@ class WitnessPolicy:
                 )
             return None
         checkpoint, at = witnessed
-        age = datetime.now(UTC).timestamp() - at
+        now = datetime.now(UTC)
+        age = now.timestamp() - at
+        limit = f"(AUDIT_WITNESS_MAX_AGE_S is {self.max_age_s:g})"
+        if age > self.max_age_s:
+            # Witnesses cosign the newest checkpoint every round, even when the log is idle: an
+            # old quorum means they stopped, or were shown nothing since (the newest events
+            # and checkpoints removed, or hidden from them).
+            report.fail(
+                position=checkpoint.position,
+                problem=f"the newest checkpoint a quorum cosigned (tree size "
+                f"{checkpoint.tree_size}) was cosigned {round(age)} s ago {limit}: the "
+                "witnesses stopped, or the log showed them nothing newer",
+            )
+        for later in vouched:
+            signed_at = datetime.fromisoformat(later.created_at)
+            if (later.tree_size or 0) > (checkpoint.tree_size or 0) and (
+                now - signed_at
+            ).total_seconds() > self.max_age_s:
+                report.fail(
+                    position=later.position,
+                    problem=f"the checkpoint of tree size {later.tree_size}, signed "
+                    f"{later.created_at}, was never cosigned by a quorum {limit}: it was "
+                    "kept from the witnesses",
+                )
+                break
         after = head - checkpoint.position
-        if after > 0 and age > self.max_age_s:
+        first_after = self.first_event_after(checkpoint.position) if after > 0 else None
+        if first_after is not None and (now - first_after).total_seconds() > self.max_age_s:
             report.fail(
                 position=checkpoint.position + 1,
-                problem=f"positions after {checkpoint.position} are not witnessed: the newest "
-                f"checkpoint a quorum cosigned (tree size {checkpoint.tree_size}) was cosigned "
-                f"{round(age)} s ago (AUDIT_WITNESS_MAX_AGE_S is {self.max_age_s:g})",
+                problem=f"positions after {checkpoint.position} are not witnessed: the first "
+                f"was recorded {first_after.isoformat()} {limit}",
             )
         elif after > 0:
             report.note(
@@ -630,6 +670,25 @@ class WitnessPolicy:
                 f"witnessed tree has {checkpoint.tree_size} events)",
             )
         return checkpoint.tree_size
+
+
+def first_event_after(database_url: str, events_table: str) -> Callable[[int], datetime | None]:
+    """When the first event after a position was recorded (its own timestamp)."""
+
+    def when(position: int) -> datetime | None:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                SQL(
+                    "SELECT convert_from(state, 'UTF8')::jsonb -> 'timestamp' ->> '_data_' "
+                    "FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT 1"
+                ).format(Identifier(events_table)),
+                (position,),
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return datetime.fromisoformat(row[0])
+
+    return when
 
 
 def _check_freshness(
@@ -723,6 +782,9 @@ def in_notification_order(
 # --- witnesses' cosignatures -------------------------------------------------------------------
 
 
+COSIGNATURE_SPACING_S = 600
+
+
 class CosignatureRefused(Exception):
     """A cosignature the log does not keep; ``status`` is the HTTP status that says why."""
 
@@ -765,17 +827,31 @@ def store_cosignatures(
             403, "the note carries no cosignature by a witness this log is configured with"
         )
     with conn.transaction():
-        kept = [
-            s
-            for s in found
-            if transparency_log.tuples(conn)
-            .execute(
-                "INSERT INTO audit.cosignatures (tree_size, witness, key_hash, signed_at, signature)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (body.size, s.name, s.key_hash, s.timestamp, s.signature),
+        # One row per witness per checkpoint per COSIGNATURE_SPACING_S at most: witnesses
+        # cosign the same checkpoint every round while the log is idle, and only the newest
+        # time matters (how recently a quorum saw it).
+        cursor = transparency_log.tuples(conn)
+        kept = []
+        for s in found:
+            cursor.execute(
+                "INSERT INTO audit.cosignatures (tree_size, witness, key_hash, signed_at, "
+                "signature) SELECT %s, %s, %s, %s, %s WHERE NOT EXISTS (SELECT FROM "
+                "audit.cosignatures WHERE tree_size = %s AND witness = %s AND key_hash = %s "
+                "AND signed_at > %s) ON CONFLICT DO NOTHING",
+                (
+                    body.size,
+                    s.name,
+                    s.key_hash,
+                    s.timestamp,
+                    s.signature,
+                    body.size,
+                    s.name,
+                    s.key_hash,
+                    s.timestamp - COSIGNATURE_SPACING_S,
+                ),
             )
-            .rowcount
-        ]
+            if cursor.rowcount:
+                kept.append(s)
     for s in kept:
         log.info("checkpoint cosigned", tree_size=body.size, witness=s.name)
     return kept

@@ -36,9 +36,40 @@ CREATE TABLE IF NOT EXISTS audit.tlog_tiles (
     hashes  bytea NOT NULL,
     PRIMARY KEY (level, index)
 );
+-- Leaves are appended; a tile only grows (a partial tile gains hashes, none changes).
+-- `audit rebuild-tree`, run by the owner role, switches these off in its own transaction.
+CREATE OR REPLACE FUNCTION audit.tile_only_grows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.level <> OLD.level OR NEW.index <> OLD.index
+        OR length(NEW.hashes) < length(OLD.hashes)
+        OR substring(NEW.hashes FROM 1 FOR length(OLD.hashes)) <> OLD.hashes THEN
+        RAISE EXCEPTION 'audit.tlog_tiles only grow: a stored hash cannot change'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS tlog_tiles_only_grow ON audit.tlog_tiles;
+CREATE TRIGGER tlog_tiles_only_grow BEFORE UPDATE ON audit.tlog_tiles
+    FOR EACH ROW EXECUTE FUNCTION audit.tile_only_grows();
+DROP TRIGGER IF EXISTS tlog_tiles_kept ON audit.tlog_tiles;
+CREATE TRIGGER tlog_tiles_kept BEFORE DELETE ON audit.tlog_tiles
+    FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
+DROP TRIGGER IF EXISTS tlog_tiles_no_truncate ON audit.tlog_tiles;
+CREATE TRIGGER tlog_tiles_no_truncate BEFORE TRUNCATE ON audit.tlog_tiles
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
+DROP TRIGGER IF EXISTS tlog_leaves_append_only ON audit.tlog_leaves;
+CREATE TRIGGER tlog_leaves_append_only BEFORE UPDATE OR DELETE ON audit.tlog_leaves
+    FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
+DROP TRIGGER IF EXISTS tlog_leaves_no_truncate ON audit.tlog_leaves;
+CREATE TRIGGER tlog_leaves_no_truncate BEFORE TRUNCATE ON audit.tlog_leaves
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
 """
 INTEGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('audit-tlog-integrate'))"
 BATCH = 50_000
+
+
+class TreeCorrupted(Exception):
+    """The stored tree does not hold what the chain gives."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +124,9 @@ def _integrate_batch(
     )
     if not links:
         return tree_size, 0
-    edge = merkle.TileEdge.resume(tree_size, _edge_tiles(conn, tree_size))
+    last_tiles = _edge_tiles(conn, tree_size)
+    _check_last_leaves(conn, chain_table, tree_size, last_tiles.get(0, b""))
+    edge = merkle.TileEdge.resume(tree_size, last_tiles)
     for _, link in links:
         edge.append(merkle.leaf_hash(bytes(link)))
     tuples(conn).execute(
@@ -109,7 +142,41 @@ def _integrate_batch(
         "WHERE length(excluded.hashes) > length(audit.tlog_tiles.hashes)",
         ([k[0] for k, _ in changed], [k[1] for k, _ in changed], [v for _, v in changed]),
     )
+    stored = _tiles(conn, [k for k, _ in changed])
+    for key, hashes in changed:
+        if stored.get(key, b"")[: len(hashes)] != hashes:
+            raise TreeCorrupted(
+                f"the stored tile {key} differs from the one the chain gives: the tree was "
+                "changed in the database; `reintegration audit rebuild-tree` grows it again"
+            )
     return edge.size, len(links)
+
+
+def _check_last_leaves(
+    conn: psycopg.Connection[Any], chain_table: str, tree_size: int, tile: bytes
+) -> None:
+    """The stored partial tile the tree grows from holds the chain's leaves (a tile changed in
+    the database would otherwise be carried into every later root)."""
+    held = tree_size % merkle.TILE_WIDTH
+    if not held:
+        return
+    rows = (
+        tuples(conn)
+        .execute(
+            SQL(
+                "SELECT c.chain_hash FROM audit.tlog_leaves l JOIN {} c "
+                "ON c.notification_id = l.position WHERE l.leaf_index >= %s ORDER BY l.leaf_index"
+            ).format(Identifier(chain_table)),
+            (tree_size - held,),
+        )
+        .fetchall()
+    )
+    expected = b"".join(merkle.leaf_hash(bytes(r[0])) for r in rows)
+    if tile[: held * 32] != expected:
+        raise TreeCorrupted(
+            f"the stored tile (0, {tree_size // merkle.TILE_WIDTH}) differs from the chain: the "
+            "tree was changed in the database; `reintegration audit rebuild-tree` grows it again"
+        )
 
 
 def _edge_tiles(conn: psycopg.Connection[Any], tree_size: int) -> dict[int, bytes]:
@@ -174,8 +241,14 @@ def consistency_proof(conn: psycopg.Connection[Any], old: int, new: int) -> list
 
 
 def rebuild(database_url: str, chain_table: str) -> int:
-    """Forget the tree and grow it again from the chain (after a restore, or to check it)."""
+    """Forget the tree and grow it again from the chain (after a restore, or when `audit
+    verify` finds it changed). Run by the owner role: the application role cannot switch off
+    the triggers that keep the tree append-only."""
     with psycopg.connect(database_url) as conn, conn.transaction():
-        tuples(conn).execute(INTEGRATE_LOCK)
-        tuples(conn).execute("TRUNCATE audit.tlog_leaves, audit.tlog_tiles")
+        conn.execute(INTEGRATE_LOCK)
+        for table in ("audit.tlog_leaves", "audit.tlog_tiles"):
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        conn.execute("TRUNCATE audit.tlog_leaves, audit.tlog_tiles")
+        for table in ("audit.tlog_leaves", "audit.tlog_tiles"):
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
     return integrate(database_url, chain_table)

@@ -122,12 +122,58 @@ def is_sequenced(conn: psycopg.Connection[Any], schema: str) -> bool:
     return row is not None and row[0] is not None
 
 
+# Who may do what on a schema and on its tables and sequences, besides their owner (a null
+# grantee: PUBLIC).
+SELECT_GRANTS = """
+SELECT 'SCHEMA' AS kind, NULL AS name, a.privilege_type,
+       CASE a.grantee WHEN 0 THEN NULL ELSE pg_get_userbyid(a.grantee)::text END AS grantee
+FROM pg_namespace n, aclexplode(n.nspacl) a
+WHERE n.nspname = %(schema)s AND a.grantee <> n.nspowner
+UNION ALL
+SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.relname, a.privilege_type,
+       CASE a.grantee WHEN 0 THEN NULL ELSE pg_get_userbyid(a.grantee)::text END
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'S') AND a.grantee <> c.relowner
+"""
+PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"}
+PRIVILEGES |= {"MAINTAIN", "USAGE", "CREATE"}
+
+
+def copy_grants(conn: psycopg.Connection[Any], live: str, rebuilt: str) -> None:
+    """Give the rebuilt schema and its tables the privileges other roles hold on the live
+    ones: the application role, which reads and writes the read models but may create none,
+    keeps its access when a rebuild made by the owner is swapped in (ADR 10)."""
+    ident = sql.Identifier
+    with conn.cursor(row_factory=tuple_row) as cur:
+        grants = cur.execute(SELECT_GRANTS, {"schema": live}).fetchall()
+        rebuilt_tables = {
+            r[0]
+            for r in cur.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s",
+                (rebuilt,),
+            )
+        }
+        for kind, name, privilege, grantee in grants:
+            if privilege not in PRIVILEGES or (kind != "SCHEMA" and name not in rebuilt_tables):
+                continue  # (a table the rebuilt schema no longer has)
+            cur.execute(
+                sql.SQL("GRANT {} ON {} {} TO {}").format(
+                    sql.SQL(privilege),
+                    sql.SQL(kind),
+                    ident(rebuilt) if kind == "SCHEMA" else ident(rebuilt, name),
+                    sql.SQL("PUBLIC") if grantee is None else ident(grantee),
+                )
+            )
+
+
 def swap_in(database_url: str, live: str, rebuilt: str) -> None:
     """Atomically replace the live schema with the rebuilt one.
 
     Locks both meta tables first: a live projector's batch holds a share lock on its meta
     row, so the swap waits for it; the next batch sees the new generation and re-seeks.
     Queries resolve table names through search_path, so they read the new tables at once.
+    The rebuilt tables get the grants of the live ones first (:func:`copy_grants`).
     """
     retired = f"{live}__retired"
     with psycopg.connect(database_url) as conn:
@@ -142,6 +188,7 @@ def swap_in(database_url: str, live: str, rebuilt: str) -> None:
                     ident(live)
                 )
             )
+            copy_grants(conn, live, rebuilt)
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident(retired)))
             conn.execute(
                 sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(ident(live), ident(retired))
@@ -263,7 +310,12 @@ MARK_DISCARDED = (
 
 
 def replay_dead_letters(
-    database_url: str, projection: Projection, replayed_by: str, ids: Sequence[int] = ()
+    database_url: str,
+    projection: Projection,
+    replayed_by: str,
+    ids: Sequence[int] = (),
+    *,
+    prepare_schema: bool = True,
 ) -> list[Resolution]:
     """Apply pending dead letters again (after a fix), each with the events parked behind it.
 
@@ -273,7 +325,8 @@ def replay_dead_letters(
     ``ids``, every pending one in order; replaying one already replayed changes nothing.
     """
     replayed_by = _named(replayed_by, "who replays")
-    prepare(database_url, projection)  # a schema from before sequencing gets its tables
+    if prepare_schema:
+        prepare(database_url, projection)  # a schema from before sequencing gets its tables
     with connect(database_url, projection.schema) as conn:
         if ids:
             targets = sorted(set(ids))
@@ -318,14 +371,21 @@ def _replay_one(
 
 
 def discard_dead_letter(
-    database_url: str, projection: Projection, id: int, discarded_by: str, reason: str
+    database_url: str,
+    projection: Projection,
+    id: int,
+    discarded_by: str,
+    reason: str,
+    *,
+    prepare_schema: bool = True,
 ) -> Resolution:
     """Give a dead letter up for good, recording who, when and why, then apply the events
     parked behind it in order (a parked event that fails becomes the key's dead letter).
     Discarding one already discarded (or replayed) changes nothing."""
     discarded_by = _named(discarded_by, "who discards")
     reason = _named(reason, "the reason")
-    prepare(database_url, projection)
+    if prepare_schema:
+        prepare(database_url, projection)
     with (
         connect(database_url, projection.schema) as conn,
         conn.transaction(),
@@ -486,4 +546,9 @@ def compare_schemas(database_url: str, live: str, scratch: str, generated_by: st
             ).fetchone()
             report.summary[f"{table} rows (rebuilt)"] = count[0] if count else 0
     report.summary["tables compared"] = len(tables)
+    report.evidence = [
+        f"the live read models (schema {live})",
+        f"the same read models rebuilt from the start of the event log (schema {scratch}), "
+        f"compared row by row: {', '.join(tables)}",
+    ]
     return report

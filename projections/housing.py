@@ -107,12 +107,19 @@ def lottery_announced(cur: Cursor[Any], e: dict[str, Any]) -> None:
     cur.execute(
         "INSERT INTO rm_allocation_rounds (round_id, settlement_code, round_number, seed_hash, "
         "algorithm_version, entrants, units, rule_set_code, rule_set_version, "
-        "offer_deadline_days, announced_at, announced_by, version) VALUES (%(aggregate_id)s, "
+        "offer_deadline_days, announced_at, announced_by, version, participants, "
+        "public_randomness) VALUES (%(aggregate_id)s, "
         "%(settlement_code)s, %(round_number)s, %(seed_hash)s, %(algorithm_version)s, "
         "%(entrants_json)s, %(units_json)s, %(rule_set_code)s, %(rule_set_version)s, "
-        "%(offer_deadline_days)s, %(occurred_at)s, %(actor_id)s, %(aggregate_version)s) "
-        "ON CONFLICT DO NOTHING",
-        {**e, "entrants_json": _json(e["entrants"]), "units_json": _json(e["units"])},
+        "%(offer_deadline_days)s, %(occurred_at)s, %(actor_id)s, %(aggregate_version)s, "
+        "%(participants_json)s, %(public_json)s) ON CONFLICT DO NOTHING",
+        {
+            **e,
+            "entrants_json": _json(e["entrants"]),
+            "units_json": _json(e["units"]),
+            "participants_json": _json(e.get("commitments") or []),
+            "public_json": _json(e.get("public_randomness")),
+        },
     )
 
 
@@ -124,6 +131,16 @@ def lottery_drawn(cur: Cursor[Any], e: dict[str, Any]) -> None:
         {**e, "assignments_json": _json(e["assignments"]), "reserve_json": _json(e["reserve"])},
         ", seed = %(seed)s, assignments = %(assignments_json)s, reserve = %(reserve_json)s, "
         "witnesses = %(witnesses)s, drawn_at = %(occurred_at)s",
+    )
+
+
+def lottery_voided(cur: Cursor[Any], e: dict[str, Any]) -> None:
+    _advance(
+        cur,
+        "rm_allocation_rounds",
+        "round_id",
+        e,
+        ", voided_at = %(occurred_at)s, withheld_by = %(withheld_by)s, void_reason = %(reason)s",
     )
 
 
@@ -314,6 +331,7 @@ HANDLERS = {
     "reintegration.housing.HousingUnitRegistered": unit_registered,
     "reintegration.housing.LotteryAnnounced": lottery_announced,
     "reintegration.housing.LotteryDrawn": lottery_drawn,
+    "reintegration.housing.LotteryVoided": lottery_voided,
     "reintegration.relocation.ConvoyScheduled": convoy_scheduled,
     "reintegration.relocation.RelocationOpened": relocation_opened,
     "reintegration.relocation.HousingOffered": housing_offered,

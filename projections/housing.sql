@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS rm_allocation_rounds (
     drawn_at           timestamptz,
     version            bigint NOT NULL
 );
+ALTER TABLE rm_allocation_rounds ADD COLUMN IF NOT EXISTS participants jsonb;
+ALTER TABLE rm_allocation_rounds ADD COLUMN IF NOT EXISTS public_randomness jsonb;
+ALTER TABLE rm_allocation_rounds ADD COLUMN IF NOT EXISTS voided_at timestamptz;
+ALTER TABLE rm_allocation_rounds ADD COLUMN IF NOT EXISTS withheld_by text[];
+ALTER TABLE rm_allocation_rounds ADD COLUMN IF NOT EXISTS void_reason text;
 
 CREATE TABLE IF NOT EXISTS rm_relocations (
     household_id      uuid PRIMARY KEY,

@@ -161,7 +161,10 @@ def connect(database_url: str, schema: str) -> psycopg.Connection[dict[str, Any]
 
 
 def prepare(database_url: str, projection: Projection, schema: str | None = None) -> None:
-    """Create the projection's schema and tables if missing (safe to run concurrently)."""
+    """Create the projection's schema and tables if missing (safe to run concurrently).
+
+    Not run by a process of the application role, which may change rows but no table: the
+    owner role creates and upgrades the schemas (``reintegration db create-roles``)."""
     schema = schema or projection.schema
     with psycopg.connect(database_url) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (schema,))
@@ -403,10 +406,12 @@ class KafkaProjector:
         consumer_config: Mapping[str, object] | None = None,
         producer_config: Mapping[str, object] | None = None,
         watch: Any = None,
+        prepare_schema: bool = True,
     ) -> None:
         """``consumer_config`` and ``producer_config`` add to the clients' settings (the
         message limits of the contract, the group's timeouts, logging). ``watch`` follows the
-        cluster's availability (``infra.resilience.KafkaWatch``: ``error_cb``, ``check``)."""
+        cluster's availability (``infra.resilience.KafkaWatch``: ``error_cb``, ``check``).
+        ``prepare_schema`` False: the schema's owner keeps its tables (see :func:`prepare`)."""
         self.projection = projection
         self.consumer_config = dict(consumer_config or {})
         self.producer_config = dict(producer_config or {})
@@ -419,6 +424,7 @@ class KafkaProjector:
         self.group_instance_id = group_instance_id
         self.dead_letter_topic = dead_letter_topic
         self.watch = watch
+        self.prepare_schema = prepare_schema
         self._unassigned_since: float | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._generation: Any = None
@@ -428,7 +434,8 @@ class KafkaProjector:
     def run(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
         """Consume until ``stop`` is set (or, with ``until_caught_up``, until every assigned
         partition has reached its end once)."""
-        prepare(self.database_url, self.projection, self.schema)
+        if self.prepare_schema:
+            prepare(self.database_url, self.projection, self.schema)
         config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "group.id": self.group_id,
@@ -650,9 +657,11 @@ class EventStoreProjector:
         channel: str,
         schema: str | None = None,
         batch_size: int = 500,
+        prepare_schema: bool = True,
     ) -> None:
         self.projection = projection
         self.database_url = database_url
+        self.prepare_schema = prepare_schema
         self.select_notifications = select_notifications
         self.encode_notification = encode_notification
         self.max_notification_id = max_notification_id
@@ -662,7 +671,8 @@ class EventStoreProjector:
         self.caught_up = threading.Event()
 
     def run(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
-        prepare(self.database_url, self.projection, self.schema)
+        if self.prepare_schema:
+            prepare(self.database_url, self.projection, self.schema)
         with (
             connect(self.database_url, self.schema) as conn,
             psycopg.connect(self.database_url, autocommit=True) as listener,

@@ -11,6 +11,10 @@ extends an earlier one:
     python verify_transparency.py consistency --old old.txt --new new.txt --vkey VKEY \\
         --proof HASH,HASH,...
 
+Give the witnesses' keys too (``--vkey`` of type 0x04, ``--quorum N``): the checkpoint then
+counts only when that many of them cosigned it (C2SP tlog-cosignature), so that the committee
+cannot show you a history it shows nobody else.
+
 What it implements, from the public specifications only:
 
 - the Merkle tree of RFC 9162 (section 2.1): a leaf hash is SHA-256(0x00 || leaf), an interior
@@ -41,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 EM_DASH = "\u2014"
 ED25519 = 0x01
+COSIGNATURE_V1 = 0x04  # a witness's timestamped Ed25519 cosignature (C2SP tlog-cosignature)
 
 
 class NotVerified(Exception):
@@ -137,6 +142,7 @@ class VerifierKey:
     name: str
     key_id: bytes
     public: bytes
+    kind: int = ED25519  # 0x01: the log's signature; 0x04: a witness's cosignature
 
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
@@ -146,18 +152,22 @@ class VerifierKey:
             material = base64.b64decode(encoded, validate=True)
         except ValueError as exc:
             raise NotVerified(f"not a verifier key (name+keyid+key): {text!r}") from exc
-        if len(key_id) != 4 or len(material) != 33 or material[0] != ED25519:
-            raise NotVerified(f"not an Ed25519 verifier key: {text!r}")
-        public = material[1:]
-        expected = hashlib.sha256(name.encode() + b"\n" + bytes([ED25519]) + public).digest()[:4]
+        if len(key_id) != 4 or len(material) != 33 or material[0] not in (ED25519, COSIGNATURE_V1):
+            raise NotVerified(f"not an Ed25519 verifier key (type 0x01 or 0x04): {text!r}")
+        kind, public = material[0], material[1:]
+        expected = hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + public).digest()[:4]
         if expected != key_id:
             raise NotVerified(f"the verifier key {name!r} has a key id that is not its own")
-        return cls(name, key_id, public)
+        return cls(name, key_id, public, kind)
 
 
-def verified_text(note: str, keys: list[VerifierKey]) -> tuple[str, list[str]]:
-    """The text of a signed note, once at least one signature by one of ``keys`` verifies, and
-    the names of the keys that signed it. A signature by a known key that fails rejects it."""
+def verified_text(
+    note: str, keys: list[VerifierKey], quorum: int | None = None
+) -> tuple[str, list[str]]:
+    """The text of a signed note, once a signature by one of the log's ``keys`` (type 0x01)
+    verifies and, when witnesses' keys (type 0x04) are given, cosignatures by ``quorum`` of
+    them (default: all); and the names of the keys that signed. A signature by a given key
+    that fails rejects the note; signatures by other keys are ignored."""
     if "\n\n" not in note:
         raise NotVerified("not a signed note: no blank line before the signatures")
     text, _, signatures = note.rpartition("\n\n")
@@ -175,13 +185,31 @@ def verified_text(note: str, keys: list[VerifierKey]) -> tuple[str, list[str]]:
             raise NotVerified(f"a signature of {name!r} is not base64") from exc
         for key in keys:
             if key.name == name and key.key_id == raw[:4]:
+                if key.kind == COSIGNATURE_V1:
+                    if len(raw) != 4 + 8 + 64:
+                        raise NotVerified(f"the cosignature of {name!r} is not 72 bytes")
+                    when = int.from_bytes(raw[4:12], "big")
+                    message = f"cosignature/v1\ntime {when}\n{text}".encode()
+                    signature = raw[12:]
+                else:
+                    message, signature = text.encode(), raw[4:]
                 try:
-                    Ed25519PublicKey.from_public_bytes(key.public).verify(raw[4:], text.encode())
+                    Ed25519PublicKey.from_public_bytes(key.public).verify(signature, message)
                 except InvalidSignature:
                     raise NotVerified(f"the signature of {name!r} does not verify") from None
-                signed_by.append(name)
-    if not signed_by:
-        raise NotVerified("no signature by a key you trust verifies this note")
+                if name not in signed_by:
+                    signed_by.append(name)
+    logs = {k.name for k in keys if k.kind == ED25519}
+    witnesses = {k.name for k in keys if k.kind == COSIGNATURE_V1}
+    if not logs & set(signed_by):
+        raise NotVerified("no signature by a log key you trust verifies this note")
+    needed = len(witnesses) if quorum is None else quorum
+    cosigned = witnesses & set(signed_by)
+    if len(cosigned) < needed:
+        raise NotVerified(
+            f"cosigned by {len(cosigned)} of the witnesses you trust, not {needed}: nobody "
+            "outside vouches that this is the history everyone else is shown"
+        )
     return text, signed_by
 
 
@@ -193,13 +221,15 @@ class Checkpoint:
     signed_by: list[str]
 
     @classmethod
-    def verified(cls, note: str, keys: list[VerifierKey]) -> Checkpoint:
-        text, signed_by = verified_text(note, keys)
+    def verified(cls, note: str, keys: list[VerifierKey], quorum: int | None = None) -> Checkpoint:
+        text, signed_by = verified_text(note, keys, quorum)
         lines = text.split("\n")[:-1]
         if len(lines) < 3:
             raise NotVerified("a checkpoint has an origin, a tree size and a root hash")
         origin, size_text, root_text = lines[:3]
-        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        if not (size_text.isascii() and size_text.isdigit()) or (
+            size_text != "0" and size_text.startswith("0")
+        ):
             raise NotVerified(f"the tree size {size_text!r} is not a decimal number")
         root = base64.b64decode(root_text)
         if len(root) != 32:
@@ -243,13 +273,23 @@ def main(argv: list[str] | None = None) -> int:
     consistency.add_argument("--old", required=True, help="the older checkpoint note")
     consistency.add_argument("--new", required=True, help="the newer checkpoint note")
     for command in (inclusion, consistency):
-        command.add_argument("--vkey", action="append", required=True, help="a key you trust")
+        command.add_argument(
+            "--vkey",
+            action="append",
+            required=True,
+            help="a key you trust: the log's (type 0x01) and the witnesses' (type 0x04)",
+        )
+        command.add_argument(
+            "--quorum", type=int, help="how many of the witnesses must cosign (default: all)"
+        )
         command.add_argument("--proof", default="", help="hashes, comma-separated, or a file")
     args = parser.parse_args(argv)
     try:
         keys = [VerifierKey.parse(k) for k in args.vkey]
         if args.command == "inclusion":
-            checkpoint = Checkpoint.verified(Path(args.checkpoint).read_text("utf-8"), keys)
+            checkpoint = Checkpoint.verified(
+                Path(args.checkpoint).read_text("utf-8"), keys, args.quorum
+            )
             leaf = leaf_hash(_hash(args.leaf))
             verify_inclusion(leaf, args.index, checkpoint.size, _proof(args.proof), checkpoint.root)
             print(
@@ -257,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{checkpoint.size}, signed by {', '.join(checkpoint.signed_by)}"
             )
         else:
-            old = Checkpoint.verified(Path(args.old).read_text("utf-8"), keys)
-            new = Checkpoint.verified(Path(args.new).read_text("utf-8"), keys)
+            old = Checkpoint.verified(Path(args.old).read_text("utf-8"), keys, args.quorum)
+            new = Checkpoint.verified(Path(args.new).read_text("utf-8"), keys, args.quorum)
             if old.origin != new.origin:
                 raise NotVerified(f"two different logs: {old.origin!r} and {new.origin!r}")
             verify_consistency(old.size, new.size, _proof(args.proof), old.root, new.root)

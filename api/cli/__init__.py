@@ -11,6 +11,7 @@ import typer
 
 from api.cli import (
     audit,
+    database,
     demo,
     eligibility,
     housing,
@@ -52,6 +53,7 @@ for app, name in (
     (service.dead_letters_cli, "dead-letters"),
     (service.contract_cli, "contract"),
     (audit.audit_cli, "audit"),
+    (database.db_cli, "db"),
     (registry.import_cli, "import"),
     (registry.persons_cli, "persons"),
     (registry.households_cli, "households"),

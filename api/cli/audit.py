@@ -24,7 +24,6 @@ from api.cli.common import (
     projection_names,
     reading,
     running,
-    show,
     table_console,
 )
 from infra import access_log
@@ -39,7 +38,7 @@ def _print_report(report: Any, as_json: bool) -> None:
         print(report.to_json())
     else:
         style = "green" if report.ok else "red"
-        console.print(report.to_text(), style=style, highlight=False)
+        table_console().print(report.to_text(), style=style, highlight=False, markup=False)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -48,39 +47,54 @@ def _print_report(report: Any, as_json: bool) -> None:
 def audit_case(
     household_id: Annotated[str, typer.Argument(help="Household (case) id")],
     output: Annotated[
-        Path | None, typer.Option(help="Write the report here (.html or .json)")
+        Path | None, typer.Option(help="Also write the document here (.html or .json)")
     ] = None,
     as_of: Annotated[
         str | None, typer.Option(help="Show the case's state as of this ISO 8601 time")
     ] = None,
+    lang: Annotated[str, typer.Option(help="Language of the HTML report: en or az")] = "en",
+    as_json: JsonOption = False,
     by: ByOption = "auditor",
 ) -> None:
-    """The complete history of a case from the event store, as an HTML report (or JSON), with the
-    hash chain checked; with --as-of, the case's state at that moment."""
+    """The complete history of a case from the event store, with the hash chain checked (or,
+    with --as-of, the case's state at that moment), in the audit envelope; --output writes it
+    as a readable HTML report (or JSON)."""
+    from application.audit import case_report
     from infra.case_report import render_html
 
+    if lang not in ("en", "az"):
+        raise fail("--lang is en or az")
     case_id = parse_id(household_id)
     with reading("audit case", "auditor", by) as reads:
         container, by = reads.container, reads.actor.user_id
         audit = container.services.audit
+        chain = container.audit_trail.verify(by, require_keys=False)
         if as_of is not None:
-            state = audit.as_of(case_id, parse_moment(as_of))
+            document = audit.as_of(case_id, parse_moment(as_of))
             subjects = [case_id]
-            text = json.dumps(state, indent=2, ensure_ascii=False)
         else:
-            history = audit.history(case_id)
-            subjects = [case_id, *{UUID(e["aggregate_id"]) for e in history["events"]}]
-            chain = container.audit_trail.verify(by, require_keys=False)
-            if output is not None and output.suffix == ".html":
-                text = render_html(history, chain, by)
-            else:
-                text = json.dumps(history, indent=2, ensure_ascii=False)
+            document = audit.history(case_id)
+            subjects = [case_id, *{UUID(e["aggregate_id"]) for e in document["events"]}]
+        report = case_report(case_id, document, chain, by)
         reads.record(subjects)
-        if output is None:
-            print(text)
+    if output is not None:
+        if output.suffix == ".html":
+            text = render_html(document, chain, by, lang)
         else:
-            output.write_text(text, encoding="utf-8")
-            console.print(f"wrote {output}")
+            text = json.dumps(document, indent=2, ensure_ascii=False)
+        output.write_text(text, encoding="utf-8")
+    if not as_json:
+        report.details = None  # the text shows the envelope; the document is in --output
+        if as_of is None:
+            for e in document["events"]:
+                report.summary[f"#{e['position']}"] = (
+                    f"{e['occurred_at'][:19].replace('T', ' ')} "
+                    f"{e['event_type'].rsplit('.', 1)[-1]} by {e['actor_id']} "
+                    f"({e['actor_role']})" + (f": {e['reason']}" if e.get("reason") else "")
+                )
+        if output is not None:
+            report.summary["written to"] = str(output)
+    _print_report(report, as_json)
 
 
 @audit_cli.command("verify")
@@ -162,18 +176,27 @@ def audit_projections(
     by: ByOption = "auditor",
 ) -> None:
     """Rebuild the read models into scratch tables from the start of the log and compare them with
-    the live ones, reporting any difference."""
+    the live ones, reporting any difference (one envelope for all the projections checked)."""
+    from application.reports import AuditReport
+
     by = identified("auditor", by).user_id
     with running() as (container, _stop):
-        failed = False
-        for projection in projection_names(name):
-            report = container.projections.cross_check(projection, by)
-            try:
-                _print_report(report, as_json)
-            except typer.Exit:
-                failed = True
-        if failed:
-            raise typer.Exit(1)
+        reports = [
+            container.projections.cross_check(projection, by)
+            for projection in projection_names(name)
+        ]
+    if len(reports) == 1:
+        _print_report(reports[0], as_json)
+        return
+    combined = AuditReport("projection cross-check", "every read model", by)
+    for report in reports:
+        combined.evidence += report.evidence
+        combined.summary |= {f"{report.subject}: {k}": v for k, v in report.summary.items()}
+        for finding in report.findings:
+            (combined.note if finding.get("severity") == "info" else combined.fail)(
+                projection=report.subject, **{k: v for k, v in finding.items() if k != "severity"}
+            )
+    _print_report(combined, as_json)
 
 
 @audit_cli.command("access-log")
@@ -216,25 +239,28 @@ def audit_access_log(
 
 
 @audit_cli.command("decision")
-def audit_decision(decision_id: str, by: ByOption = "auditor") -> None:
+def audit_decision(decision_id: str, as_json: JsonOption = False, by: ByOption = "auditor") -> None:
     """Re-run a recorded decision on its recorded facts and rule set version: exit 0 when it
-    gives the identical result, 1 when anything differs (each difference is printed)."""
+    gives the identical result, 1 when anything differs (each difference is a finding)."""
+    from application.audit import decision_report
+
     with reading("audit decision", "auditor", by) as reads:
         rerun = reads.container.services.audit.rerun_decision(parse_uuid(decision_id, "decision"))
         reads.record([rerun.household_id])
-    show(rerun.as_dict())
-    if not rerun.matches:
-        raise typer.Exit(1)
+    _print_report(decision_report(rerun, reads.actor.user_id), as_json)
 
 
 @audit_cli.command("decisions")
 def audit_decisions(
     settlement: Annotated[str | None, typer.Option(help="Decisions of this settlement")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every recorded decision")] = False,
+    as_json: JsonOption = False,
     by: ByOption = "auditor",
 ) -> None:
     """Re-run many recorded decisions (current and superseded) and summarise matches and
     mismatches; exit 1 when any differs."""
+    from application.audit import decisions_report
+
     if (settlement is None) == (not all_):
         raise fail("give --settlement CODE or --all")
     by = identified("auditor", by).user_id
@@ -242,33 +268,26 @@ def audit_decisions(
         audit = container.services.audit
         ids = audit.decisions(settlement)
         progress, task = progress_bar("re-running decisions", len(ids))
-        mismatches = []
+        reruns = []
         engines: dict[str, int] = {}
         with progress:
             for rerun in audit.rerun_decisions(ids, lambda n: progress.advance(task, n)):
                 engines[rerun.recorded_engine] = engines.get(rerun.recorded_engine, 0) + 1
-                if not rerun.matches:
-                    mismatches.append(rerun.as_dict())
-    show(
-        {
-            "scope": settlement or "all",
-            "decisions": len(ids),
-            "matches": len(ids) - len(mismatches),
-            "mismatches": len(mismatches),
-            "recorded_engines": engines,
-            "mismatched": mismatches[:100],
-        }
-    )
-    if mismatches:
-        raise typer.Exit(1)
+                reruns.append(rerun)
+    scope = f"decisions of {settlement}" if settlement else "every decision"
+    _print_report(decisions_report(scope, reruns, engines, by), as_json)
 
 
 @audit_cli.command("lottery")
-def audit_lottery(code: str, number: int) -> None:
-    """Re-run a drawn round from its recorded seed, entrants and units: exit 1 on a difference."""
-    with reading("audit lottery", "auditor") as reads:
-        check = reads.container.services.audit.rerun_lottery(code, number)
-        reads.record(access_log.subjects_in(check.as_dict()))
-    show(check.as_dict())
-    if not check.matches:
-        raise typer.Exit(1)
+def audit_lottery(
+    code: str, number: int, as_json: JsonOption = False, by: ByOption = "auditor"
+) -> None:
+    """Re-run a drawn round from what it recorded (every reveal against its commitment, the
+    seed, the draw, the digests): exit 1 on a difference."""
+    from application.audit import lottery_report
+
+    with reading("audit lottery", "auditor", by) as reads:
+        services = reads.container.services
+        check = services.audit.rerun_lottery(code, number)
+        reads.record([e.household_id for e in services.housing.get_round(code, number).entrants])
+    _print_report(lottery_report(check, reads.actor.user_id), as_json)

@@ -34,6 +34,7 @@ from domain.base import Actor, CommandContext, DomainError, acting_as
 from infra import access_log
 from infra.bootstrap import PROJECTIONS, Container
 from infra.config import ConfigurationError, Settings
+from infra.database_roles import refused
 from infra.logging import configure_logging, safe_traceback
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def running() -> Iterator[tuple[Container, threading.Event]]:
     """Settings, logging and the container; SIGTERM/SIGINT set the stop event. A domain error
     ends the command as one line, with the exit code api/errors.py gives it (2 for invalid
-    input, 1 for any other refusal)."""
+    input, 1 for any other refusal), and so does a privilege the database refused."""
     try:
         settings = Settings.from_env()
     except ConfigurationError as exc:
@@ -105,6 +106,9 @@ def running() -> Iterator[tuple[Container, threading.Event]]:
     except (typer.Exit, typer.Abort, click.ClickException):
         raise
     except Exception as exc:
+        privilege = refused(exc)
+        if privilege is not None:  # the role this command runs as may not do that
+            raise fail(privilege, 1) from None
         # A failure nothing expected: one log line with its traceback, in the process's log
         # format (JSON in production), not a rendering on the terminal; frames and classes
         # only, never the error's text (a database error quotes the row it failed on).

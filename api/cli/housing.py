@@ -5,12 +5,14 @@ with the seed revealed, offer each drawn unit)."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from api.cli.common import (
+    ByOption,
     DateOption,
     OperatorOption,
     SupervisorOption,
@@ -18,6 +20,7 @@ from api.cli.common import (
     console,
     fail,
     parse_date,
+    parse_moment,
     show,
     views,
 )
@@ -26,7 +29,8 @@ settlements_cli = typer.Typer(
     no_args_is_help=True, help="Settlements of return and their housing units."
 )
 lottery_cli = typer.Typer(
-    no_args_is_help=True, help="Public housing lotteries: announce (commit), draw (reveal)."
+    no_args_is_help=True,
+    help="Public housing lotteries: commit, announce, draw with every reveal, or void.",
 )
 
 
@@ -123,44 +127,159 @@ def settlements_show(code: str) -> None:
 # --- lottery ------------------------------------------------------------------------------
 
 
+@lottery_cli.command("commit")
+def lottery_commit() -> None:
+    """For a participant of a draw, on their own machine: a fresh secret contribution (keep it
+    until the draw) and its commitment (hand it in for the announcement)."""
+    import secrets
+
+    from domain.housing import seed_hash
+
+    secret = secrets.token_hex(32)
+    typer.echo(f"secret (reveal it at the draw, not before): {secret}")
+    typer.echo(f"commitment (for the announcement): {seed_hash(secret)}")
+
+
+def _pairs(given: list[str], option: str) -> list[tuple[str, str]]:
+    """NAME=VALUE options; VALUE ``@FILE`` reads the file (a secret kept off the command
+    line)."""
+    pairs = []
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value:
+            raise fail(f"{option} takes NAME=VALUE")  # the value may be a secret: not echoed
+        if value.startswith("@"):
+            try:
+                value = Path(value[1:]).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise fail(f"{option}: cannot read {value[1:]}: {exc.strerror}") from None
+        pairs.append((name.strip(), value))
+    return pairs
+
+
 @lottery_cli.command("announce")
 def lottery_announce(
     code: str,
-    seed_hash: Annotated[str, typer.Option(help="sha256:<hex> of the secret seed")],
+    participant: Annotated[
+        list[str],
+        typer.Option(help="NAME=sha256:<hex>, once per participant of the draw (two or more)"),
+    ],
+    public_source: Annotated[
+        str | None, typer.Option(help="Public randomness: its source (e.g. drand-quicknet)")
+    ] = None,
+    public_reference: Annotated[
+        str | None, typer.Option(help="Which value: a drand round, a draw's date")
+    ] = None,
+    public_published_at: Annotated[
+        str | None, typer.Option(help="When it is published (ISO 8601, after the reveals)")
+    ] = None,
     by: SupervisorOption = "supervisor",
 ) -> None:
-    """Announce a round: publish the seed's hash, the entrants in order and the units."""
+    """Announce a round: every participant's commitment, the public randomness to come, the
+    entrants in order and the units."""
+    from domain.housing import Commitment, PublicRandomness
+
+    public = None
+    given = (public_source, public_reference, public_published_at)
+    if any(given):
+        if not all(given):
+            raise fail(
+                "public randomness needs --public-source, --public-reference and "
+                "--public-published-at"
+            )
+        public = PublicRandomness(
+            public_source or "",
+            public_reference or "",
+            parse_moment(public_published_at or "", "--public-published-at"),
+        )
+    commitments = [Commitment(n, v) for n, v in _pairs(participant, "--participant")]
     with acting(by, "supervisor", "lottery announce") as services:
-        r = services.housing.announce_round(code, seed_hash)
+        r = services.housing.announce_round(code, commitments, public)
     show(
         {
             "round": r.round_number,
             "round_id": r.id,
+            "participants": [c.participant for c in r.commitments],
             "entrants": len(r.entrants),
             "units": len(r.units),
-            "seed_hash": r.seed_hash,
+            "announcement_digest": r.announcement_digest,
         }
     )
+
+
+@lottery_cli.command("reveal")
+def lottery_reveal(
+    code: str,
+    number: int,
+    participant: Annotated[str, typer.Option(help="Who reveals")],
+    secret: Annotated[str, typer.Option(help="The secret, or @FILE holding it")],
+    by: SupervisorOption = "supervisor",
+) -> None:
+    """Record one participant's secret, checked against its commitment."""
+    ((_, contribution),) = _pairs([f"participant={secret}"], "--secret")
+    with acting(by, "supervisor", "lottery reveal") as services:
+        r = services.housing.reveal(code, number, participant, contribution)
+    missing = [m.participant for m in r.commitments if m.participant not in r.revealed]
+    show({"revealed": list(r.revealed), "waiting_for": missing})
 
 
 @lottery_cli.command("draw")
 def lottery_draw(
     code: str,
     number: int,
-    seed: Annotated[str, typer.Option(help="The seed whose hash was published")],
     witnesses: Annotated[str, typer.Option(help="Who witnessed the draw")],
+    public_value: Annotated[
+        str, typer.Option(help="The announced public randomness value, as published")
+    ] = "",
     by: SupervisorOption = "supervisor",
 ) -> None:
-    """Reveal the seed, draw, and offer every drawn unit to its household."""
+    """Draw once every participant has revealed (with the public value), and offer every
+    drawn unit to its household."""
     with acting(by, "supervisor", "lottery draw") as services:
-        r = services.housing.draw_round(code, number, seed, witnesses)
+        r = services.housing.draw_round(code, number, public_value, witnesses)
     show(
         {
             "assigned": len(r.assignments),
             "reserve": len(r.reserve),
-            "assignments": [a.__dict__ for a in r.assignments],
+            "seed": r.seed,
+            "result_digest": r.result_digest,
         }
     )
+
+
+@lottery_cli.command("void")
+def lottery_void(
+    code: str,
+    number: int,
+    reason: Annotated[str, typer.Option(help="Why the round is voided")],
+    withheld_by: Annotated[
+        list[str] | None, typer.Option(help="A participant who did not reveal (repeat)")
+    ] = None,
+    by: SupervisorOption = "supervisor",
+) -> None:
+    """Void a round a participant withheld its reveal for; announce the next one afresh."""
+    with acting(by, "supervisor", "lottery void") as services:
+        r = services.housing.void_round(code, number, withheld_by or [], reason)
+    show({"round_id": r.id, "voided": r.voided})
+
+
+@lottery_cli.command("result")
+def lottery_result(
+    code: str,
+    number: int,
+    output: Annotated[Path | None, typer.Option(help="Write the JSON here")] = None,
+    by: ByOption = "auditor",
+) -> None:
+    """The round as published (JSON): commitments, reveals, public value, entrants by
+    pseudonym, units, assignment and reserve lists; re-run it with tools/rerun_lottery.py."""
+    with acting(by, "auditor", "lottery result") as services:
+        document = services.housing.published_round(code, number)
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    if output is None:
+        print(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        console.print(f"wrote {output}")
 
 
 @lottery_cli.command("offer")

@@ -79,9 +79,7 @@ def relay() -> None:
         _serve_operations(container)
         _wait_for_dependencies(container, stop)
         container.ensure_topics()
-        from infra import tamper_evidence
-
-        tamper_evidence.prepare(container.database_url)  # the checkpoints table
+        container.audit_trail.prepare()  # the checkpoints table
         start_background(container, stop, relay=False, projections=False, checkpointing=True)
         supervised("relay", container.relay, stop, probes(container))
 
@@ -340,7 +338,11 @@ def dead_letters_replay(
         found: set[int] = set()
         for name in projection_names(projection):
             for outcome in replay_dead_letters(
-                container.database_url, PROJECTIONS[name], by, ids or ()
+                container.database_url,
+                PROJECTIONS[name],
+                by,
+                ids or (),
+                prepare_schema=container.settings.manages_schema,
             ):
                 if outcome.outcome == "not found" and projection is None:
                     continue  # ids are per projection: it may be another one's
@@ -371,7 +373,12 @@ def dead_letters_discard(
     by = named(by, "operator", "discards")
     with running() as (container, _stop):
         outcome = discard_dead_letter(
-            container.database_url, PROJECTIONS[projection], id_, by, reason
+            container.database_url,
+            PROJECTIONS[projection],
+            id_,
+            by,
+            reason,
+            prepare_schema=container.settings.manages_schema,
         )
         _print_resolution(projection, outcome)
         if not outcome.resolved:

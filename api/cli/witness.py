@@ -77,7 +77,7 @@ def witness_run(
         except ForkDetected as exc:
             console.print(f"FORK: {exc}", style="red", highlight=False)
             raise typer.Exit(3) from None
-        except (WitnessRefused, OSError) as exc:
+        except (WitnessRefused, OSError, ValueError, KeyError) as exc:  # a malformed answer too
             if once:
                 raise fail(f"not cosigned: {exc}") from None
             console.print(f"not cosigned this round: {exc}", highlight=False)

@@ -46,7 +46,9 @@ def rounds(cur: Cursor[Any], settlement_code: str) -> list[dict[str, Any]]:
         "SELECT round_id, round_number, seed_hash, seed, algorithm_version, rule_set_code, "
         "rule_set_version, jsonb_array_length(entrants) AS entrants, "
         "jsonb_array_length(units) AS units, coalesce(jsonb_array_length(assignments), 0) AS assigned, "
-        "coalesce(jsonb_array_length(reserve), 0) AS reserve, witnesses, announced_at, drawn_at "
+        "coalesce(jsonb_array_length(reserve), 0) AS reserve, witnesses, announced_at, drawn_at, "
+        "coalesce(participants, '[]') AS participants, public_randomness, voided_at, "
+        "withheld_by, void_reason "
         "FROM rm_allocation_rounds WHERE settlement_code = %s ORDER BY round_number",
         (settlement_code,),
     )

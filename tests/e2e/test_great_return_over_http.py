@@ -3,20 +3,24 @@ offer accepted, consent, a convoy, arrival to completion, and the views and audi
 
 from __future__ import annotations
 
-import hashlib
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import RunningService
 from tests.e2e.test_eligibility_over_http import approve_shipped_rule_set, documented_household
 from tests.e2e.test_surveys_over_http import publish
-from tests.support import wait_until
+from tests.lottery import fresh
+from tests.support import ROOT, wait_until
 
 TODAY = date.today().isoformat()
-SEED = "aghali-public-draw"
 
 
-def test_a_family_is_housed_by_lottery_and_moves_home(service_with_kafka: RunningService) -> None:
+def test_a_family_is_housed_by_lottery_and_moves_home(
+    service_with_kafka: RunningService, tmp_path: Path
+) -> None:
     publish(service_with_kafka)
     approve_shipped_rule_set(service_with_kafka)
     operator = service_with_kafka.client("operator")
@@ -52,21 +56,43 @@ def test_a_family_is_housed_by_lottery_and_moves_home(service_with_kafka: Runnin
         == 200
     )
 
-    commit = "sha256:" + hashlib.sha256(SEED.encode()).hexdigest()
+    participants = fresh()
 
     def announced() -> dict[str, Any] | None:
         # the entrants come from the households view: wait until it has the family
-        got = supervisor.post("/api/v1/settlements/ZAN-002/rounds", json={"seed_hash": commit})
+        got = supervisor.post(
+            "/api/v1/settlements/ZAN-002/rounds",
+            json={"participants": participants.announce_json()},
+        )
         return got.json() if got.status_code == 201 else None
 
     round_ = wait_until(announced, timeout_s=30, what="the round's announcement")
     assert round_["entrants"] == 1 and round_["units"] == 1
+    number = round_["round_number"]
+    for reveal in participants.reveal_json():
+        revealed = supervisor.post(
+            f"/api/v1/settlements/ZAN-002/rounds/{number}/reveals", json=reveal
+        )
+        assert revealed.status_code == 200, revealed.text
+    assert revealed.json()["waiting_for"] == []
     drawn = supervisor.post(
-        f"/api/v1/settlements/ZAN-002/rounds/{round_['round_number']}/draw",
-        json={"seed": SEED, "witnesses": "Public Council observers"},
+        f"/api/v1/settlements/ZAN-002/rounds/{number}/draw",
+        json={"witnesses": "Public Council observers"},
     )
     assert drawn.status_code == 200, drawn.text
     assert drawn.json()["assignments"][0]["household_id"] == family
+    published = supervisor.get(
+        f"/api/v1/settlements/ZAN-002/rounds/{round_['round_number']}/result"
+    )
+    assert published.status_code == 200, published.text
+    (tmp_path / "round.json").write_text(published.text, encoding="utf-8")
+    rerun = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "rerun_lottery.py"), str(tmp_path / "round.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert "matches" in rerun.stdout
 
     base = f"/api/v1/households/{family}"
     assert operator.post(f"{base}/offer/acceptance").json()["stage"] == "allocated"

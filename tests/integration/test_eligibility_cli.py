@@ -86,11 +86,12 @@ def test_a_settlement_is_determined_explained_and_re_run_from_the_command_line(
 
     decision = container.services.eligibility.current_decision(households[0])
     assert decision is not None and decision.determined_by == "nigar"
-    rerun = run(database_url, "audit", "decision", str(decision.id))
-    assert rerun.returncode == 0 and json.loads(rerun.stdout)["matches"] is True
-    every = run(database_url, "audit", "decisions", "--all")
+    rerun = run(database_url, "audit", "decision", str(decision.id), "--json")
+    assert rerun.returncode == 0
+    assert json.loads(rerun.stdout)["summary"]["identical result"] is True
+    every = run(database_url, "audit", "decisions", "--all", "--json")
     assert every.returncode == 0, every.stderr
-    assert json.loads(every.stdout)["matches"] == 2
+    assert json.loads(every.stdout)["summary"]["matches"] == 2
 
     bad = run(
         database_url,

@@ -15,11 +15,12 @@ import psycopg
 import pytest
 
 from domain.base import Actor, CommandContext, EventTooLarge, acting_as
-from domain.housing import AllocationRound, Entrant, RoundUnit, seed_hash
+from domain.housing import LOTTERY_ALGORITHM, AllocationRound, Entrant, RoundUnit
 from infra import metrics
 from infra.contract import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES
 from tests.integration.conftest import Stack, register_households
 from tests.integration.kafka_reading import read_topic
+from tests.lottery import fresh, now, reveal_in
 from tests.support import wait_until
 
 CONTEXT = CommandContext(Actor("chair", "supervisor"), "lottery", "announce")
@@ -30,11 +31,17 @@ def lottery(households: int, units: int, settlement: str = "SUS-001") -> Allocat
     return AllocationRound(
         settlement_code=settlement,
         round_number=1,
-        seed_hash=seed_hash("public council, 2026-11-30"),
-        algorithm_version="reintegration-lottery/1",
+        seed_hash="",
+        algorithm_version=LOTTERY_ALGORITHM,
         entrants=[
             Entrant(
-                uuid.uuid4(), uuid.uuid4(), "collective_centre", 1 + i % 4, float(i % 7), 1 + i % 4
+                uuid.uuid4(),
+                uuid.uuid4(),
+                "collective_centre",
+                1 + i % 4,
+                float(i % 7),
+                1 + i % 4,
+                str(uuid.uuid4()),
             )
             for i in range(households)
         ],
@@ -42,7 +49,13 @@ def lottery(households: int, units: int, settlement: str = "SUS-001") -> Allocat
         rule_set_code="great-return-housing",
         rule_set_version=1,
         offer_deadline_days=5,
+        commitments=PARTICIPANTS.commitments,
+        public_randomness=None,
+        announcement_digest="sha256:" + "0" * 64,
     )
+
+
+PARTICIPANTS = fresh()
 
 
 def stored_events(stack: Stack) -> int:
@@ -80,7 +93,8 @@ def test_a_lottery_for_twenty_thousand_households_goes_through_kafka_into_the_re
     with acting_as(CONTEXT):
         announced = lottery(20_000, 5_000)
         stack.container.application.save(announced)
-        announced.draw("public council, 2026-11-30", "Public Council of Shusha district")
+        reveal_in(announced, PARTICIPANTS)
+        announced.draw("", "Public Council of Shusha district", now())
         stack.container.application.save(announced)
     with psycopg.connect(stack.settings.database_url or "") as conn:
         sizes = [r[0] for r in conn.execute("SELECT octet_length(state) FROM reintegration_events")]

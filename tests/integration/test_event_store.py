@@ -18,6 +18,7 @@ from domain.registry import NewMember, RegisterHousehold
 from infra import tamper_evidence
 from infra.bootstrap import Container
 from tests.integration.conftest import Stack, register_households
+from tests.lottery import fresh
 from tests.support import random_fin
 
 OPERATOR = CommandContext(Actor("clerk", "operator"), "large-saves", "large-saves")
@@ -80,13 +81,16 @@ def test_a_lottery_with_thousands_of_entrants_is_recorded(stack: Stack) -> None:
         announced = AllocationRound(
             settlement_code="ZAN-002",
             round_number=1,
-            seed_hash="sha256:" + "ab" * 32,
+            seed_hash="",
             algorithm_version=LOTTERY_ALGORITHM,
             entrants=[Entrant(uuid4(), uuid4(), "A", 1, 10.0, 3) for _ in range(6000)],
             units=[RoundUnit(uuid4(), 3) for _ in range(3000)],
             rule_set_code="great-return-housing",
             rule_set_version=1,
             offer_deadline_days=5,
+            commitments=fresh().commitments,
+            public_randomness=None,
+            announcement_digest="sha256:" + "0" * 64,
         )
     assert finishes(lambda: app.save(announced))
     stored = app.recorder.select_events(announced.id)

@@ -3,7 +3,6 @@ read model and Kafka."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -22,12 +21,11 @@ from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_topic
 from tests.integration.test_avro_messages import decode, schemas_by_fingerprint
 from tests.integration.test_eligibility import OPERATOR, SUPERVISOR, approved_v1, register
+from tests.lottery import PARTICIPANTS, fresh, reveal_all
 from tests.support import ROOT, wait_until
 
 AGHALI = "ZAN-002"
 TODAY = date.today()
-SEED = "public-council-2026-07-19"
-COMMIT = "sha256:" + hashlib.sha256(SEED.encode()).hexdigest()
 
 
 @pytest.fixture
@@ -75,9 +73,11 @@ def open_settlement(container: Container, rooms: list[int], open_it: bool = True
 
 def drawn(container: Container) -> object:
     with acting_as(SUPERVISOR):
-        announced = container.services.housing.announce_round(AGHALI, COMMIT)
+        participants = fresh()
+        announced = container.services.housing.announce_round(AGHALI, participants.commitments)
+        reveal_all(container.services.housing, AGHALI, announced.round_number, participants)
         return container.services.housing.draw_round(
-            AGHALI, announced.round_number, SEED, "Public Council observers"
+            AGHALI, announced.round_number, "", "Public Council observers"
         )
 
 
@@ -91,7 +91,7 @@ def test_no_allocation_into_a_settlement_that_is_not_open_and_no_opening_before_
         with pytest.raises(HousingStateError, match="no certified security clearance"):
             container.services.housing.open_for_return(AGHALI, TODAY)
         with pytest.raises(HousingStateError, match="not open for return"):
-            container.services.housing.announce_round(AGHALI, COMMIT)
+            container.services.housing.announce_round(AGHALI, fresh().commitments)
 
 
 def test_the_lottery_is_committed_before_and_reproduced_by_anyone_after(
@@ -99,12 +99,14 @@ def test_the_lottery_is_committed_before_and_reproduced_by_anyone_after(
 ) -> None:
     families = eligible_families(container, [2, 3, 4, 5, 6, 3])
     open_settlement(container, [3, 3, 4])
+    participants = fresh()
     with acting_as(SUPERVISOR):
-        announced = container.services.housing.announce_round(AGHALI, COMMIT)
+        announced = container.services.housing.announce_round(AGHALI, participants.commitments)
         with pytest.raises(ValidationFailed) as wrong:
-            container.services.housing.draw_round(AGHALI, 1, "another-seed", "Public Council")
-        assert wrong.value.field == "seed"
-        result = container.services.housing.draw_round(AGHALI, 1, SEED, "Public Council observers")
+            container.services.housing.reveal(AGHALI, 1, PARTICIPANTS[1], "another secret " * 3)
+        assert wrong.value.field == "contribution"
+        reveal_all(container.services.housing, AGHALI, 1, participants)
+        result = container.services.housing.draw_round(AGHALI, 1, "", "Public Council observers")
 
     assert {e.household_id for e in announced.entrants} == set(families)
     assert len(result.assignments) == 3 and len({a.unit_id for a in result.assignments}) == 3
@@ -115,7 +117,7 @@ def test_the_lottery_is_committed_before_and_reproduced_by_anyone_after(
     check = container.services.audit.rerun_lottery(AGHALI, 1)
     assert check.matches and check.seed_matches_commitment
     # The draw depends on its inputs only: reversing the published order changes nothing.
-    again = draw(SEED, list(reversed(result.entrants)), list(result.units))
+    again = draw(result.seed or "", list(reversed(result.entrants)), list(result.units))
     assert again == (result.assignments, result.reserve)
     # Every assigned household holds its offer.
     for a in result.assignments:
@@ -123,7 +125,7 @@ def test_the_lottery_is_committed_before_and_reproduced_by_anyone_after(
         assert offer is not None and offer["unit_id"] == a.unit_id
         assert offer["deadline"] == TODAY + timedelta(days=5)
     with acting_as(SUPERVISOR), pytest.raises(HousingStateError, match="still open"):
-        container.services.housing.announce_round(AGHALI, COMMIT)
+        container.services.housing.announce_round(AGHALI, fresh().commitments)
 
 
 def test_a_declined_or_expired_unit_goes_to_the_next_family_on_the_reserve_list(

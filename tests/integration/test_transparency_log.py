@@ -23,7 +23,7 @@ from infra import merkle, tamper_evidence, transparency_log
 from infra.audit_trail import AuditTrail, ProofUnavailable
 from infra.bootstrap import Container
 from infra.config import AuditKey
-from infra.signed_note import COSIGNATURE_V1, ED25519, Note, VerifierKey, raw_public, sign
+from infra.signed_note import COSIGNATURE_V1, ED25519, Note, VerifierKey, cosign, raw_public, sign
 from infra.witness import ForkDetected, Witness, WitnessState
 from tests.integration.conftest import Stack, register_households
 from tests.integration.test_tamper_evidence import positions, relink, sql
@@ -346,7 +346,6 @@ def test_cosignatures_by_unknown_witnesses_or_that_do_not_verify_are_refused(
     trail = logged.container.audit_trail
     note = Note.parse(trail.checkpoint_note() or "")
     stranger = Ed25519PrivateKey.generate()
-    from infra.signed_note import cosign
 
     unknown = note.with_signatures(cosign(note.text, "stranger.example/w", stranger, 1))
     with pytest.raises(tamper_evidence.CosignatureRefused) as refused:
@@ -367,11 +366,25 @@ def test_cosignatures_by_unknown_witnesses_or_that_do_not_verify_are_refused(
 
 
 def test_a_tile_changed_in_the_database_is_caught_and_the_tree_rebuilt(logged: Stack) -> None:
+    url = logged.settings.database_url or ""
+    with (
+        psycopg.connect(url) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="only grow"),
+    ):  # the trigger refuses even a superuser's edit
+        conn.execute(
+            "UPDATE audit.tlog_tiles SET hashes = overlay(hashes placing '\\x00'::bytea "
+            "from 1 for 1) WHERE level = 0 AND index = 0"
+        )
     sql(
         logged,
-        "UPDATE audit.tlog_tiles SET hashes = overlay(hashes placing '\\x00'::bytea from 1 for 1) "
-        "WHERE level = 0 AND index = 0",
+        "ALTER TABLE audit.tlog_tiles DISABLE TRIGGER USER",  # a database administrator
+        "UPDATE audit.tlog_tiles SET hashes = overlay(hashes placing '\\x00'::bytea from 1 "
+        "for 1) WHERE level = 0 AND index = 0",
+        "ALTER TABLE audit.tlog_tiles ENABLE TRIGGER USER",
     )
+    register_households(logged.container, 1)
+    with pytest.raises(transparency_log.TreeCorrupted, match="rebuild-tree"):
+        logged.container.audit_trail.write_checkpoint()
     council_less = Container(replace(logged.settings, audit_witnesses=(), audit_witness_quorum=0))
     try:
         report = council_less.audit_trail.verify("test")
@@ -445,3 +458,38 @@ def test_checkpoints_carry_a_timestamp_from_the_configured_authority(
         assert report.summary["checkpoints timestamped (RFC 3161)"] == 3  # the missed ones too
     finally:
         back.close()
+
+
+def test_newest_events_removed_with_their_checkpoints_leave_an_old_quorum_that_fails(
+    logged: Stack, tmp_path: Path
+) -> None:
+    """The insider deletes the newest events and the checkpoints and cosignatures after C:
+    nothing follows C any more, but the quorum on C is old (the witnesses, shown C again,
+    refuse a smaller tree than they cosigned)."""
+    council(logged, tmp_path).witness_once()
+    chamber(logged, tmp_path).witness_once()
+    time.sleep(1.2)
+    strict = Container(replace(logged.settings, audit_witness_max_age_s=1))
+    try:
+        report = strict.audit_trail.verify("test")
+    finally:
+        strict.close()
+    assert not report.ok
+    assert any("cosigned" in f["problem"] and "s ago" in f["problem"] for f in report.findings)
+
+
+def test_a_checkpoint_kept_from_the_witnesses_fails_once_older_than_allowed(
+    logged: Stack, tmp_path: Path
+) -> None:
+    council(logged, tmp_path).witness_once()
+    chamber(logged, tmp_path).witness_once()
+    register_households(logged.container, 1)
+    assert logged.container.audit_trail.write_checkpoint() is not None  # never shown to them
+    time.sleep(1.2)
+    strict = Container(replace(logged.settings, audit_witness_max_age_s=1))
+    try:
+        report = strict.audit_trail.verify("test")
+    finally:
+        strict.close()
+    assert not report.ok
+    assert any("kept from the witnesses" in f["problem"] for f in report.findings), report.findings

@@ -16,17 +16,17 @@ from domain import allocation
 from domain import eligibility as el
 from domain.base import Actor, CommandContext, ValidationFailed, acting_as
 from domain.engine import RuleEngine
-from domain.housing import AllocationRound, HousingStateError, Settlement, seed_hash
+from domain.housing import AllocationRound, Commitment, HousingStateError, Settlement
 from domain.registration import join_household, register_household, split_household
 from domain.registry import InvalidState, NewMember, RegisterHousehold
 from domain.reintegration import Reintegration, start_allowance
 from domain.relocation import Relocation
 from domain.rules import parse_document, sample_facts
 from infra.cel_language import CelLanguage
+from tests.lottery import fresh, now, reveal_in
 
 TODAY = date(2026, 11, 30)
 AGHALI = "ZAN-002"
-SEED = "the revealed seed"
 
 
 @pytest.fixture(autouse=True)
@@ -81,33 +81,44 @@ def test_only_eligible_families_of_the_settlement_enter_in_priority_order() -> N
 def test_a_round_is_announced_only_when_nothing_can_change_under_it() -> None:
     rule_set, engine = approved()
     decisions = [decision(rule_set, engine) for _ in range(3)]
-    commitment = seed_hash(SEED)
+    draw = fresh()
     closed = Settlement(code=AGHALI, name="Ağalı")
     with pytest.raises(HousingStateError, match="not open"):
-        allocation.announce(closed, [], {}, decisions, rule_set, commitment)
+        allocation.announce(closed, [], {}, decisions, rule_set, draw.commitments, None, now())
     settlement = open_settlement([3, 4])
+    malformed = [Commitment("Public Council", "sha256:nothex"), *draw.commitments[1:]]
     with pytest.raises(ValidationFailed):
-        allocation.announce(settlement, [], {}, decisions, rule_set, "sha256:nothex")
+        allocation.announce(settlement, [], {}, decisions, rule_set, malformed, None, now())
     with pytest.raises(HousingStateError, match="no eligible household"):
-        allocation.announce(settlement, [], {}, [], rule_set, commitment)
-    first = allocation.announce(settlement, [], {}, decisions, rule_set, commitment)
+        allocation.announce(settlement, [], {}, [], rule_set, draw.commitments, None, now())
+    first = allocation.announce(
+        settlement, [], {}, decisions, rule_set, draw.commitments, None, now()
+    )
     assert first.round_number == 1 and len(first.units) == 2 and len(first.entrants) == 3
+    again = fresh()
     with pytest.raises(HousingStateError, match="not drawn"):
-        allocation.announce(settlement, [first], {}, decisions, rule_set, commitment)
-    first.draw(SEED, "Public Council")
+        allocation.announce(
+            settlement, [first], {}, decisions, rule_set, again.commitments, None, now()
+        )
+    reveal_in(first, draw)
+    first.draw("", "Public Council", now())
     cases = {c.household_id: c for c in allocation.offer_drawn(first, settlement, {}, TODAY)}
     with pytest.raises(HousingStateError, match="still open"):
-        allocation.announce(settlement, [first], cases, decisions, rule_set, commitment)
+        allocation.announce(
+            settlement, [first], cases, decisions, rule_set, again.commitments, None, now()
+        )
 
 
 def test_a_declined_unit_goes_to_the_next_family_of_its_room_category_not_yet_offered() -> None:
     rule_set, engine = approved()
     decisions = [decision(rule_set, engine) for _ in range(4)]
     settlement = open_settlement([3])
+    draw = fresh()
     announced: AllocationRound = allocation.announce(
-        settlement, [], {}, decisions, rule_set, seed_hash(SEED)
+        settlement, [], {}, decisions, rule_set, draw.commitments, None, now()
     )
-    announced.draw(SEED, "Public Council")
+    reveal_in(announced, draw)
+    announced.draw("", "Public Council", now())
     (offered,) = allocation.offer_drawn(announced, settlement, {}, TODAY)
     (assignment,) = announced.assignments
     offered.decline_offer("location", None)

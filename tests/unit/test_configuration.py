@@ -160,3 +160,10 @@ def test_a_misconfigured_timestamping_authority_is_refused_at_start(
     files = {"pem": pem, "not_pem": not_pem, "missing": tmp_path / "absent.pem"}
     with pytest.raises(ConfigurationError, match=named):
         Settings.from_env({name: value.format(**files) for name, value in env.items()})
+
+
+def test_the_schema_is_managed_by_each_service_unless_the_owner_role_keeps_it() -> None:
+    assert Settings.from_env({}).manages_schema
+    assert not Settings.from_env({"DATABASE_SCHEMA_MANAGED": "owner"}).manages_schema
+    with pytest.raises(ConfigurationError, match="DATABASE_SCHEMA_MANAGED"):
+        Settings.from_env({"DATABASE_SCHEMA_MANAGED": "app"})

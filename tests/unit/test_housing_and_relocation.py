@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import pytest
@@ -128,23 +128,31 @@ def test_unmet_durable_solution_criteria_are_those_not_assessed_as_met() -> None
     assert "safety_and_security" in follow_up.unmet_criteria and len(follow_up.unmet_criteria) == 7
 
 
-def test_a_seed_is_recorded_exactly_as_revealed_so_its_published_hash_still_matches() -> None:
-    from domain.housing import AllocationRound
+def test_a_contribution_is_recorded_exactly_as_revealed_so_its_commitment_still_matches() -> None:
+    from domain.housing import AllocationRound, Commitment
 
-    decomposed = "e\u0301-seed of the Public Council"  # not NFC: must not be normalised
+    decomposed = "e\u0301-secret of the Public Council, kept exactly"  # not NFC: kept as is
     with acting_as(CONTEXT):
         announced = AllocationRound(
             settlement_code="ZAN-002",
             round_number=1,
-            seed_hash=seed_hash(decomposed),
-            algorithm_version="reintegration-lottery/1",
-            entrants=[Entrant(uuid4(), uuid4(), "collective_centre", 1, 1.0, 3)],
+            seed_hash="",
+            algorithm_version="reintegration-lottery/2",
+            entrants=[Entrant(uuid4(), uuid4(), "collective_centre", 1, 1.0, 3, "p-1")],
             units=[RoundUnit(uuid4(), 3)],
             rule_set_code="great-return-housing",
             rule_set_version=1,
             offer_deadline_days=5,
+            commitments=[
+                Commitment("Public Council", seed_hash(decomposed)),
+                Commitment("Committee", seed_hash("other" * 8)),
+            ],
+            public_randomness=None,
+            announcement_digest="sha256:" + "0" * 64,
         )
-        announced.draw(decomposed, "Public Council")
+        announced.reveal("Public Council", decomposed, datetime.now(UTC))
+        announced.reveal("Committee", "other" * 8, datetime.now(UTC))
+        announced.draw("", "Public Council", datetime.now(UTC))
     drawn = announced.pending_events[-1]
-    assert drawn.seed == decomposed  # type: ignore[attr-defined]
-    assert seed_hash(drawn.seed) == announced.seed_hash  # type: ignore[attr-defined]
+    assert drawn.contributions[0].contribution == decomposed  # type: ignore[attr-defined]
+    assert seed_hash(drawn.contributions[0].contribution) == announced.commitments[0].commitment  # type: ignore[attr-defined]

@@ -109,7 +109,7 @@ def test_the_c2sp_example_note_verifies_with_its_vkey_and_not_once_changed() -> 
     with pytest.raises(tool.NotVerified, match="does not verify"):
         tool.verified_text(note.replace("example message", "example massage"), [vkey])
     other = tool.VerifierKey.parse(make_vkey("example.com/other", Ed25519PrivateKey.generate()))
-    with pytest.raises(tool.NotVerified, match="no signature by a key you trust"):
+    with pytest.raises(tool.NotVerified, match="no signature by a log key you trust"):
         tool.verified_text(note, [other])
 
 
@@ -203,3 +203,35 @@ def test_the_verifier_imports_nothing_of_the_project() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert imported <= set(sys.stdlib_module_names) | {"cryptography", "__future__"}, imported
+
+
+def test_a_checkpoint_counts_only_with_the_quorum_of_witnesses_it_is_given() -> None:
+    """Cosignatures (C2SP tlog-cosignature, type 0x04) made by the project's witness are
+    checked by the standalone verifier, which shares no code with it."""
+    from infra.signed_note import COSIGNATURE_V1, Note, VerifierKey, cosign, raw_public
+
+    log_key, council, chamber = (Ed25519PrivateKey.generate() for _ in range(3))
+    note = signed_checkpoint("log.example/x", log_key, 7, bytes(32))
+    text = Note.parse(note).text
+    one = cosign(text, "council.example/w", council, 1_700_000_000)
+    cosigned = str(Note.parse(note).with_signatures(one))
+    keys = [
+        tool.VerifierKey.parse(make_vkey("log.example/x", log_key)),
+        tool.VerifierKey.parse(
+            str(VerifierKey("council.example/w", COSIGNATURE_V1, raw_public(council)))
+        ),
+        tool.VerifierKey.parse(
+            str(VerifierKey("chamber.example/w", COSIGNATURE_V1, raw_public(chamber)))
+        ),
+    ]
+    with pytest.raises(tool.NotVerified, match="cosigned by 1 of the witnesses you trust, not 2"):
+        tool.Checkpoint.verified(cosigned, keys)
+    assert tool.Checkpoint.verified(cosigned, keys, quorum=1).signed_by == [
+        "log.example/x",
+        "council.example/w",
+    ]
+    forged = cosigned.replace(
+        one.line, one.line[:-6] + ("A" if one.line[-6] != "A" else "B") + one.line[-5:]
+    )
+    with pytest.raises(tool.NotVerified, match="does not verify"):
+        tool.Checkpoint.verified(forged, keys, quorum=1)

@@ -38,15 +38,17 @@ def case_history(
     use: Use,
     reads: Reads,
     format: Literal["json", "html"] = "json",
+    lang: Literal["en", "az"] = "en",
 ) -> Any:
     """Every event of the case, from the event store, with actor, role, time, reason and
-    causation. ``?format=html`` gives a readable report."""
+    causation, and each decision explained. ``?format=html`` gives a readable report (in
+    Azerbaijani with ``lang=az``)."""
     history = use.audit.history(household_id)
     reads.record(
         "read case history", [household_id, *{UUID(e["aggregate_id"]) for e in history["events"]}]
     )
     if format == "html":
-        return HTMLResponse(render_html(history, None, actor.user_id))
+        return HTMLResponse(render_html(history, None, actor.user_id, lang))
     return history
 
 

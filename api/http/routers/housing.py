@@ -3,7 +3,7 @@ lottery rounds that allocate them."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -16,6 +16,7 @@ from api.http.models import (
     Identifier,
     Limit,
     Line,
+    Name,
     Offset,
     SettlementCode,
     SettlementPath,
@@ -75,22 +76,64 @@ class UnitsIn(BaseModel):
     )
 
 
+class ParticipantIn(BaseModel):
+    model_config = Strict
+    participant: Name = Field(description="Who commits")
+    commitment: str = Field(
+        description="sha256:<64 hex digits> of the participant's secret contribution (commit)",
+        pattern=hs.SEED_HASH_PATTERN.pattern.join("^$"),
+    )
+
+
+class PublicRandomnessIn(BaseModel):
+    model_config = Strict
+    source: Identifier = Field(description="Who publishes it: drand-quicknet, state-lottery")
+    reference: Line = Field(description="Which value: a drand round number, a draw date")
+    published_at: datetime = Field(description="When it is published: after the reveals are due")
+
+
 class AnnounceIn(BaseModel):
     model_config = Strict
-    seed_hash: str = Field(
-        description="sha256:<64 hex digits> of the secret seed (commit)",
-        pattern=hs.SEED_HASH_PATTERN.pattern.join("^$"),
+    participants: list[ParticipantIn] = Field(
+        min_length=hs.MIN_PARTICIPANTS,
+        max_length=hs.MAX_PARTICIPANTS,
+        description="Each participant of the draw and the hash of its own secret: at least two, "
+        "so that no single party chooses the seed",
+    )
+    public_randomness: PublicRandomnessIn | None = Field(
+        default=None,
+        description="A public value still to be published, mixed into the seed, so that even the "
+        "last participant to reveal cannot compute the result while deciding whether to reveal",
+    )
+
+
+class RevealIn(BaseModel):
+    model_config = Strict
+    participant: Name = Field(description="Who reveals")
+    contribution: str = Field(
+        description="The participant's secret, exactly as hashed in its commitment (reveal)",
+        min_length=hs.MIN_SECRET_LENGTH,
+        max_length=hs.SEED.max_length,
     )
 
 
 class DrawIn(BaseModel):
     model_config = Strict
-    seed: str = Field(
-        description="The seed whose hash was published (reveal), exactly as hashed",
-        min_length=1,
-        max_length=hs.SEED.max_length,
+    public_value: str = Field(
+        default="",
+        max_length=500,
+        description="The announced public randomness value, as its source published it",
     )
     witnesses: Line = Field(description="Who witnessed the draw")
+
+
+class VoidIn(BaseModel):
+    model_config = Strict
+    withheld_by: list[Name] = Field(
+        max_length=hs.MAX_PARTICIPANTS,
+        description="The participants who did not reveal",
+    )
+    reason: Line = Field(description="Why the round is voided")
 
 
 class ExpiryIn(BaseModel):
@@ -175,29 +218,69 @@ def list_units(
 
 @router.post("/api/v1/settlements/{code}/rounds", status_code=201)
 def announce(code: SettlementPath, body: AnnounceIn, _: Supervisor, use: Use) -> dict[str, Any]:
-    """Announce a lottery round (commit): the seed's hash, entrants in order, units."""
-    r = use.housing.announce_round(code, body.seed_hash)
+    """Announce a lottery round (commit): every participant's commitment (never one used
+    before: 409), the public randomness to come, the entrants in order and the units."""
+    public = body.public_randomness
+    r = use.housing.announce_round(
+        code,
+        [hs.Commitment(p.participant, p.commitment) for p in body.participants],
+        None if public is None else hs.PublicRandomness(**public.model_dump()),
+    )
     return {
         "round_id": r.id,
         "round_number": r.round_number,
-        "seed_hash": r.seed_hash,
+        "participants": [c.participant for c in r.commitments],
         "entrants": len(r.entrants),
         "units": len(r.units),
         "algorithm_version": r.algorithm_version,
+        "announcement_digest": r.announcement_digest,
     }
+
+
+@router.post("/api/v1/settlements/{code}/rounds/{number}/reveals")
+def reveal(
+    code: SettlementPath, number: RoundPath, body: RevealIn, _: Supervisor, use: Use
+) -> dict[str, Any]:
+    """A participant reveals its secret, checked against its commitment (422 on a wrong one);
+    with a public value announced, only before it is published (409 after)."""
+    r = use.housing.reveal(code, number, body.participant, body.contribution)
+    missing = [m.participant for m in r.commitments if m.participant not in r.revealed]
+    return {"round_id": r.id, "revealed": list(r.revealed), "waiting_for": missing}
 
 
 @router.post("/api/v1/settlements/{code}/rounds/{number}/draw")
 def draw_round(
     code: SettlementPath, number: RoundPath, body: DrawIn, _: Supervisor, use: Use
 ) -> dict[str, Any]:
-    """Reveal the seed and draw; every drawn unit is offered to its household."""
-    r = use.housing.draw_round(code, number, body.seed, body.witnesses)
+    """Draw once every participant has revealed (409 while one has not) with the public
+    value, once published; every drawn unit is offered to its household."""
+    r = use.housing.draw_round(code, number, body.public_value, body.witnesses)
     return {
         "round_id": r.id,
+        "seed": r.seed,
+        "result_digest": r.result_digest,
         "assignments": [a.__dict__ for a in r.assignments],
         "reserve": [p.__dict__ for p in r.reserve],
     }
+
+
+@router.post("/api/v1/settlements/{code}/rounds/{number}/void")
+def void_round(
+    code: SettlementPath, number: RoundPath, body: VoidIn, _: Supervisor, use: Use
+) -> dict[str, Any]:
+    """Void a round a participant withheld its reveal for: closed without a draw (the others
+    never redraw); the next round is announced with fresh commitments."""
+    r = use.housing.void_round(code, number, body.withheld_by, body.reason)
+    return {"round_id": r.id, "voided": r.voided}
+
+
+@router.get("/api/v1/settlements/{code}/rounds/{number}/result")
+def round_result(code: SettlementPath, number: RoundPath, _: Reader, use: Use) -> dict[str, Any]:
+    """The round as published: commitments and reveals, the public value, the entrants by
+    pseudonym with their priority group, score, rooms and lot order, the units, the assignment
+    and the reserve lists, with the digests recorded on the events. Re-run it with
+    ``tools/rerun_lottery.py`` (no part of this project needed)."""
+    return use.housing.published_round(code, number)
 
 
 @router.get("/api/v1/settlements/{code}/rounds")

@@ -3,7 +3,6 @@ write model (there is no read model here at all, so no projection can lag behind
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date, timedelta
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from application.services import Services
 from domain.base import ValidationFailed, acting_as
 from domain.housing import HousingStateError
+from tests.lottery import fresh, reveal_all
 from tests.unit.application.conftest import (
     AGHALI,
     OPERATOR,
@@ -20,8 +20,6 @@ from tests.unit.application.conftest import (
     family,
 )
 
-SEED = "a secret the Public Council will see revealed"
-COMMIT = "sha256:" + hashlib.sha256(SEED.encode()).hexdigest()
 TODAY = date.today()
 
 
@@ -79,7 +77,7 @@ def test_a_round_enters_every_eligible_family_from_the_log_in_priority_order(
     eligible_family(services, origin="LAC-002")  # eligible, but for another settlement
     settlement_with_units(services, [3, 4])
     with acting_as(SUPERVISOR):
-        announced = services.housing.announce_round(AGHALI, COMMIT)
+        announced = services.housing.announce_round(AGHALI, fresh().commitments)
     assert sorted(e.household_id for e in announced.entrants) == sorted(families)
     ranks = [(e.priority_rank, -e.score, str(e.household_id)) for e in announced.entrants]
     assert ranks == sorted(ranks)
@@ -93,15 +91,17 @@ def test_a_round_is_drawn_once_with_the_committed_seed_and_every_unit_is_offered
     for _ in range(3):
         eligible_family(services)
     settlement_with_units(services, [3, 3])
+    draw = fresh()
     with acting_as(SUPERVISOR):
         with pytest.raises(HousingStateError):  # no second round while one is undrawn
-            services.housing.announce_round(AGHALI, COMMIT)
-            services.housing.announce_round(AGHALI, COMMIT)
+            services.housing.announce_round(AGHALI, draw.commitments)
+            services.housing.announce_round(AGHALI, fresh().commitments)
         with pytest.raises(ValidationFailed):
-            services.housing.draw_round(AGHALI, 1, "not the seed", "Public Council")
-        drawn = services.housing.draw_round(AGHALI, 1, SEED, "Public Council observers")
+            services.housing.reveal(AGHALI, 1, draw.reveals[0].participant, "not the secret" * 3)
+        reveal_all(services.housing, AGHALI, 1, draw)
+        drawn = services.housing.draw_round(AGHALI, 1, "", "Public Council")
         with pytest.raises(HousingStateError):
-            services.housing.draw_round(AGHALI, 1, SEED, "Public Council observers")
+            services.housing.draw_round(AGHALI, 1, "", "Public Council")
     assert len(drawn.assignments) == 2 and len(drawn.reserve) == 1
     for assignment in drawn.assignments:
         case = services.relocation.relocation(assignment.household_id)
@@ -114,7 +114,7 @@ def test_a_round_needs_an_open_settlement_and_an_eligible_family(services: Servi
     settlement_with_units(services, [3], open_it=False)
     with acting_as(SUPERVISOR):
         with pytest.raises(HousingStateError, match="not open"):
-            services.housing.announce_round(AGHALI, COMMIT)
+            services.housing.announce_round(AGHALI, fresh().commitments)
         services.housing.open_for_return(AGHALI, TODAY)
         with pytest.raises(HousingStateError, match="no eligible household"):
-            services.housing.announce_round(AGHALI, COMMIT)
+            services.housing.announce_round(AGHALI, fresh().commitments)

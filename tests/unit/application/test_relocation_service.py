@@ -12,6 +12,7 @@ from application.services import Services
 from domain.base import acting_as
 from domain.housing import AllocationRound, HousingStateError
 from domain.relocation import RelocationStateError
+from tests.lottery import fresh, reveal_all
 from tests.unit.application.conftest import (
     AGHALI,
     OPERATOR,
@@ -19,7 +20,7 @@ from tests.unit.application.conftest import (
     approved_rule_set,
     eligible_family,
 )
-from tests.unit.application.test_housing_service import COMMIT, SEED, settlement_with_units
+from tests.unit.application.test_housing_service import settlement_with_units
 
 TODAY = date.today()
 
@@ -30,8 +31,10 @@ def drawn(services: Services, families: int, rooms: list[int]) -> AllocationRoun
         eligible_family(services)
     settlement_with_units(services, rooms)
     with acting_as(SUPERVISOR):
-        services.housing.announce_round(AGHALI, COMMIT)
-        return services.housing.draw_round(AGHALI, 1, SEED, "Public Council observers")
+        draw = fresh()
+        services.housing.announce_round(AGHALI, draw.commitments)
+        reveal_all(services.housing, AGHALI, 1, draw)
+        return services.housing.draw_round(AGHALI, 1, "", "Public Council")
 
 
 def test_a_declined_or_lapsed_offer_goes_to_the_next_family_on_the_reserve_list(
