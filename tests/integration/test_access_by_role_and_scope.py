@@ -215,6 +215,7 @@ NOT_PERSONAL = {
     "/api/v1/questionnaires/{code}/{version}",
     "/api/v1/settlements/{code}",
     "/api/v1/settlements/{code}/rounds",
+    "/api/v1/settlements/{code}/rounds/{number}/result",  # published: entrants by pseudonym
     "/api/v1/relocation/pipeline",
     "/api/v1/audit/checkpoints",
     "/api/v1/audit/access-log",  # reads the log itself
