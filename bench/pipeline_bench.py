@@ -34,6 +34,7 @@ from bench.national import SIZES, National
 from infra import contract, tamper_evidence
 from infra.bootstrap import PROJECTIONS, Container
 from infra.config import Settings
+from infra.identity import token_hash
 from infra.relay import read_position
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,11 +69,13 @@ def api_at_size(
         {
             **env,
             "HTTP_PORT": str(port),
-            "API_TOKENS": f"{token}=bench-auditor:auditor,op=bench:operator",
+            "API_TOKEN_HASHES": f"{token_hash(token)}=bench-auditor:auditor",
+            "HTTP_RATE_LIMIT": "1000000/minute",
         },
     )
     base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
+    headers = {"Authorization": f"Bearer {token}", "X-Access-Reason": "benchmark"}
+    with httpx.Client(base_url=base, headers=headers) as client:
         wait_ready(base)
         requests = 0
         for _ in range(250):
@@ -281,7 +284,6 @@ def main() -> None:
             "KAFKA_PARTITIONS": "6",
             "LOG_LEVEL": "warning",
             "REINTEGRATION_ENV": "production",
-            "API_TOKENS": "unused=bench:operator",
         }
         relay_run = Watched("relay", env)
         relay_s = relay_run.until(

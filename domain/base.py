@@ -41,8 +41,21 @@ ROLES = ("operator", "supervisor", "auditor", "integration")
 
 @dataclass(frozen=True)
 class Actor:
+    """Who acts, in which role, and where: ``districts`` are the district codes the caller may
+    see and change (empty: the whole country)."""
+
     user_id: str
     role: str
+    districts: tuple[str, ...] = ()
+
+    @property
+    def national(self) -> bool:
+        return not self.districts
+
+    def covers(self, district_code: str | None) -> bool:
+        """Whether a case of that district is in this caller's scope (an unknown district is
+        in no district's scope)."""
+        return self.national or (district_code is not None and district_code in self.districts)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from domain.base import ROLES, Actor
+from infra.identity import (
+    Authenticator,
+    IdentityError,
+    OidcConfig,
+    OidcTokens,
+    StaticToken,
+    StaticTokens,
+    parse_token_hashes,
+    token_hash,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +47,13 @@ class Settings:
     kafka_partitions: int = 6
     kafka_replication_factor: int = 1
     kafka_min_insync_replicas: int = 1
-    api_tokens: Mapping[str, Actor] = field(default_factory=dict)
+    api_tokens: Mapping[str, Actor] = field(default_factory=dict)  # plaintext: development only
+    api_token_hashes: Mapping[str, StaticToken] = field(default_factory=dict)
+    oidc: OidcConfig | None = None
+    auth_failures_per_minute: int = 10
+    http_rate_limit: str = "600/minute"
+    http_docs: str = "authenticated"  # public, authenticated or off
+    http_metrics: str = "authenticated"
     log_format: str = "json"
     log_level: str = "info"
     http_host: str = "127.0.0.1"
@@ -89,6 +105,17 @@ class Settings:
         if log_format not in ("json", "console"):
             raise ConfigurationError(f"LOG_FORMAT must be json or console, not {log_format!r}")
         witnesses = parse_witnesses(env.get("AUDIT_WITNESSES") or "")
+        api_tokens = parse_api_tokens(env.get("API_TOKENS", ""))
+        if api_tokens and environment != "development":
+            raise ConfigurationError(
+                "API_TOKENS holds plaintext tokens, which only development mode accepts: give "
+                "their hashes in API_TOKEN_HASHES (`reintegration tokens mint` makes a token "
+                "and its entry) or connect the identity provider (OIDC_*)"
+            )
+        try:
+            token_hashes = parse_token_hashes(env.get("API_TOKEN_HASHES", ""))
+        except IdentityError as exc:
+            raise ConfigurationError(str(exc)) from None
         schema_managed_by = (env.get("DATABASE_SCHEMA_MANAGED") or "service").strip().lower()
         if schema_managed_by not in ("service", "owner"):
             raise ConfigurationError(
@@ -104,7 +131,15 @@ class Settings:
             kafka_partitions=_positive_int(env, "KAFKA_PARTITIONS", 6),
             kafka_replication_factor=_positive_int(env, "KAFKA_REPLICATION_FACTOR", 1),
             kafka_min_insync_replicas=_positive_int(env, "KAFKA_MIN_INSYNC_REPLICAS", 1),
-            api_tokens=parse_api_tokens(env.get("API_TOKENS", "")),
+            api_tokens=api_tokens,
+            api_token_hashes=token_hashes,
+            oidc=_oidc(env),
+            auth_failures_per_minute=_positive_int(env, "HTTP_AUTH_FAILURES_PER_MINUTE", 10),
+            http_rate_limit=_rate_limit(env.get("HTTP_RATE_LIMIT") or "600/minute"),
+            http_docs=_exposure(
+                env, "HTTP_DOCS", "public" if environment == "development" else "authenticated"
+            ),
+            http_metrics=_exposure(env, "HTTP_METRICS", "authenticated"),
             log_format=log_format,
             log_level=env.get("LOG_LEVEL", "info").lower(),
             http_host=env.get("HTTP_HOST", "127.0.0.1"),
@@ -140,15 +175,33 @@ class Settings:
             default_rule_set=env.get("ELIGIBILITY_RULE_SET") or "great-return-housing",
         )
 
+    def authenticator(self, tokens: Mapping[str, Actor] | None = None) -> Authenticator:
+        """Who a bearer token stands for, as configured: the identity provider's access tokens,
+        the static tokens by their hashes, and (development and tests) plaintext tokens, which
+        are kept as hashes too."""
+        hashes = dict(self.api_token_hashes)
+        for token, actor in {**self.api_tokens, **(tokens or {})}.items():
+            hashes[token_hash(token)] = StaticToken(actor)
+        return Authenticator(
+            StaticTokens(hashes) if hashes else None,
+            OidcTokens(self.oidc) if self.oidc else None,
+        )
+
+    @property
+    def identities_configured(self) -> bool:
+        return bool(self.api_tokens or self.api_token_hashes or self.oidc)
+
     def with_tokens_for_api(self) -> tuple[Settings, dict[str, Actor]]:
         """Tokens the API accepts. Development mode invents one per role when none are given;
-        production refuses to start without them. Returns the settings and any invented tokens."""
-        if self.api_tokens:
+        production refuses to start without an identity provider or token hashes. Returns the
+        settings and any invented tokens."""
+        if self.identities_configured:
             return self, {}
         if not self.development:
             raise ConfigurationError(
-                "API_TOKENS is empty: production mode refuses to start without tokens "
-                "(set API_TOKENS='token=user_id:role,...' or REINTEGRATION_ENV=development)"
+                "no identities: production mode refuses to start without OIDC_ISSUER, "
+                "OIDC_AUDIENCE and OIDC_JWKS_URL or API_TOKEN_HASHES "
+                "(`reintegration tokens mint`), or set REINTEGRATION_ENV=development"
             )
         invented = {
             f"dev-{role}-{secrets.token_urlsafe(12)}": Actor(f"dev-{role}", role) for role in ROLES
@@ -309,6 +362,46 @@ def parse_api_tokens(raw: str) -> dict[str, Actor]:
             )
         tokens[token.strip()] = Actor(user_id.strip(), role.strip())
     return tokens
+
+
+def _oidc(env: Mapping[str, str]) -> OidcConfig | None:
+    """``OIDC_ISSUER``, ``OIDC_AUDIENCE`` and ``OIDC_JWKS_URL`` together, or none of them."""
+    names = ("OIDC_ISSUER", "OIDC_AUDIENCE", "OIDC_JWKS_URL")
+    given = {name: (env.get(name) or "").strip() for name in names}
+    if not any(given.values()):
+        return None
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise ConfigurationError(f"{', '.join(missing)} must be set with the other OIDC_ variables")
+    if urlsplit(given["OIDC_JWKS_URL"]).scheme not in ("https", "file"):
+        raise ConfigurationError("OIDC_JWKS_URL must be an https: or file: URL")
+    return OidcConfig(
+        issuer=given["OIDC_ISSUER"],
+        audience=given["OIDC_AUDIENCE"],
+        jwks_url=given["OIDC_JWKS_URL"],
+        roles_claim=(env.get("OIDC_ROLES_CLAIM") or "roles").strip(),
+        districts_claim=(env.get("OIDC_DISTRICTS_CLAIM") or "districts").strip(),
+        user_claim=(env.get("OIDC_USER_CLAIM") or "preferred_username").strip(),
+    )
+
+
+def _rate_limit(raw: str) -> str:
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"HTTP_RATE_LIMIT must read like '600/minute' or '20/second;600/minute', not {raw!r}"
+        ) from None
+    return raw
+
+
+def _exposure(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in ("public", "authenticated", "off"):
+        raise ConfigurationError(f"{name} must be public, authenticated or off, not {value!r}")
+    return value
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS audit.access_log (
 );
 CREATE INDEX IF NOT EXISTS access_log_subjects ON audit.access_log USING gin (subject_ids);
 CREATE INDEX IF NOT EXISTS access_log_actor ON audit.access_log (actor_id, at);
+ALTER TABLE audit.access_log ADD COLUMN IF NOT EXISTS actor_districts text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN IF NOT EXISTS client_address text, ADD COLUMN IF NOT EXISTS user_agent text,
+    ADD COLUMN IF NOT EXISTS search_terms jsonb;
 CREATE OR REPLACE FUNCTION audit.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'audit.% is append-only: % refused', TG_TABLE_NAME, TG_OP

@@ -110,7 +110,11 @@ class Service:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Service:
-        full_env = {k: v for k, v in os.environ.items() if k not in ("API_TOKENS",)}
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("API_TOKENS", "API_TOKEN_HASHES", "REINTEGRATION_TOKEN")
+        }
         full_env.update(self.env)
         self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(

@@ -5,6 +5,7 @@ assembles them, in the order `reintegration --help` lists them."""
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -19,12 +20,30 @@ from api.cli import (
     relocation,
     service,
     surveys,
+    tokens,
     witness,
 )
+from api.cli.common import TokenOption, use_identity
 
 cli = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Return and Reintegration backend."
 )
+
+
+@cli.callback()
+def identity(
+    token: TokenOption = None,
+    purpose: Annotated[
+        str | None,
+        typer.Option(
+            envvar="REINTEGRATION_PURPOSE",
+            help="Why personal data is read (recorded in the access log; required of auditors)",
+        ),
+    ] = None,
+) -> None:
+    """Return and Reintegration backend."""
+    use_identity(token, purpose)
+
 
 for command in (service.serve, service.api, service.relay, service.project):
     cli.command()(command)
@@ -48,6 +67,7 @@ for app, name in (
     (relocation.relocation_cli, "relocation"),
     (reintegration.reintegration_cli, "reintegration"),
     (witness.witness_cli, "witness"),
+    (tokens.tokens_cli, "tokens"),
 ):
     cli.add_typer(app, name=name)
 

@@ -16,15 +16,16 @@ from api.cli.common import (
     JsonOption,
     console,
     fail,
+    identified,
     parse_id,
     parse_moment,
     parse_uuid,
     progress_bar,
     projection_names,
+    reading,
     running,
     table_console,
 )
-from domain.base import Actor
 from infra import access_log
 
 audit_cli = typer.Typer(
@@ -64,8 +65,8 @@ def audit_case(
     if lang not in ("en", "az"):
         raise fail("--lang is en or az")
     case_id = parse_id(household_id)
-    with running() as (container, _stop):
-        container.projections.prepare()  # the access log
+    with reading("audit case", "auditor", by) as reads:
+        container, by = reads.container, reads.actor.user_id
         audit = container.services.audit
         chain = container.audit_trail.verify(by, require_keys=False)
         if as_of is not None:
@@ -75,15 +76,7 @@ def audit_case(
             document = audit.history(case_id)
             subjects = [case_id, *{UUID(e["aggregate_id"]) for e in document["events"]}]
         report = case_report(case_id, document, chain, by)
-        access_log.record(
-            container.read_pool,
-            Actor(by, "cli"),
-            "audit case (cli)",
-            f"cli:audit case {case_id}",
-            subjects,
-            None,
-            None,
-        )
+        reads.record(subjects)
     if output is not None:
         if output.suffix == ".html":
             text = render_html(document, chain, by, lang)
@@ -117,6 +110,7 @@ def audit_verify(
     signed checkpoints and the links carried in Kafka; report the first broken position."""
     import base64
 
+    by = identified("auditor", by).user_id
     with running() as (container, _stop):
         key = base64.b64decode(public_key) if public_key else None
         _print_report(container.audit_trail.verify(by, key), as_json)
@@ -192,6 +186,7 @@ def audit_projections(
     the live ones, reporting any difference (one envelope for all the projections checked)."""
     from application.reports import AuditReport
 
+    by = identified("auditor", by).user_id
     with running() as (container, _stop):
         reports = [
             container.projections.cross_check(projection, by)
@@ -225,10 +220,13 @@ def audit_access_log(
 
     subject_id = parse_id(subject, "person or household") if subject else None
     moment = parse_moment(since, "--since") if since else None
-    with running() as (container, _stop):
-        container.projections.prepare()
+    with reading("audit access-log", "auditor") as reads:
         entries = access_log.query(
-            container.read_pool, actor_id=actor, subject_id=subject_id, since=moment, limit=limit
+            reads.container.read_pool,
+            actor_id=actor,
+            subject_id=subject_id,
+            since=moment,
+            limit=limit,
         )
         table = Table("id", "at", "who", "role", "what", "resource", "why")
         for e in entries:
@@ -253,9 +251,10 @@ def audit_decision(decision_id: str, as_json: JsonOption = False, by: ByOption =
     gives the identical result, 1 when anything differs (each difference is a finding)."""
     from application.audit import decision_report
 
-    with running() as (container, _stop):
-        rerun = container.services.audit.rerun_decision(parse_uuid(decision_id, "decision"))
-    _print_report(decision_report(rerun, by), as_json)
+    with reading("audit decision", "auditor", by) as reads:
+        rerun = reads.container.services.audit.rerun_decision(parse_uuid(decision_id, "decision"))
+        reads.record([rerun.household_id])
+    _print_report(decision_report(rerun, reads.actor.user_id), as_json)
 
 
 @audit_cli.command("decisions")
@@ -271,6 +270,7 @@ def audit_decisions(
 
     if (settlement is None) == (not all_):
         raise fail("give --settlement CODE or --all")
+    by = identified("auditor", by).user_id
     with running() as (container, _stop):
         audit = container.services.audit
         ids = audit.decisions(settlement)
@@ -293,6 +293,8 @@ def audit_lottery(
     seed, the draw, the digests): exit 1 on a difference."""
     from application.audit import lottery_report
 
-    with running() as (container, _stop):
-        check = container.services.audit.rerun_lottery(code, number)
-    _print_report(lottery_report(check, by), as_json)
+    with reading("audit lottery", "auditor", by) as reads:
+        services = reads.container.services
+        check = services.audit.rerun_lottery(code, number)
+        reads.record([e.household_id for e in services.housing.get_round(code, number).entrants])
+    _print_report(lottery_report(check, reads.actor.user_id), as_json)

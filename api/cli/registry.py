@@ -15,13 +15,14 @@ from api.cli.common import (
     acting,
     console,
     fail,
+    identified,
     parse_date,
     parse_id,
+    reading,
     running,
     show,
     table_console,
 )
-from domain.base import Actor
 from domain.registry import NewMember, person_id_for
 
 persons_cli = typer.Typer(no_args_is_help=True, help="Registry: persons.")
@@ -37,12 +38,28 @@ def persons_show(fin: str) -> None:
     """A person from the read model."""
     from projections.queries import households
 
-    with running() as (container, _stop):
-        container.projections.prepare()
-        found = container.query(households.get_person, fin)
+    with reading("persons show") as reads:
+        found = reads.query(households.get_person, fin)
     if found is None:
-        raise fail(f"no person with FIN {fin}", 1)
+        raise fail("no person with that FIN", 1)
     show(found)
+
+
+@persons_cli.command("access-report")
+def persons_access_report(fin: str) -> None:
+    """Who read this person's file (or their household's), when, in which role and why: for
+    an operator answering the person's request (search terms are left out: they name others)."""
+    from infra import access_log
+    from projections.queries import households
+
+    with reading("persons access-report", "operator") as reads:
+        found = reads.container.query(households.get_person, fin)
+        if found is None:
+            raise fail("no person with that FIN", 1)
+        subjects = [found["person_id"], *([found["household_id"]] if found["household_id"] else [])]
+        entries = access_log.report(reads.container.read_pool, subjects)
+        reads.record(subjects)
+    show({"person_id": found["person_id"], "entries": entries})
 
 
 @persons_cli.command("search")
@@ -61,9 +78,8 @@ def persons_search(
 
     from projections.queries import households
 
-    with running() as (container, _stop):
-        container.projections.prepare()
-        found = container.query(
+    with reading("persons search") as reads:
+        found = reads.query(
             households.find_persons,
             name_prefix=name_prefix,
             origin_settlement=origin_settlement,
@@ -172,9 +188,8 @@ def households_show(household_id: str) -> None:
     """A household's profile from the read model."""
     from projections.queries import households
 
-    with running() as (container, _stop):
-        container.projections.prepare()
-        found = container.query(households.get_household, parse_id(household_id))
+    with reading("households show") as reads:
+        found = reads.query(households.get_household, parse_id(household_id))
     if found is None:
         raise fail(f"no household {household_id}", 1)
     show(found)
@@ -197,9 +212,8 @@ def households_search(
 
     from projections.queries import households
 
-    with running() as (container, _stop):
-        container.projections.prepare()
-        found = container.query(
+    with reading("households search") as reads:
+        found = reads.query(
             households.find_households,
             fin=fin,
             name_prefix=name_prefix,
@@ -418,9 +432,10 @@ def import_registry(
     report = report or file.with_name(file.name + ".rejected.csv")
     if not report.parent.is_dir():
         raise fail(f"{report}: its folder does not exist")
+    importer = identified("operator", by)
     with running() as (container, _stop):
         try:
-            job = LegacyImport(container.store, Actor(by, "operator"), batch, encoding)
+            job = LegacyImport(container.store, importer, batch, encoding)
         except FileRefused as exc:
             raise fail(str(exc), EXIT_FILE_REFUSED) from None
         with Progress(

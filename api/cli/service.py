@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import console, fail, projection_names, running, table_console
+from api.cli.common import console, fail, named, projection_names, running, table_console
 from domain.base import Actor
 from infra.bootstrap import PROJECTIONS, Container
 from infra.config import ConfigurationError
@@ -54,8 +54,10 @@ def api(
         if workers == 1:
             _serve_http(container, stop, host, port)
             return
-        if not container.settings.api_tokens:
-            raise fail("API_TOKENS is required with more than one API worker")
+        if not container.settings.identities_configured:
+            raise fail(
+                "identities (OIDC_* or API_TOKEN_HASHES) are required with more than one API worker"
+            )
     import uvicorn
 
     uvicorn.run(
@@ -117,7 +119,7 @@ def _serve_http(
         raise fail(str(exc)) from None
     host = host or settings.http_host
     port = port or settings.http_port
-    app = create_app(container, dict(settings.api_tokens))
+    app = create_app(container, dict(settings.api_tokens))  # invented in development
     if invented:
         _print_development_banner(host, port, invented)
     server = uvicorn.Server(
@@ -314,12 +316,15 @@ def dead_letters_list(
         table_console().print(table if count else "no dead letters")
 
 
-ByOption = Annotated[str, typer.Option("--by", help="Who does it, by name (recorded)")]
+ByOption = Annotated[
+    str | None,
+    typer.Option("--by", help="Who does it, by name (development only; otherwise the token says)"),
+]
 
 
 @dead_letters_cli.command("replay")
 def dead_letters_replay(
-    by: ByOption,
+    by: ByOption = None,
     projection: Annotated[str | None, typer.Option(help="Only this projection")] = None,
     ids: Annotated[list[int] | None, typer.Option("--id", help="Only these dead letters")] = None,
 ) -> None:
@@ -327,8 +332,7 @@ def dead_letters_replay(
     of its case parked behind it, in order. Exits 1 if any still fail."""
     from projections.admin import replay_dead_letters
 
-    if not by.strip():
-        raise fail("--by must name who replays")
+    by = named(by, "operator", "replays")
     with running() as (container, _stop):
         failed = 0
         found: set[int] = set()
@@ -357,17 +361,16 @@ def dead_letters_discard(
     projection: Annotated[str, typer.Option(help="The projection the dead letter belongs to")],
     id_: Annotated[int, typer.Option("--id", help="The dead letter")],
     reason: Annotated[str, typer.Option(help="Why it is given up (recorded)")],
-    by: ByOption,
+    by: ByOption = None,
 ) -> None:
     """Give a dead letter up for good (recorded with who, when and why), then apply the events
     of its case parked behind it, in order."""
     from projections.admin import discard_dead_letter
 
     projection_names(projection)
-    if not by.strip():
-        raise fail("--by must name who discards")
     if not reason.strip():
         raise fail("--reason must say why")
+    by = named(by, "operator", "discards")
     with running() as (container, _stop):
         outcome = discard_dead_letter(
             container.database_url,

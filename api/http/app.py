@@ -3,14 +3,14 @@ router per bounded context, and the problems every error becomes."""
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Mapping
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.http import idempotency, problems
 from api.http.availability import Availability
-from api.http.boundary import Boundary, Utf8JsonRoute, bearer_token, is_public
+from api.http.boundary import Boundary, Policy, Utf8JsonRoute, is_public
 from api.http.idempotency import IdempotentCommands
 from api.http.routers import (
     audit,
@@ -31,22 +31,26 @@ ROUTERS = (operations, registry, surveys, eligibility, housing, relocation, rein
 
 def app_from_env() -> FastAPI:
     """The API for one worker process of `reintegration api --workers N`: each worker builds
-    its own container from the environment (API_TOKENS is required: tokens invented in
+    its own container from the environment (identities are required: tokens invented in
     development would differ between workers) and closes it on shutdown."""
     from infra.config import ConfigurationError, Settings
     from infra.logging import configure_logging
 
     settings = Settings.from_env()
-    if not settings.api_tokens:
-        raise ConfigurationError("API_TOKENS is required with more than one API worker")
+    if not settings.identities_configured:
+        raise ConfigurationError(
+            "identities (OIDC_* or API_TOKEN_HASHES) are required with more than one API worker"
+        )
     configure_logging(settings.log_format, settings.log_level)
     container = Container(settings)
-    app = create_app(container, dict(settings.api_tokens))
+    app = create_app(container)
     app.router.on_shutdown.append(container.close)
     return app
 
 
-def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
+def create_app(container: Container, tokens: Mapping[str, Actor] | None = None) -> FastAPI:
+    """The API; ``tokens`` are plaintext tokens accepted besides the configured identities
+    (the settings refuse plaintext tokens in production: these are for tests)."""
     # The routers' routes are the app's own: FastAPI matches an included router's routes
     # through the router and then again inside it (measured: 40 to 200 µs a request).
     routes = [r for module in ROUTERS for r in module.router.routes if isinstance(r, APIRoute)]
@@ -59,19 +63,7 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
     app.state.container = container
     app.router.route_class = Utf8JsonRoute
     problems.install(app)
-    token_items = [(token.encode(), actor) for token, actor in tokens.items()]
-
-    def authenticate(authorization: str | None) -> Actor | None:
-        """The actor a bearer token stands for (compared in constant time), or None."""
-        token = bearer_token(authorization)
-        if token is None:
-            return None
-        given = token.encode("utf-8", "replace")
-        found = None
-        for known, actor in token_items:
-            if hmac.compare_digest(given, known):
-                found = actor
-        return found
+    settings = container.settings
 
     monitor = DatabaseMonitor(lambda: container.database_url, container.database_pools)
     app.router.on_startup.append(monitor.start)
@@ -85,8 +77,14 @@ def create_app(container: Container, tokens: dict[str, Actor]) -> FastAPI:
     app.add_middleware(Availability)  # inside the boundary: a caller without a token gets 401
     app.add_middleware(
         Boundary,
-        authenticate=authenticate,
-        max_body_bytes=container.settings.http_max_body_bytes,
+        authenticate=settings.authenticator(tokens),
+        max_body_bytes=settings.http_max_body_bytes,
+        policy=Policy(
+            docs=settings.http_docs,
+            metrics=settings.http_metrics,
+            auth_failures_per_minute=settings.auth_failures_per_minute,
+            rate_limit=settings.http_rate_limit,
+        ),
     )
     problems.document(
         app,

@@ -10,6 +10,14 @@ One pure ASGI middleware, the outermost of the application's own:
   client cannot make the server read a large body);
 - then a body larger than the limit (``HTTP_MAX_BODY_BYTES``) gets 413 before it is parsed:
   at once when its Content-Length says so, else as soon as the bytes read pass the limit;
+- a client whose authentication failed too often answers 429 with ``Retry-After`` before its
+  token is even looked at (``HTTP_AUTH_FAILURES_PER_MINUTE``), and an authenticated caller
+  going past ``HTTP_RATE_LIMIT`` answers 429 too (the ``limits`` library, moving windows);
+- every answer carries ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy:
+  no-referrer``; every answer to an authenticated path ``Cache-Control: no-store`` (it may
+  carry personal data); every HTML page a Content-Security-Policy;
+- ``/docs`` (with ``/redoc`` and ``/openapi.json``) and ``/metrics`` are public, need a token
+  or are not served at all, as ``HTTP_DOCS`` and ``HTTP_METRICS`` say;
 - a path or query string holding control characters is refused with 400 naming it;
 - an unexpected error answers a problem document with status 500 and an error id, and is
   logged once with that id and its traceback (frames, not the exception's text: it may quote
@@ -27,12 +35,16 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from limits import RateLimitItem, RateLimitItemPerMinute, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,17 +55,10 @@ from infra.logging import safe_traceback
 
 log = structlog.get_logger("api")
 
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+METRICS_PATHS = frozenset({"/metrics"})
 PUBLIC_PATHS = frozenset(
-    {
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/docs",
-        "/docs/oauth2-redirect",
-        "/redoc",
-        "/openapi.json",
-        "/api/v1/audit/public-key",
-    }
+    {"/healthz", "/readyz", "/api/v1/audit/public-key", *DOCS_PATHS, *METRICS_PATHS}
 )
 """Paths answered without a token; every other path, known or not, needs one."""
 PUBLIC_PREFIXES = ("/api/v1/audit/checkpoints/", "/api/v1/audit/proofs/")
@@ -65,10 +70,67 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
+HTML_POLICY = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https:; "
+    "style-src 'self' 'unsafe-inline' https:; img-src 'self' data: https:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+"""The Content-Security-Policy of an HTML page (the API documentation pages load their
+scripts and styles from a CDN over https and run one inline script; nothing else)."""
+ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the boundary lets through without a token, and how fast."""
+
+    docs: str = "public"  # public, authenticated or off
+    metrics: str = "public"
+    auth_failures_per_minute: int = 10
+    rate_limit: str = "600/minute"
+
+    def exposure(self, path: str) -> str:
+        if path in DOCS_PATHS:
+            return self.docs
+        if path in METRICS_PATHS:
+            return self.metrics
+        return "public" if is_public(path) else "authenticated"
+
+
+class Throttle:
+    """Failed authentications per client address and requests per identity, in moving
+    windows kept in this process's memory (each API worker process counts its own)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._failures: RateLimitItem = RateLimitItemPerMinute(policy.auth_failures_per_minute)
+        self._per_identity = parse_many(policy.rate_limit)
+
+    def failures_exhausted(self, client: str) -> int | None:
+        """Seconds to wait when the client has failed too often, else None."""
+        if self._limiter.test(self._failures, "auth-failures", client):
+            return None
+        return self._retry_after(self._failures, "auth-failures", client)
+
+    def failed(self, client: str) -> None:
+        self._limiter.hit(self._failures, "auth-failures", client)
+
+    def identity_exhausted(self, user_id: str) -> int | None:
+        for item in self._per_identity:
+            if not self._limiter.hit(item, "identity", user_id):
+                return self._retry_after(item, "identity", user_id)
+        return None
+
+    def _retry_after(self, item: RateLimitItem, *keys: str) -> int:
+        reset = self._limiter.get_window_stats(item, *keys).reset_time
+        return max(1, int(reset - time.time()) + 1)
+
+
 ID_PATTERN = re.compile(r"[!-~]{1,128}")  # printable ASCII without spaces
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 Authenticate = Callable[[str | None], Actor | None]
+"""The caller a bearer token (the header's token, not the header) stands for, or None."""
 
 
 class BodyTooLarge(HTTPException):
@@ -79,10 +141,18 @@ class BodyTooLarge(HTTPException):
 
 
 class Boundary:
-    def __init__(self, app: ASGIApp, authenticate: Authenticate, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticate: Authenticate,
+        max_body_bytes: int,
+        policy: Policy | None = None,
+    ) -> None:
         self.app = app
         self.authenticate = authenticate
         self.max_body_bytes = max_body_bytes
+        self.policy = policy or Policy()
+        self.throttle = Throttle(self.policy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,18 +163,30 @@ class Boundary:
         state = scope.setdefault("state", {})
         status = 500
         response_started = False
+        private = self.policy.exposure(str(scope.get("path", ""))) != "public"
 
         async def send_and_note(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 response_started = True
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
+                given = list(message.get("headers", []))
+                names = {k.lower() for k, _ in given}
+                extra = [
                     (b"x-correlation-id", state.get("correlation_id", "").encode()),
                     (b"x-request-id", state.get("request_id", "").encode()),
+                    *ALWAYS,
                 ]
+                if private:
+                    given = [(k, v) for k, v in given if k.lower() != b"cache-control"]
+                    extra.append((b"cache-control", b"no-store"))
+                content_type = next((v for k, v in given if k.lower() == b"content-type"), b"")
+                if (
+                    content_type.startswith(b"text/html")
+                    and b"content-security-policy" not in names
+                ):
+                    extra.append((b"content-security-policy", HTML_POLICY.encode()))
+                message["headers"] = [*given, *extra]
             await send(message)
 
         structlog.contextvars.clear_contextvars()
@@ -179,10 +261,18 @@ class Boundary:
                     "must not contain control characters",
                     path,
                 )
-        if is_public(path) or scope.get("method") == "OPTIONS":
+        exposure = self.policy.exposure(path)
+        if exposure == "off":
+            return 404, "Not found", "not served here", "not-found", {}, {}, path
+        if exposure == "public" or scope.get("method") == "OPTIONS":
             return None
-        actor = self.authenticate(headers.get("authorization"))
+        client = (scope.get("client") or ("unknown", 0))[0]
+        wait = self.throttle.failures_exhausted(client)
+        if wait is not None:
+            return _too_many("too many failed authentications from this address", wait, path)
+        actor = self.authenticate(bearer_token(headers.get("authorization")))
         if actor is None:
+            self.throttle.failed(client)
             return (
                 401,
                 "Unauthenticated",
@@ -194,6 +284,9 @@ class Boundary:
             )
         state["actor"] = actor
         structlog.contextvars.bind_contextvars(actor=actor.user_id, role=actor.role)
+        wait = self.throttle.identity_exhausted(actor.user_id)
+        if wait is not None:
+            return _too_many("too many requests; slow down", wait, path)
         return None
 
     def _size(self, headers: dict[str, str], scope: Scope) -> tuple[Any, ...] | None:
@@ -260,6 +353,18 @@ def bearer_token(header: str | None) -> str | None:
         return None
     scheme, _, token = header.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _too_many(detail: str, wait: int, path: str) -> tuple[Any, ...]:
+    return (
+        429,
+        "Too many requests",
+        detail,
+        "too-many-requests",
+        {},
+        {"retry-after": str(wait)},
+        path,
+    )
 
 
 def _bad_request(field: str, reason: str, path: str) -> tuple[Any, ...]:

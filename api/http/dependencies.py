@@ -15,17 +15,16 @@ from uuid import UUID
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from api.http import scopes
+from api.roles import AUDIT_ROLES, READ_ROLES, WRITE_ROLES
 from application.services import Services
 from domain import text
-from domain.base import Actor, CommandContext, acting_as
+from domain.base import Actor, CommandContext, FieldError, ValidationFailed, acting_as
 from infra import access_log
 from infra.bootstrap import Container
-
-WRITE_ROLES = ("operator", "supervisor")
-READ_ROLES = ("operator", "supervisor", "auditor")
-AUDIT_ROLES = ("auditor", "supervisor")
 
 bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
@@ -43,13 +42,40 @@ def _authorized(request: Request, roles: tuple[str, ...]) -> Actor:
     return actor
 
 
+async def _in_scope(request: Request, actor: Actor) -> None:
+    """A case outside a district-scoped caller's districts is not found (404); a command
+    whose body names one is refused (403). See :mod:`api.http.scopes`."""
+    if actor.national:
+        return
+    built = container(request)
+    params = dict(request.path_params)
+    named = await run_in_threadpool(scopes.districts_in_path, built.services, params, built.query)
+    if not scopes.covers_all(actor, named):
+        raise HTTPException(404, "not found")
+    national_only = ("/api/v1/rule-sets",)  # rules apply to every district
+    if request.method != "GET" and request.url.path.startswith(national_only):
+        raise HTTPException(403, "rule sets are drafted and approved by national staff")
+    if request.method in ("POST", "PUT", "PATCH") and request.headers.get(
+        "content-type", ""
+    ).startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            return  # the route answers the malformed body
+        in_body = await run_in_threadpool(scopes.districts_in_body, built.services, body)
+        if not scopes.covers_all(actor, in_body):
+            raise HTTPException(403, f"outside your districts ({', '.join(actor.districts)})")
+
+
 def caller(*roles: str) -> Any:
     """For a read: the caller, when their role is one of ``roles`` (401 or 403 otherwise).
     ``credentials`` is declared so that the OpenAPI document shows the bearer scheme; the
     boundary has already authenticated the token."""
 
     async def dependency(request: Request, credentials: Credentials) -> Actor:
-        return _authorized(request, roles)
+        actor = _authorized(request, roles)
+        await _in_scope(request, actor)
+        return actor
 
     return Depends(dependency)
 
@@ -62,6 +88,7 @@ def acting(*roles: str) -> Any:
 
     async def dependency(request: Request, credentials: Credentials) -> AsyncIterator[Actor]:
         actor = _authorized(request, roles)
+        await _in_scope(request, actor)
         context = CommandContext(actor, request.state.correlation_id, request.state.request_id)
         with acting_as(context):
             yield actor
@@ -73,6 +100,8 @@ Reader = Annotated[Actor, caller(*READ_ROLES)]
 Auditor = Annotated[Actor, caller(*AUDIT_ROLES)]
 Verifier = Annotated[Actor, caller("integration", *READ_ROLES)]
 Writer = Annotated[Actor, acting(*WRITE_ROLES)]
+Handler = Annotated[Actor, caller(*WRITE_ROLES)]
+"""An operator or supervisor handling a person's request (a read, not a command)."""
 Supervisor = Annotated[Actor, acting("supervisor")]
 
 
@@ -144,28 +173,51 @@ Views = Annotated[ReadModels, Depends(read_models)]
 
 
 class AccessLog:
-    """Records a read of personal data: who, what, whose, when, and why when the caller says
-    (the ``X-Access-Reason`` header or the ``reason`` query parameter)."""
+    """Records a read of personal data (:mod:`infra.access_log`): who (user, role,
+    districts), what (the route template: a path may hold a FIN), whose, when, from where
+    (client address, user agent), why (the ``X-Access-Reason`` header or the ``reason`` query
+    parameter, which wins: a client may send a session's purpose in the header and a request's
+    own in the query; an auditor must give one) and a search's terms."""
 
     def __init__(self, request: Request) -> None:
         self.request = request
-
-    def record(self, action: str, subjects: list[UUID]) -> None:
-        request = self.request
         header = request.headers.get("x-access-reason")
         if header is not None:  # HTTP headers arrive as Latin-1: read the bytes as UTF-8
             header = header.encode("latin-1").decode("utf-8", "replace")
-        reason = text.optional_text(
-            "reason", header or request.query_params.get("reason"), text.LINE
+        self.purpose = text.optional_text(
+            "reason", request.query_params.get("reason") or header, text.LINE
         )
+        actor: Actor | None = getattr(request.state, "actor", None)
+        if actor is not None and actor.role == "auditor" and self.purpose is None:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "X-Access-Reason",
+                        "an auditor's read of personal data needs a purpose (this header or "
+                        "the reason query parameter)",
+                    )
+                ]
+            )
+
+    def record(
+        self, action: str, subjects: list[UUID], terms: dict[str, Any] | None = None
+    ) -> None:
+        request = self.request
+        route = request.scope.get("route")
+        client = request.client
         access_log.record(
             container(request).read_pool,
-            request.state.actor,
-            action,
-            request.url.path,
-            subjects,
-            reason,
-            request.state.correlation_id,
+            access_log.Access(
+                request.state.actor,
+                action,
+                str(getattr(route, "path", "unmatched")),
+                subjects,
+                self.purpose,
+                request.state.correlation_id,
+                client_address=client.host if client else None,
+                user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+                search_terms=terms or {},
+            ),
         )
 
 

@@ -227,6 +227,7 @@ def install(app: FastAPI) -> None:
             404: "not-found",
             405: "method-not-allowed",
             413: "too-large",
+            429: "too-many-requests",
         }
         titles = {
             400: "Bad request",
@@ -235,6 +236,7 @@ def install(app: FastAPI) -> None:
             404: "Not found",
             405: "Method not allowed",
             413: "Content too large",
+            429: "Too many requests",
         }
         detail = str(exc.detail)
         extra: dict[str, Any] = {}
@@ -308,12 +310,15 @@ STATUS_DESCRIPTIONS = {
     400: "Malformed request: JSON that does not parse (with line and column), control "
     "characters in the path or query, or a malformed X-Correlation-ID or X-Request-ID",
     401: "No valid bearer token (checked before the body is read)",
-    403: "The caller's role may not do this",
-    404: "Not found",
+    403: "The caller's role may not do this, or the command names a settlement or household "
+    "outside the caller's districts",
+    404: "Not found (also: a case outside the caller's districts)",
     409: "Conflicts with the case's state, or with a concurrent update",
     413: "The body is larger than the limit (HTTP_MAX_BODY_BYTES), or the change would record "
     "an event larger than the log accepts",
     422: "Invalid input: every broken rule, each with its field and reason",
+    429: "Too many failed authentications from this address, or too many requests by this "
+    "caller; try again after Retry-After seconds",
     500: "Unexpected error: the answer carries an error id, logged with the cause",
     503: "The database is not answering; try again after Retry-After seconds",
 }
@@ -333,7 +338,7 @@ def statuses(route: APIRoute, public: bool) -> list[int]:
     every operation, whether it reads a body or not)."""
     found = {400, 413, 500, 503}
     if not public:
-        found |= {401, 403}
+        found |= {401, 403, 429}
     has_body = route.body_field is not None
     parameters = route.dependant.path_params or route.dependant.query_params
     if has_body:
@@ -386,7 +391,7 @@ def document(
                     if keyed_here and status in KEYED_STATUS_DESCRIPTIONS:
                         entry["description"] += KEYED_STATUS_DESCRIPTIONS[status]
                     entry["content"] = {PROBLEM_JSON: {"schema": reference}}
-                    if status == 503:
+                    if status in (429, 503):
                         entry["headers"] = {
                             "Retry-After": {
                                 "description": "Seconds to wait before trying again",

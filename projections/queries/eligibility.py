@@ -76,14 +76,18 @@ def _with_appeals(cur: Cursor[Any], row: dict[str, Any] | None) -> dict[str, Any
     return {**row, "appeals": list(cur.fetchall())}
 
 
-def statistics(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
-    """Current decisions counted per settlement, by result and priority group."""
+def statistics(
+    cur: Cursor[Any], settlement_code: str | None, districts: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Current decisions counted per settlement, by result and priority group (of the
+    settlements in ``districts`` when given)."""
     cur.execute(
         "SELECT d.origin_settlement_code AS settlement_code, d.effective_result AS result, "
         "d.effective_priority_group AS priority_group, count(*) AS households "
         "FROM rm_eligibility_current c JOIN rm_eligibility_decisions d USING (decision_id) "
-        "WHERE %(s)s::text IS NULL OR d.origin_settlement_code = %(s)s "
+        "WHERE (%(s)s::text IS NULL OR d.origin_settlement_code = %(s)s) "
+        "AND (%(d)s::text[] IS NULL OR split_part(d.origin_settlement_code, '-', 1) = ANY(%(d)s)) "
         "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 NULLS LAST",
-        {"s": settlement_code},
+        {"s": settlement_code, "d": districts},
     )
     return list(cur.fetchall())

@@ -70,10 +70,16 @@ def find_persons(
     idp_status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    districts: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Persons by name prefix (last name first, Azerbaijani-aware, case-insensitive), origin and
-    IDP status, ordered by name; paginated."""
-    clauses, params = ["true"], []
+    IDP status, ordered by name; paginated; only those originating in ``districts`` when given
+    (a caller's scope)."""
+    clauses: list[str] = ["true"]
+    params: list[Any] = []
+    if districts is not None:
+        clauses.append("split_part(origin_settlement_code, '-', 1) = ANY(%s)")
+        params.append(districts)
     if name_prefix:
         clauses.append('search_name COLLATE "C" LIKE %s')
         params.append(_like_prefix(name_prefix))
@@ -106,10 +112,16 @@ def find_households(
     survey_status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    districts: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Households by a member's FIN or name prefix, origin, housing condition, vulnerability and
-    the status of their latest survey (none, started, completed)."""
-    clauses, params = ["true"], []
+    the status of their latest survey (none, started, completed); only those originating in
+    ``districts`` when given (a caller's scope)."""
+    clauses: list[str] = ["true"]
+    params: list[Any] = []
+    if districts is not None:
+        clauses.append("h.origin_district_code = ANY(%s)")
+        params.append(districts)
     if fin:
         clauses.append(
             "h.household_id IN (SELECT household_id FROM rm_household_members WHERE fin = %s)"
@@ -158,9 +170,12 @@ def get_status_reference(cur: Cursor[Any], verification_code: str) -> dict[str, 
     return dict(row) if row else None
 
 
-def survey_statistics(cur: Cursor[Any], code: str, by: str) -> list[dict[str, Any]]:
+def survey_statistics(
+    cur: Cursor[Any], code: str, by: str, districts: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Per origin settlement or district, over each household's latest completed response to the
-    questionnaire: intention to return, top obstacles, employment needs."""
+    questionnaire: intention to return, top obstacles, employment needs (of the households
+    originating in ``districts`` when given)."""
     group = "h.origin_settlement_code" if by == "settlement" else "h.origin_district_code"
     cur.execute(
         f"""
@@ -173,6 +188,7 @@ def survey_statistics(cur: Cursor[Any], code: str, by: str) -> list[dict[str, An
             SELECT {group} AS origin, l.household_id, a.question_id, a.value
             FROM latest l JOIN rm_households h USING (household_id)
             JOIN rm_survey_answers a ON a.response_id = l.response_id
+            WHERE %s::text[] IS NULL OR h.origin_district_code = ANY(%s)
         )
         SELECT origin,
                count(DISTINCT household_id) AS households,
@@ -190,7 +206,7 @@ def survey_statistics(cur: Cursor[Any], code: str, by: str) -> list[dict[str, An
         FROM (SELECT DISTINCT origin FROM answers) o JOIN answers USING (origin)
         GROUP BY origin ORDER BY origin
         """,
-        (code,),
+        (code, districts, districts),
     )
     return [dict(r) for r in cur.fetchall()]
 

@@ -55,17 +55,22 @@ def rounds(cur: Cursor[Any], settlement_code: str) -> list[dict[str, Any]]:
     return list(cur.fetchall())
 
 
-def pipeline(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
+def pipeline(
+    cur: Cursor[Any], settlement_code: str | None, districts: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Households per stage per settlement."""
     cur.execute(
         "SELECT settlement_code, stage, count(*) AS households FROM rm_relocations "
-        "WHERE %(s)s::text IS NULL OR settlement_code = %(s)s GROUP BY 1, 2 ORDER BY 1, 2",
-        {"s": settlement_code},
+        "WHERE (%(s)s::text IS NULL OR settlement_code = %(s)s) "
+        "AND (%(d)s::text[] IS NULL OR split_part(settlement_code, '-', 1) = ANY(%(d)s)) GROUP BY 1, 2 ORDER BY 1, 2",
+        {"s": settlement_code, "d": districts},
     )
     return list(cur.fetchall())
 
 
-def convoys(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
+def convoys(
+    cur: Cursor[Any], settlement_code: str | None, districts: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Convoys with the families still in them (and how many withdrew their consent)."""
     cur.execute(
         "SELECT c.convoy_id, c.settlement_code, c.departs_on, c.vehicles, c.scheduled_by, "
@@ -74,9 +79,10 @@ def convoys(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any
         "'[]') AS families, cardinality(c.household_ids) - count(r.household_id) AS withdrawn "
         "FROM rm_convoys c LEFT JOIN rm_relocations r "
         "ON r.household_id = ANY(c.household_ids) AND r.convoy_id = c.convoy_id "
-        "WHERE %(s)s::text IS NULL OR c.settlement_code = %(s)s "
+        "WHERE (%(s)s::text IS NULL OR c.settlement_code = %(s)s) "
+        "AND (%(d)s::text[] IS NULL OR split_part(c.settlement_code, '-', 1) = ANY(%(d)s)) "
         "GROUP BY c.convoy_id ORDER BY c.departs_on, c.convoy_id",
-        {"s": settlement_code},
+        {"s": settlement_code, "d": districts},
     )
     return list(cur.fetchall())
 
@@ -87,14 +93,17 @@ def get_relocation(cur: Cursor[Any], household_id: Any) -> dict[str, Any] | None
     return row
 
 
-def returnees(cur: Cursor[Any], settlement_code: str | None) -> list[dict[str, Any]]:
+def returnees(
+    cur: Cursor[Any], settlement_code: str | None, districts: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Returnee households with their reintegration status and unmet IASC criteria."""
     cur.execute(
         "SELECT r.household_id, r.settlement_code, l.stage, r.persons_seeking_work, r.employed, "
         "r.services, r.allowance_azn, r.allowance_terminates_on, r.assessments "
         "FROM rm_reintegration r LEFT JOIN rm_relocations l USING (household_id) "
-        "WHERE %(s)s::text IS NULL OR r.settlement_code = %(s)s ORDER BY r.household_id",
-        {"s": settlement_code},
+        "WHERE (%(s)s::text IS NULL OR r.settlement_code = %(s)s) "
+        "AND (%(d)s::text[] IS NULL OR split_part(r.settlement_code, '-', 1) = ANY(%(d)s)) ORDER BY r.household_id",
+        {"s": settlement_code, "d": districts},
     )
     out = []
     for row in cur.fetchall():

@@ -1,4 +1,4 @@
-"""`reintegration api --workers N`: several API processes serve one port; they need API_TOKENS."""
+"""`reintegration api --workers N`: several API processes serve one port; they need identities configured."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import API_TOKENS, TOKENS
+from tests.e2e.conftest import API_TOKEN_HASHES, TOKENS
 from tests.support import ROOT, Service, free_port, household_body, random_fin, wait_for_http
 
 
@@ -17,7 +17,7 @@ def test_two_api_workers_serve_one_port(tmp_path: Path, database_url: str) -> No
     service = Service(
         ["api", "--workers", "2"],
         {
-            "API_TOKENS": API_TOKENS,
+            "API_TOKEN_HASHES": API_TOKEN_HASHES,
             "DATABASE_URL": database_url,
             "KAFKA_BOOTSTRAP_SERVERS": "",
             "HTTP_PORT": str(port),
@@ -39,7 +39,7 @@ def test_two_api_workers_serve_one_port(tmp_path: Path, database_url: str) -> No
 
 
 def test_several_workers_without_tokens_are_refused_in_one_line(database_url: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "API_TOKENS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("API_TOKENS", "API_TOKEN_HASHES")}
     env.update({"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": ""})
     refused = subprocess.run(
         [str(ROOT / ".venv/bin/reintegration"), "api", "--workers", "2"],
@@ -49,4 +49,6 @@ def test_several_workers_without_tokens_are_refused_in_one_line(database_url: st
         timeout=60,
     )
     assert refused.returncode == 2
-    assert refused.stderr.strip() == "error: API_TOKENS is required with more than one API worker"
+    assert refused.stderr.strip() == (
+        "error: identities (OIDC_* or API_TOKEN_HASHES) are required with more than one API worker"
+    )

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from application.store import HOUSEHOLD_REGISTERED
+from infra.identity import token_hash
 from tests.e2e.conftest import TOKENS, RunningService, start_service
 from tests.support import household_body, random_fin
 
@@ -231,10 +232,10 @@ def test_sixty_clients_sending_keyed_commands_at_once_are_all_answered_and_recor
 def test_a_key_replays_only_to_the_role_that_was_allowed_the_command(
     tmp_path: Path, database_url: str
 ) -> None:
-    tokens = "op-token=alice:operator,aud-token=alice:auditor"
+    tokens = f"{token_hash('op-token')}=alice:operator,{token_hash('aud-token')}=alice:auditor"
     for running in start_service(
         tmp_path,
-        {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": "", "API_TOKENS": tokens},
+        {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": "", "API_TOKEN_HASHES": tokens},
     ):
         key = keyed(str(uuid.uuid4()))
         body = household_body(random_fin())

@@ -266,7 +266,7 @@ def test_the_openapi_document_lists_every_status_with_the_problem_schema(
         expected = {"400", "413", "500", "503"} | (
             set()
             if is_public(path)  # the transparency log, health, the published keys
-            else {"401", "403"}
+            else {"401", "403", "429"}
         )
         if "requestBody" in operation:
             expected.add("422")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.e2e.conftest import API_TOKENS, RunningService
+from tests.e2e.conftest import API_TOKEN_HASHES, RunningService
 from tests.support import Service, free_port, household_body, random_fin, wait_for_http
 
 
@@ -57,7 +57,7 @@ def test_a_read_model_that_has_not_applied_the_position_answers_503_with_retry_a
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_TOPIC_PREFIX": topic_prefix,
         "KAFKA_PARTITIONS": "3",
-        "API_TOKENS": API_TOKENS,
+        "API_TOKEN_HASHES": API_TOKEN_HASHES,
         "HTTP_PORT": str(port),
         "REINTEGRATION_ENV": "production",
     }
@@ -98,7 +98,7 @@ def test_many_reads_waiting_for_a_position_hold_up_no_command_and_take_no_databa
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_TOPIC_PREFIX": topic_prefix,
         "KAFKA_PARTITIONS": "3",
-        "API_TOKENS": API_TOKENS,
+        "API_TOKEN_HASHES": API_TOKEN_HASHES,
         "HTTP_PORT": str(port),
         "LOG_FORMAT": "json",
         "REINTEGRATION_ENV": "production",

@@ -23,7 +23,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.conftest import API_TOKENS, TOKENS
+from tests.e2e.conftest import API_TOKEN_HASHES, TOKENS
 from tests.integration.kafka_reading import read_topic
 from tests.support import (
     PYTHON,
@@ -162,7 +162,7 @@ def stack_env(database_url: str, bootstrap: str, prefix: str) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "KAFKA_TOPIC_PREFIX": prefix,
         "KAFKA_PARTITIONS": "3",
-        "API_TOKENS": API_TOKENS,
+        "API_TOKEN_HASHES": API_TOKEN_HASHES,
         "LOG_FORMAT": "json",
         "REINTEGRATION_ENV": "production",
     }
@@ -229,7 +229,7 @@ def assert_nothing_lost_or_repeated(
     until_projected(database_url, acknowledged, "every acknowledged household")
     check = subprocess.run(
         [str(ROOT / ".venv/bin/reintegration"), "audit", "projections", "households"],
-        env={**os.environ, **env},
+        env={**os.environ, **env, "REINTEGRATION_TOKEN": TOKENS["auditor"]},
         capture_output=True,
         text=True,
         cwd=ROOT,

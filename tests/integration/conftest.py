@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -11,6 +12,13 @@ from domain.registry import NewMember, RegisterHousehold
 from infra.bootstrap import Container
 from infra.config import Settings
 from tests.support import random_fin
+
+# The command-line tests run commands under self-asserted --by names, which development mode
+# alone accepts (with the logs in JSON, as production writes them); test_cli_identity.py runs
+# commands as production does, with tokens.
+if "REINTEGRATION_ENV" not in os.environ:
+    os.environ["REINTEGRATION_ENV"] = "development"
+    os.environ.setdefault("LOG_FORMAT", "json")
 
 
 @dataclass

@@ -47,7 +47,11 @@ CHECKS = [
 # module's first fixture creates that database.
 _DATABASE = f"t_{secrets.token_hex(6)}"
 _container = Container(
-    Settings(database_url=database_url(os.environ.get("DATABASE_URL", ""), _DATABASE))
+    Settings(
+        database_url=database_url(os.environ.get("DATABASE_URL", ""), _DATABASE),
+        http_docs="public",
+        http_rate_limit="100000/minute",
+    )
 )
 _app = create_app(_container, {token: actor for token, actor in TOKENS.values()})
 

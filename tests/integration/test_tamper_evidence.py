@@ -18,9 +18,12 @@ from infra import tamper_evidence
 from infra.bootstrap import Container
 from infra.chain import GENESIS, link
 from infra.config import AuditKey, ConfigurationError
+from infra.identity import mint
 from tests.integration.conftest import Stack, register_households
 from tests.integration.test_dead_letters import publish_everything
 from tests.support import ROOT
+
+AUDITOR_TOKEN, AUDITOR_ENTRY = mint("kamran", "auditor")
 
 KEY = base64.b64encode(os.urandom(32)).decode()
 PUBLISHED = AuditKey(tamper_evidence.public_key_bytes(tamper_evidence.signing_key(KEY)))
@@ -200,6 +203,9 @@ def test_the_verify_command_exits_non_zero_and_names_the_first_broken_position(
         "KAFKA_TOPIC_PREFIX": audited.settings.kafka_topic_prefix,
         "AUDIT_SIGNING_KEY": KEY,
         "AUDIT_PUBLIC_KEYS": base64.b64encode(PUBLISHED.public).decode(),
+        "REINTEGRATION_ENV": "production",
+        "API_TOKEN_HASHES": AUDITOR_ENTRY,
+        "REINTEGRATION_TOKEN": AUDITOR_TOKEN,
     }
     cli = [str(ROOT / ".venv/bin/reintegration"), "audit", "verify", "--json"]
     keyless = subprocess.run(

@@ -21,9 +21,43 @@ def test_malformed_api_tokens_are_refused_with_a_clear_message(raw: str) -> None
         parse_api_tokens(raw)
 
 
-def test_production_refuses_to_start_without_tokens() -> None:
-    with pytest.raises(ConfigurationError, match="API_TOKENS"):
+def test_production_refuses_to_start_without_identities() -> None:
+    with pytest.raises(ConfigurationError, match="API_TOKEN_HASHES"):
         Settings.from_env({}).with_tokens_for_api()
+
+
+def test_production_refuses_plaintext_tokens() -> None:
+    with pytest.raises(ConfigurationError, match="only development mode accepts"):
+        Settings.from_env({"API_TOKENS": "t=u:operator"})
+
+
+def test_token_hashes_name_the_user_role_districts_and_expiry() -> None:
+    digest = "ab" * 32
+    settings = Settings.from_env(
+        {"API_TOKEN_HASHES": f"{digest}=zaur:operator:ZAN+LAC@2027-01-01T00:00:00Z"}
+    )
+    entry = settings.api_token_hashes[digest]
+    assert entry.actor == Actor("zaur", "operator", ("LAC", "ZAN"))
+    assert entry.expires is not None and entry.expires.year == 2027
+    settings, invented = settings.with_tokens_for_api()
+    assert invented == {}
+
+
+@pytest.mark.parametrize(
+    "raw", ["abc=u:operator", f"{'ab' * 32}=u:janitor", f"{'ab' * 32}=u:operator:XYZ"]
+)
+def test_malformed_token_hashes_are_refused(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"API_TOKEN_HASHES|district"):
+        Settings.from_env({"API_TOKEN_HASHES": raw})
+
+
+def test_oidc_needs_issuer_audience_and_an_https_or_file_jwks_url() -> None:
+    with pytest.raises(ConfigurationError, match="OIDC_AUDIENCE"):
+        Settings.from_env({"OIDC_ISSUER": "https://id.example/realms/c"})
+    with pytest.raises(ConfigurationError, match="https: or file:"):
+        Settings.from_env(
+            {"OIDC_ISSUER": "i", "OIDC_AUDIENCE": "a", "OIDC_JWKS_URL": "http://id.example/k"}
+        )
 
 
 def test_development_invents_one_token_per_role_when_none_are_given() -> None:
@@ -40,7 +74,9 @@ def test_development_invents_one_token_per_role_when_none_are_given() -> None:
 
 
 def test_given_tokens_are_used_as_they_are() -> None:
-    settings, invented = Settings.from_env({"API_TOKENS": "t=u:operator"}).with_tokens_for_api()
+    settings, invented = Settings.from_env(
+        {"API_TOKENS": "t=u:operator", "REINTEGRATION_ENV": "development"}
+    ).with_tokens_for_api()
     assert invented == {}
     assert settings.api_tokens == {"t": Actor("u", "operator")}
 

@@ -26,9 +26,7 @@ def app() -> FastAPI:
     problems.install(built)
     built.add_middleware(
         Boundary,
-        authenticate=lambda header: (
-            Actor("aysel", "operator") if header == f"Bearer {TOKEN}" else None
-        ),
+        authenticate=lambda token: Actor("aysel", "operator") if token == TOKEN else None,
         max_body_bytes=1000,
     )
 

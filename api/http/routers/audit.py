@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as Path_
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from api.http.boundary import Utf8JsonRoute
 from api.http.dependencies import Auditor, Reads, Use, container
@@ -76,15 +77,20 @@ def rerun(decision_id: UUID, _: Auditor, use: Use, reads: Reads) -> dict[str, An
 
 
 @router.get("/api/v1/audit/settlements/{code}/rounds/{number}/rerun")
-def rerun_lottery(code: SettlementPath, number: RoundPath, _: Auditor, use: Use) -> dict[str, Any]:
+def rerun_lottery(
+    code: SettlementPath, number: RoundPath, _: Auditor, use: Use, reads: Reads
+) -> dict[str, Any]:
     """Re-run a drawn round from its recorded seed, entrants and units."""
-    return use.audit.rerun_lottery(code, number).as_dict()
+    found = use.audit.rerun_lottery(code, number).as_dict()
+    entrants = [e.household_id for e in use.housing.get_round(code, number).entrants]
+    reads.record("re-run lottery round", entrants)
+    return found
 
 
 @router.get("/api/v1/audit/access-log")
 def read_access_log(
     request: Request,
-    _: Auditor,
+    actor: Auditor,
     actor_id: Annotated[
         str | None, Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")
     ] = None,
@@ -94,7 +100,10 @@ def read_access_log(
     after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    """Who read whose personal data, when and why. Page with ``after_id``."""
+    """Who read whose personal data, when and why. Page with ``after_id``. National auditors
+    only: the log names people of every district."""
+    if not actor.national:
+        raise HTTPException(403, "the access log is read by national auditors and supervisors")
     entries = access_log.query(
         container(request).read_pool,
         actor_id=actor_id,

@@ -22,6 +22,7 @@ from api.http.models import (
     Strict,
     VersionPath,
 )
+from api.http.scopes import query_districts
 from api.presenters import decision_view, rule_set_view
 from domain import eligibility as el
 from domain import rules
@@ -225,10 +226,10 @@ def get_decision(
 
 @router.get("/api/v1/eligibility/statistics")
 def statistics(
-    _: Reader, views: Views, settlement_code: SettlementQuery = None
+    actor: Reader, views: Views, settlement_code: SettlementQuery = None
 ) -> list[dict[str, Any]]:
     """Households per settlement by current result and priority group."""
-    return views(queries.statistics, settlement_code)
+    return views(queries.statistics, settlement_code, query_districts(actor))
 
 
 # --- overrides and appeals ---------------------------------------------------------------

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from api.http.boundary import Utf8JsonRoute
-from api.http.dependencies import Reader, Supervisor, Use, Views, Writer
+from api.http.dependencies import Reader, Reads, Supervisor, Use, Views, Writer
 from api.http.models import (
     MAX_VERSION,
     Identifier,
@@ -25,6 +25,7 @@ from api.http.models import (
 from application.housing import MAX_UNITS_PER_REQUEST
 from domain import housing as hs
 from domain.base import NotFound
+from infra.access_log import subjects_in
 from projections.queries import housing as queries
 
 router = APIRouter(tags=["housing"], route_class=Utf8JsonRoute)
@@ -209,12 +210,15 @@ def list_units(
     code: SettlementPath,
     _: Reader,
     views: Views,
+    reads: Reads,
     status: Annotated[str | None, Query(pattern="^(available|offered|allocated|occupied)$")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """Housing units by status: available, offered, allocated, occupied."""
-    return views(queries.list_units, code, status, limit, offset)
+    found = views(queries.list_units, code, status, limit, offset)
+    reads.record("list housing units", subjects_in(found), {"status": status})
+    return found
 
 
 # --- lottery -----------------------------------------------------------------------------

@@ -9,11 +9,20 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import structlog
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.http.boundary import Utf8JsonRoute
-from api.http.dependencies import Reader, Reads, Use, Verifier, Views, Writer
+from api.http.dependencies import (
+    Handler,
+    Reader,
+    Reads,
+    Use,
+    Verifier,
+    Views,
+    Writer,
+    container,
+)
 from api.http.models import (
     FIN_PATTERN,
     VERIFICATION_CODE_PATTERN,
@@ -38,8 +47,10 @@ from api.http.models import (
     Strict,
     Vulnerability,
 )
+from api.http.scopes import query_districts
 from domain.base import NotFound
 from domain.registry import MAX_MEMBERS, NewMember, Person, RegisterHousehold
+from infra import access_log
 from projections.queries import households
 
 log = structlog.get_logger("api")
@@ -369,14 +380,29 @@ def verify_reference(
 def get_person(fin: FinPath, _: Reader, views: Views, reads: Reads) -> dict[str, Any]:
     found = views(households.get_person, fin)
     if found is None:
-        raise NotFound("person with FIN", fin)
+        raise NotFound("person with that FIN")
     reads.record("read person", [found["person_id"]])
     return found
 
 
+@router.get("/api/v1/persons/{fin}/access-report")
+def access_report(
+    fin: FinPath, request: Request, _: Handler, views: Views, reads: Reads
+) -> dict[str, Any]:
+    """Who read this person's file (or their household's), when, in which role and why: for an
+    operator answering the person's request. Search terms are left out (they name others)."""
+    found = views(households.get_person, fin)
+    if found is None:
+        raise NotFound("person with that FIN")
+    subjects = [found["person_id"], *([found["household_id"]] if found["household_id"] else [])]
+    entries = access_log.report(container(request).read_pool, subjects)
+    reads.record("read access report", subjects)
+    return {"person_id": found["person_id"], "entries": entries}
+
+
 @router.get("/api/v1/persons")
 def search_persons(
-    _: Reader,
+    actor: Reader,
     views: Views,
     reads: Reads,
     name_prefix: NamePrefixQuery = None,
@@ -395,15 +421,21 @@ def search_persons(
         idp_status=idp_status,
         limit=limit,
         offset=offset,
+        districts=query_districts(actor),
     )
-    if found:
-        reads.record("search persons", [p["person_id"] for p in found])
+    terms = {
+        "name_prefix": name_prefix,
+        "origin_settlement": origin_settlement,
+        "origin_district": origin_district,
+        "idp_status": idp_status,
+    }
+    reads.record("search persons", [p["person_id"] for p in found], terms)
     return page(found, limit, offset)
 
 
 @router.get("/api/v1/households")
 def search_households(
-    _: Reader,
+    actor: Reader,
     views: Views,
     reads: Reads,
     fin: FinQuery = None,
@@ -428,7 +460,16 @@ def search_households(
         survey_status=survey_status,
         limit=limit,
         offset=offset,
+        districts=query_districts(actor),
     )
-    if found:
-        reads.record("search households", [h["household_id"] for h in found])
+    terms = {
+        "fin": fin,
+        "name_prefix": name_prefix,
+        "origin_settlement": origin_settlement,
+        "origin_district": origin_district,
+        "housing_condition": housing_condition,
+        "vulnerability": vulnerability,
+        "survey_status": survey_status,
+    }
+    reads.record("search households", [h["household_id"] for h in found], terms)
     return page(found, limit, offset)

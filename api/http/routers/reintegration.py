@@ -11,10 +11,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.http.boundary import Utf8JsonRoute
-from api.http.dependencies import Reader, Use, Views, Writer
+from api.http.dependencies import Reader, Reads, Use, Views, Writer
 from api.http.models import Fin, Line, Name, Paragraph, SettlementQuery, Strict, text_field
+from api.http.scopes import query_districts
 from domain import reintegration as ri
 from domain.registry import MAX_MEMBERS
+from infra.access_log import subjects_in
 from projections.queries import housing as queries
 
 router = APIRouter(tags=["reintegration"], route_class=Utf8JsonRoute)
@@ -86,7 +88,9 @@ follow_up("assessments", "assess", AssessmentIn, {})
 
 @router.get("/api/v1/reintegration/returnees")
 def returnees(
-    _: Reader, views: Views, settlement_code: SettlementQuery = None
+    actor: Reader, views: Views, reads: Reads, settlement_code: SettlementQuery = None
 ) -> list[dict[str, Any]]:
     """Returnee households with their reintegration status and unmet IASC criteria."""
-    return views(queries.returnees, settlement_code)
+    found = views(queries.returnees, settlement_code, query_districts(actor))
+    reads.record("list returnees", subjects_in(found), {"settlement_code": settlement_code})
+    return found

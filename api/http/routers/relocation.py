@@ -21,10 +21,12 @@ from api.http.models import (
     SettlementQuery,
     Strict,
 )
+from api.http.scopes import query_districts
 from domain import relocation as rl
 from domain.base import NotFound
 from domain.registry import MAX_MEMBERS
 from domain.relocation import Relocation
+from infra.access_log import subjects_in
 from projections.queries import housing as queries
 
 router = APIRouter(tags=["relocation"], route_class=Utf8JsonRoute)
@@ -149,9 +151,12 @@ def departure(convoy_id: UUID, body: DepartureIn, _: Writer, use: Use) -> dict[s
 
 @router.get("/api/v1/convoys")
 def list_convoys(
-    _: Reader, views: Views, settlement_code: SettlementQuery = None
+    actor: Reader, views: Views, reads: Reads, settlement_code: SettlementQuery = None
 ) -> list[dict[str, Any]]:
-    return views(queries.convoys, settlement_code)
+    """Convoys with their families and the families' new addresses."""
+    found = views(queries.convoys, settlement_code, query_districts(actor))
+    reads.record("list convoys", subjects_in(found), {"settlement_code": settlement_code})
+    return found
 
 
 def step(path: str, act: str, model: type[BaseModel]) -> None:
@@ -192,10 +197,10 @@ def get_relocation(household_id: UUID, _: Reader, views: Views, reads: Reads) ->
 
 @router.get("/api/v1/relocation/pipeline")
 def pipeline(
-    _: Reader, views: Views, settlement_code: SettlementQuery = None
+    actor: Reader, views: Views, settlement_code: SettlementQuery = None
 ) -> list[dict[str, Any]]:
     """Households per relocation stage per settlement."""
-    return views(queries.pipeline, settlement_code)
+    return views(queries.pipeline, settlement_code, query_districts(actor))
 
 
 @router.get("/api/v1/households/{household_id}/timeline")

@@ -19,6 +19,7 @@ from api.http.models import (
     VersionPath,
     text_field,
 )
+from api.http.scopes import query_districts
 from domain import surveys as sv
 from domain.base import NotFound
 from domain.text import PARAGRAPH
@@ -150,11 +151,11 @@ def complete(response_id: UUID, _: Writer, use: Use) -> dict[str, Any]:
 
 @router.get("/api/v1/surveys/statistics")
 def statistics(
-    _: Reader,
+    actor: Reader,
     views: Views,
     questionnaire: Annotated[str, Query(pattern=QUESTIONNAIRE_PATTERN)] = "pre-return",
     by: Literal["settlement", "district"] = "settlement",
 ) -> dict[str, Any]:
     """Per origin settlement (or district): intention to return, top obstacles, employment needs."""
-    rows = views(households.survey_statistics, questionnaire, by)
+    rows = views(households.survey_statistics, questionnaire, by, query_districts(actor))
     return {"questionnaire": questionnaire, "by": by, "origins": rows}
