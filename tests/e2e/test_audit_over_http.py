@@ -47,6 +47,8 @@ def test_case_history_lists_every_event_with_actor_time_and_causation(
     assert html.status_code == 200
     assert html.headers["content-type"].startswith("text/html")
     assert "Məmmədova" in html.text and head in html.text
+    assert "script-src" not in html.headers["content-security-policy"]  # no script at all
+    assert html.headers["cache-control"] == "no-store"
 
 
 def test_the_case_as_of_a_past_moment_is_replayed_from_the_event_store(

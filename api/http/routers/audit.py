@@ -29,6 +29,11 @@ from infra.audit_trail import ProofUnavailable
 from infra.case_report import render_html
 
 router = APIRouter(tags=["audit"], route_class=Utf8JsonRoute)
+REPORT_POLICY = {
+    # the case report holds personal data: its own style and nothing else, no script at all
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}
 
 
 @router.get("/api/v1/audit/households/{household_id}/history")
@@ -48,7 +53,7 @@ def case_history(
         "read case history", [household_id, *{UUID(e["aggregate_id"]) for e in history["events"]}]
     )
     if format == "html":
-        return HTMLResponse(render_html(history, None, actor.user_id, lang))
+        return HTMLResponse(render_html(history, None, actor.user_id, lang), headers=REPORT_POLICY)
     return history
 
 
