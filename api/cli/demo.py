@@ -3,13 +3,21 @@ end to end with the views it leaves."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import console, running, show
+from api.cli.common import console, fail, running, show
 
-demo_cli = typer.Typer(no_args_is_help=True, help="Demonstration data.")
+demo_cli = typer.Typer(no_args_is_help=True, help="Demonstration data (development only).")
+
+
+def _development_only(container: Any) -> None:
+    """Demonstration data is made by no one in particular: never in a real registry."""
+    if not container.settings.development:
+        raise fail(
+            "demonstration data is written only in development (REINTEGRATION_ENV=development)"
+        )
 
 
 @demo_cli.command("seed")
@@ -27,6 +35,7 @@ def demo_seed(
     from application.demo import seed_households
 
     with running() as (container, _stop):
+        _development_only(container)
         ids = seed_households(container.services, households, seed, documented)
     console.print(f"registered {len(ids)} demo households; the first is {ids[0] if ids else '-'}")
     for household_id in ids[:3]:
@@ -44,6 +53,7 @@ def demo_great_return(
     from projections.queries import housing as read_model
 
     with running() as (container, _stop):
+        _development_only(container)
         summary = great_return(container.services, families, seed)
         container.projections.catch_up()  # the views below show what the demo did
         with container.read_pool.connection() as conn, conn.cursor() as cur:
