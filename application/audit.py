@@ -1,6 +1,10 @@
 """The auditor's use cases, computed from the event log, never from the read models: a case's
 complete history, the case as it stood at any moment, and the re-runs of a recorded eligibility
-decision and of a drawn lottery."""
+decision and of a drawn lottery.
+
+Kept whole: every use case here reads the same case events through one store port and answers
+in one envelope (the builders at the end); splitting it would scatter that shared reading.
+The next split, when it grows, is the re-runs (decisions, lottery) into their own module."""
 
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ from domain.explanation import explain
 from domain.geography import settlement
 from domain.housing import (
     HousingStateError,
-    announcement_document,
     commitment_message,
     derive_seed,
     digest,
@@ -332,17 +335,7 @@ class Audit:
                 )
                 and derive_seed(r.id, r.contributions, r.public_value) == r.seed
             )
-            announced = announcement_document(
-                code,
-                number,
-                r.id,
-                r.commitments,
-                r.public_randomness,
-                r.entrants,
-                r.units,
-                r.rule_set_code,
-                r.rule_set_version,
-            )
+            announced = r.announcement()
             result = result_document(
                 r.contributions, r.public_value, r.seed, r.entrants, assignments, reserve
             )

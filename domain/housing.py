@@ -13,6 +13,10 @@ A participant who withholds its reveal voids the round (:meth:`AllocationRound.v
 others never redraw. :func:`draw` turns seed, entrants and units into the same assignment every
 time, and :func:`published` is the round as a document anyone can re-run
 (``tools/rerun_lottery.py``).
+
+Kept whole: the settlement, its units and its lottery rounds form one consistency boundary
+(a round reads the settlement's units and is published from its own events). The next split,
+when it grows, is the lottery (rounds, commitments, the draw) into ``domain/lottery.py``.
 """
 
 from __future__ import annotations
@@ -747,6 +751,20 @@ class AllocationRound(CaseAggregate):
     def _voided(self, withheld_by: list[str], reason: str) -> None:
         self.voided = {"withheld_by": list(withheld_by), "reason": reason}
 
+    def announcement(self) -> dict[str, Any]:
+        """What the announcement published, as :func:`announcement_document` writes it."""
+        return announcement_document(
+            self.settlement_code,
+            self.round_number,
+            self.id,
+            self.commitments,
+            self.public_randomness,
+            self.entrants,
+            self.units,
+            self.rule_set_code,
+            self.rule_set_version,
+        )
+
     def unit_rooms(self, unit: UUID) -> int:
         return next(u.rooms for u in self.units if u.unit_id == unit)
 
@@ -837,17 +855,7 @@ def published(r: AllocationRound) -> dict[str, Any]:
             "lottery`, not published in this form",
             "round",
         )
-    announcement = announcement_document(
-        r.settlement_code,
-        r.round_number,
-        r.id,
-        r.commitments,
-        r.public_randomness,
-        r.entrants,
-        r.units,
-        r.rule_set_code,
-        r.rule_set_version,
-    )
+    announcement = r.announcement()
     document: dict[str, Any] = {
         "format": PUBLISHED_FORMAT,
         "announcement": announcement,

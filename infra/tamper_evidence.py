@@ -11,6 +11,10 @@ Verification recomputes the chain and the tree from the stored events alone and 
 with the stored links, every checkpoint (signature checked with the *published* public keys;
 root hash recomputed), the witnesses' cosignatures and the links the relay carried to Kafka in
 each message's ``chain-hash`` header; it reports the first position that disagrees.
+
+Kept whole: checkpoints, cosignatures and the verification walk share one schema and one
+report; the next split is the witnesses' part (cosignatures, WitnessPolicy) into its own
+module.
 """
 
 from __future__ import annotations

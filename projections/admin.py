@@ -1,5 +1,8 @@
 """Operating projections: status and lag, dead letters (list, replay, discard, and the release
-of the events parked behind them), and rebuilds with an atomic swap."""
+of the events parked behind them), and rebuilds with an atomic swap.
+
+Kept whole for now: status, dead letters and rebuilds share the runner's tables and locks. The
+next split is the rebuild and cross-check (schema swap, comparison) into their own module."""
 
 from __future__ import annotations
 
