@@ -77,6 +77,7 @@ class Settings:
     audit_tsa_certificates: Path | None = None
     audit_tsa_timeout_s: float = 10.0
     default_rule_set: str = "great-return-housing"
+    console: ConsoleConfig = field(default_factory=lambda: ConsoleConfig())
 
     @property
     def development(self) -> bool:
@@ -173,6 +174,7 @@ class Settings:
             audit_tsa_timeout_s=_positive_float(env, "AUDIT_TSA_TIMEOUT_S", 10.0),
             metrics_port=_positive_int(env, "METRICS_PORT", 1) if env.get("METRICS_PORT") else None,
             default_rule_set=env.get("ELIGIBILITY_RULE_SET") or "great-return-housing",
+            console=_console(env, environment),
         )
 
     def authenticator(self, tokens: Mapping[str, Actor] | None = None) -> Authenticator:
@@ -362,6 +364,64 @@ def parse_api_tokens(raw: str) -> dict[str, Actor]:
             )
         tokens[token.strip()] = Actor(user_id.strip(), role.strip())
     return tokens
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    """The web console (``api/console``): the key its session cookies are encrypted with, the
+    address it is reached at (the sign-in's redirect comes back there), and the identity
+    provider's client for the authorization code flow with PKCE."""
+
+    session_key: str | None = None  # a Fernet key; development invents one per process
+    public_url: str | None = None  # e.g. https://reintegration.example.gov.az
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None  # none: a public client (PKCE alone)
+    oidc_discovery_url: str | None = None  # the provider's openid-configuration
+    session_hours: int = 8
+
+    @property
+    def oidc_sign_in(self) -> bool:
+        return bool(self.oidc_client_id and self.oidc_discovery_url)
+
+
+def _console(env: Mapping[str, str], environment: str) -> ConsoleConfig:
+    """``CONSOLE_SESSION_KEY`` (required outside development: every worker must read every
+    session), ``CONSOLE_PUBLIC_URL`` and ``OIDC_CLIENT_ID`` (with ``OIDC_CLIENT_SECRET`` for a
+    confidential client) and ``OIDC_DISCOVERY_URL`` (default: the issuer's
+    ``/.well-known/openid-configuration``)."""
+    from cryptography.fernet import Fernet
+
+    key = (env.get("CONSOLE_SESSION_KEY") or "").strip() or None
+    if key is not None:
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigurationError(
+                "CONSOLE_SESSION_KEY must be a Fernet key (32 bytes, url-safe base64): "
+                "`reintegration console keygen` makes one"
+            ) from None
+    client_id = (env.get("OIDC_CLIENT_ID") or "").strip() or None
+    issuer = (env.get("OIDC_ISSUER") or "").strip().rstrip("/")
+    discovery = (env.get("OIDC_DISCOVERY_URL") or "").strip() or (
+        f"{issuer}/.well-known/openid-configuration" if issuer and client_id else None
+    )
+    public_url = (env.get("CONSOLE_PUBLIC_URL") or "").strip().rstrip("/") or None
+    if client_id and environment != "development":
+        for name, url in (("OIDC_DISCOVERY_URL", discovery), ("CONSOLE_PUBLIC_URL", public_url)):
+            if not url or urlsplit(url).scheme != "https":
+                raise ConfigurationError(f"{name} must be an https: URL for the console's sign-in")
+        if key is None:
+            raise ConfigurationError(
+                "CONSOLE_SESSION_KEY is required for the console's sign-in outside development"
+            )
+    return ConsoleConfig(
+        session_key=key,
+        public_url=public_url,
+        oidc_client_id=client_id,
+        oidc_client_secret=(env.get("OIDC_CLIENT_SECRET") or "").strip() or None,
+        oidc_discovery_url=discovery,
+        session_hours=_positive_int(env, "CONSOLE_SESSION_HOURS", 8),
+    )
 
 
 def _oidc(env: Mapping[str, str]) -> OidcConfig | None:

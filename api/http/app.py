@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from api import console
 from api.http import idempotency, problems
 from api.http.availability import Availability
 from api.http.boundary import Boundary, Policy, Utf8JsonRoute, is_public
@@ -86,6 +87,7 @@ def create_app(container: Container, tokens: Mapping[str, Actor] | None = None) 
             rate_limit=settings.http_rate_limit,
         ),
     )
+    console.install(app, settings, tokens)
     problems.document(
         app,
         routes,

@@ -61,6 +61,8 @@ PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/api/v1/audit/public-key", *DOCS_PATHS, *METRICS_PATHS}
 )
 """Paths answered without a token; every other path, known or not, needs one."""
+CONSOLE = "/console"
+CONSOLE_STATIC = "/console/static/"
 PUBLIC_PREFIXES = ("/api/v1/audit/checkpoints/", "/api/v1/audit/proofs/")
 """The transparency log, open to anyone (a family, a journalist, a witness): checkpoints,
 proofs and cosignatures hold hashes and signatures, never personal data."""
@@ -94,6 +96,10 @@ class Policy:
             return self.docs
         if path in METRICS_PATHS:
             return self.metrics
+        if path.startswith(CONSOLE_STATIC):
+            return "public"
+        if path == CONSOLE or path.startswith(CONSOLE + "/"):
+            return "session"  # the console signs its callers in itself (api.console.web)
         return "public" if is_public(path) else "authenticated"
 
 
@@ -264,7 +270,7 @@ class Boundary:
         exposure = self.policy.exposure(path)
         if exposure == "off":
             return 404, "Not found", "not served here", "not-found", {}, {}, path
-        if exposure == "public" or scope.get("method") == "OPTIONS":
+        if exposure in ("public", "session") or scope.get("method") == "OPTIONS":
             return None
         client = (scope.get("client") or ("unknown", 0))[0]
         wait = self.throttle.failures_exhausted(client)
