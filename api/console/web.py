@@ -139,7 +139,7 @@ def render(
         request=request,
         page=page,
         path=request.url.path,
-        query=str(request.url.query),
+        query_string=str(request.url.query),
         **context,
     )
     response = HTMLResponse(body, status)

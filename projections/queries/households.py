@@ -61,20 +61,13 @@ def _like_prefix(text: str) -> str:
     return escaped + "%"
 
 
-def find_persons(
-    cur: Cursor[Any],
-    *,
+def _person_filters(
     name_prefix: str | None = None,
     origin_settlement: str | None = None,
     origin_district: str | None = None,
     idp_status: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
     districts: list[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Persons by name prefix (last name first, Azerbaijani-aware, case-insensitive), origin and
-    IDP status, ordered by name; paginated; only those originating in ``districts`` when given
-    (a caller's scope)."""
+) -> tuple[str, list[Any]]:
     clauses: list[str] = ["true"]
     params: list[Any] = []
     if districts is not None:
@@ -92,17 +85,38 @@ def find_persons(
     if idp_status:
         clauses.append("idp_status = %s")
         params.append(idp_status)
+    return " AND ".join(clauses), params
+
+
+def find_persons(
+    cur: Cursor[Any],
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    **filters: Any,
+) -> list[dict[str, Any]]:
+    """Persons by name prefix (last name first, Azerbaijani-aware, case-insensitive), origin and
+    IDP status (``name_prefix``, ``origin_settlement``, ``origin_district``, ``idp_status``),
+    ordered by name; paginated; only those originating in ``districts`` when given (a caller's
+    scope)."""
+    where, params = _person_filters(**filters)
     cur.execute(
-        f"SELECT {PERSON_COLUMNS} FROM rm_persons WHERE {' AND '.join(clauses)} "
+        f"SELECT {PERSON_COLUMNS} FROM rm_persons WHERE {where} "
         'ORDER BY search_name COLLATE "C", fin LIMIT %s OFFSET %s',
         [*params, limit, offset],
     )
     return [dict(r) for r in cur.fetchall()]
 
 
-def find_households(
-    cur: Cursor[Any],
-    *,
+def count_persons(cur: Cursor[Any], **filters: Any) -> int:
+    """How many persons :func:`find_persons` finds with the same filters, on every page."""
+    where, params = _person_filters(**filters)
+    cur.execute(f"SELECT count(*) AS n FROM rm_persons WHERE {where}", params)
+    row = cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+def _household_filters(
     fin: str | None = None,
     name_prefix: str | None = None,
     origin_settlement: str | None = None,
@@ -110,13 +124,8 @@ def find_households(
     housing_condition: str | None = None,
     vulnerability: str | None = None,
     survey_status: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
     districts: list[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Households by a member's FIN or name prefix, origin, housing condition, vulnerability and
-    the status of their latest survey (none, started, completed); only those originating in
-    ``districts`` when given (a caller's scope)."""
+) -> tuple[str, list[Any]]:
     clauses: list[str] = ["true"]
     params: list[Any] = []
     if districts is not None:
@@ -148,15 +157,37 @@ def find_households(
     if survey_status:
         clauses.append(f"coalesce(({LATEST_SURVEY_STATUS}), 'none') = %s")
         params.append(survey_status)
+    return " AND ".join(clauses), params
+
+
+def find_households(
+    cur: Cursor[Any],
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    **filters: Any,
+) -> list[dict[str, Any]]:
+    """Households by a member's FIN or name prefix, origin, housing condition, vulnerability and
+    the status of their latest survey (none, started, completed); only those originating in
+    ``districts`` when given (a caller's scope)."""
+    where, params = _household_filters(**filters)
     cur.execute(
         "SELECT h.household_id, h.head_person_id, p.fin AS head_fin, p.first_name AS head_first_name, "
         "p.last_name AS head_last_name, h.origin_settlement_code, h.housing_condition, h.vulnerabilities, "
         "(SELECT count(*) FROM rm_household_members m WHERE m.household_id = h.household_id) AS member_count, "
         "h.registered_at FROM rm_households h LEFT JOIN rm_persons p ON p.person_id = h.head_person_id "
-        f"WHERE {' AND '.join(clauses)} ORDER BY h.registered_at, h.household_id LIMIT %s OFFSET %s",
+        f"WHERE {where} ORDER BY h.registered_at, h.household_id LIMIT %s OFFSET %s",
         [*params, limit, offset],
     )
     return [dict(r) for r in cur.fetchall()]
+
+
+def count_households(cur: Cursor[Any], **filters: Any) -> int:
+    """How many households :func:`find_households` finds with the same filters."""
+    where, params = _household_filters(**filters)
+    cur.execute(f"SELECT count(*) AS n FROM rm_households h WHERE {where}", params)
+    row = cur.fetchone()
+    return int(row["n"]) if row else 0
 
 
 def get_status_reference(cur: Cursor[Any], verification_code: str) -> dict[str, Any] | None:

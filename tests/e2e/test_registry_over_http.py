@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import psycopg
 
 from domain.registry import person_id_for
 from tests.e2e.conftest import RunningService
@@ -386,6 +387,23 @@ def test_name_search_folds_azerbaijani_letters_correctly(
         assert found("şükür") == {"Şükürova"}
         page = client.get("/api/v1/persons", params={"name_prefix": "", "limit": 2}).json()
         assert len(page["items"]) == 2 and page["next_offset"] == 2
+        assert "total" not in page  # counted only when asked
+
+        counted = client.get(
+            "/api/v1/persons", params={"name_prefix": "ism", "limit": 1, "total": "true"}
+        ).json()
+        households = client.get(
+            "/api/v1/households", params={"name_prefix": "ism", "limit": 1, "total": "true"}
+        ).json()
+    with psycopg.connect(str(service_with_kafka.database_url)) as conn:
+        held = conn.execute(
+            "SELECT count(*), count(DISTINCT household_id) FROM projection_households.rm_persons "
+            "WHERE search_name LIKE 'ism%%'"
+        ).fetchone()
+    assert held is not None and held[0] >= 1
+    assert counted["total"] == held[0]  # what the store holds, not what one page showed
+    assert households["total"] == held[1]
+    assert counted["next_offset"] == (1 if held[0] > 1 else None)
 
 
 def test_concurrent_conflicting_updates_get_409_and_one_change_is_kept(

@@ -213,13 +213,28 @@ def person_changed(person: Person) -> dict[str, Any]:
     }
 
 
-def page(found: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
-    return {
+def page(
+    found: list[dict[str, Any]], limit: int, offset: int, total: int | None = None
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {
         "items": found,
         "limit": limit,
         "offset": offset,
         "next_offset": offset + limit if len(found) == limit else None,
     }
+    if total is not None:
+        answer["total"] = total
+        answer["next_offset"] = offset + limit if offset + limit < total else None
+    return answer
+
+
+WithTotal = Annotated[
+    bool,
+    Query(
+        description="Also count every match (`total`), for a pager that shows it: one more "
+        "query over the whole result."
+    ),
+]
 
 
 # --- households --------------------------------------------------------------------------
@@ -411,18 +426,18 @@ def search_persons(
     idp_status: IdpStatus | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
+    total: WithTotal = False,
 ) -> dict[str, Any]:
     """Search persons: name prefix (last name first; Azerbaijani letters folded correctly)."""
-    found = views(
-        households.find_persons,
-        name_prefix=name_prefix,
-        origin_settlement=origin_settlement,
-        origin_district=origin_district,
-        idp_status=idp_status,
-        limit=limit,
-        offset=offset,
-        districts=query_districts(actor),
-    )
+    filters: dict[str, Any] = {
+        "name_prefix": name_prefix,
+        "origin_settlement": origin_settlement,
+        "origin_district": origin_district,
+        "idp_status": idp_status,
+        "districts": query_districts(actor),
+    }
+    found = views(households.find_persons, limit=limit, offset=offset, **filters)
+    counted = views(households.count_persons, **filters) if total else None
     terms = {
         "name_prefix": name_prefix,
         "origin_settlement": origin_settlement,
@@ -430,7 +445,7 @@ def search_persons(
         "idp_status": idp_status,
     }
     reads.record("search persons", [p["person_id"] for p in found], terms)
-    return page(found, limit, offset)
+    return page(found, limit, offset, counted)
 
 
 @router.get("/api/v1/households")
@@ -447,21 +462,21 @@ def search_households(
     survey_status: Literal["none", "started", "completed"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
+    total: WithTotal = False,
 ) -> dict[str, Any]:
     """Search households; survey_status is none, started or completed (latest survey)."""
-    found = views(
-        households.find_households,
-        fin=fin,
-        name_prefix=name_prefix,
-        origin_settlement=origin_settlement,
-        origin_district=origin_district,
-        housing_condition=housing_condition,
-        vulnerability=vulnerability,
-        survey_status=survey_status,
-        limit=limit,
-        offset=offset,
-        districts=query_districts(actor),
-    )
+    filters: dict[str, Any] = {
+        "fin": fin,
+        "name_prefix": name_prefix,
+        "origin_settlement": origin_settlement,
+        "origin_district": origin_district,
+        "housing_condition": housing_condition,
+        "vulnerability": vulnerability,
+        "survey_status": survey_status,
+        "districts": query_districts(actor),
+    }
+    found = views(households.find_households, limit=limit, offset=offset, **filters)
+    counted = views(households.count_households, **filters) if total else None
     terms = {
         "fin": fin,
         "name_prefix": name_prefix,
@@ -472,4 +487,4 @@ def search_households(
         "survey_status": survey_status,
     }
     reads.record("search households", [h["household_id"] for h in found], terms)
-    return page(found, limit, offset)
+    return page(found, limit, offset, counted)

@@ -22,9 +22,9 @@ def messages() -> dict[str, tuple[str, int]]:
     for filename, line, message, _comments, _context in extract_from_dir(
         CONSOLE, METHODS, OPTIONS, keywords=KEYWORDS
     ):
-        for text in message if isinstance(message, tuple) else (message,):
-            if text:
-                found.setdefault(text, (filename, line))
+        text = message[0] if isinstance(message, tuple) else message  # a plural: its singular
+        if text:
+            found.setdefault(text, (filename, line))
     return found
 
 
@@ -60,3 +60,21 @@ def test_azerbaijani_plurals_and_letters() -> None:
     )
     assert i18n.upper("İsmayıllı", "az") == "İSMAYILLI"
     assert i18n.when("2026-11-30", "az") == "30 noyabr 2026"
+
+
+def test_a_message_in_two_catalogs_is_translated_the_same_in_both() -> None:
+    from babel.messages.pofile import read_po
+
+    seen: dict[str, tuple[str, str]] = {}
+    differing = []
+    for path in sorted((CONSOLE / "locales" / "az" / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as source:
+            for message in read_po(source, locale="az"):
+                key = message.id[0] if isinstance(message.id, tuple) else message.id
+                if not key:
+                    continue
+                translated = str(message.string)
+                earlier = seen.setdefault(key, (path.name, translated))
+                if earlier[1] != translated:
+                    differing.append(f"{key!r}: {earlier} vs ({path.name}, {translated!r})")
+    assert not differing, "\n".join(differing)
