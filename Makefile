@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install kafka-fetch up down lint unit bench bench-tlog clean
+.PHONY: run test install kafka-fetch browser up down lint unit bench bench-tlog clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,16 @@ install: $(STAMP)
 kafka-fetch:
 	infra/kafka/kafka.sh fetch
 
+## Debian's chromium and chromium-driver, for the console's browser tests (apt-get, as root).
+browser:
+	infra/browser.sh
+
 ## Run the service on the embedded default: embedded PostgreSQL, no Kafka.
 run: install
 	REINTEGRATION_ENV=development $(BIN)/reintegration serve
 
 ## Install, fetch Kafka, start Kafka and Postgres, run the whole suite, stop them.
-test: install kafka-fetch lint
+test: install kafka-fetch browser lint
 	infra/test.sh $(PYTEST_ARGS)
 
 ## Start local Kafka and Postgres for development; prints what to export.

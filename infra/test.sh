@@ -22,6 +22,8 @@ DATABASE_URL="$("$python" -W ignore -m infra.postgres start "$data/postgres")"
 export DATABASE_URL
 export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT"
 unset API_TOKENS API_TOKEN_HASHES REINTEGRATION_TOKEN REINTEGRATION_PURPOSE OIDC_ISSUER OIDC_AUDIENCE OIDC_JWKS_URL KAFKA_TOPIC_PREFIX REINTEGRATION_ENV
+export REQUIRE_BROWSER=1  # the console's browser tests fail, never skip, without chromium
+export TEST_ARTIFACTS="$data/artifacts"  # screenshots of the browser tests
 echo "PostgreSQL: $DATABASE_URL   Kafka: $KAFKA_BOOTSTRAP_SERVERS" >&2
 
 "$root/.venv/bin/pytest" "$@"

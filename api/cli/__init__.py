@@ -68,6 +68,7 @@ for app, name in (
     (reintegration.reintegration_cli, "reintegration"),
     (witness.witness_cli, "witness"),
     (tokens.tokens_cli, "tokens"),
+    (tokens.console_cli, "console"),
 ):
     cli.add_typer(app, name=name)
 

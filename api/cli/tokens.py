@@ -43,3 +43,15 @@ def tokens_mint(
     typer.echo(f"token: {token}")
     typer.echo(f"API_TOKEN_HASHES entry: {entry}")
     console.print("the token is shown once: give it to its holder; keep only the entry")
+
+
+console_cli = typer.Typer(no_args_is_help=True, help="The web console (/console).")
+
+
+@console_cli.command("keygen")
+def console_keygen() -> None:
+    """A key for the console's session cookies (``CONSOLE_SESSION_KEY``): every API worker
+    gets the same one; a new key signs everyone out."""
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())

@@ -167,3 +167,47 @@ def test_the_schema_is_managed_by_each_service_unless_the_owner_role_keeps_it() 
     assert not Settings.from_env({"DATABASE_SCHEMA_MANAGED": "owner"}).manages_schema
     with pytest.raises(ConfigurationError, match="DATABASE_SCHEMA_MANAGED"):
         Settings.from_env({"DATABASE_SCHEMA_MANAGED": "app"})
+
+
+CONSOLE_OIDC = {
+    "OIDC_ISSUER": "https://id.committee.example/realms/reintegration",
+    "OIDC_AUDIENCE": "reintegration-api",
+    "OIDC_JWKS_URL": "https://id.committee.example/realms/reintegration/certs",
+    "OIDC_CLIENT_ID": "reintegration-console",
+    "CONSOLE_PUBLIC_URL": "https://reintegration.example.gov.az",
+}
+
+
+def test_the_console_signs_in_through_the_providers_discovery_document() -> None:
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    console = Settings.from_env({**CONSOLE_OIDC, "CONSOLE_SESSION_KEY": key}).console
+
+    assert console.oidc_sign_in
+    assert console.oidc_discovery_url == (
+        "https://id.committee.example/realms/reintegration/.well-known/openid-configuration"
+    )
+    assert console.oidc_client_secret is None  # a public client: PKCE alone
+    assert console.session_hours == 8
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({}, "CONSOLE_SESSION_KEY"),  # every worker must read every session
+        ({"CONSOLE_SESSION_KEY": "not-a-key"}, "CONSOLE_SESSION_KEY"),
+        ({"CONSOLE_PUBLIC_URL": "http://reintegration.example.gov.az"}, "CONSOLE_PUBLIC_URL"),
+        ({"OIDC_DISCOVERY_URL": "http://id.example/.well-known/x"}, "OIDC_DISCOVERY_URL"),
+    ],
+)
+def test_a_console_sign_in_that_is_not_safe_in_production_is_refused(
+    changes: dict[str, str], named: str
+) -> None:
+    from cryptography.fernet import Fernet
+
+    env = {**CONSOLE_OIDC, "CONSOLE_SESSION_KEY": Fernet.generate_key().decode(), **changes}
+    if not changes:
+        del env["CONSOLE_SESSION_KEY"]
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_env(env)
