@@ -140,6 +140,9 @@ def _print_development_banner(host: str, port: int, tokens: dict[str, Actor]) ->
     fin = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(7))
     operator = next(t for t, a in tokens.items() if a.role == "operator")
     console.print(f"\n[bold]Return and Reintegration API[/bold] on {url}  (OpenAPI: {url}/docs)")
+    console.print(
+        f"Web console: {url}/console  (sign in with a development account)", highlight=False
+    )
     console.print("Development tokens (this run only):")
     for token, actor in tokens.items():
         console.print(f"  {actor.role:<12} {token}", highlight=False)
