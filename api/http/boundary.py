@@ -16,6 +16,9 @@ One pure ASGI middleware, the outermost of the application's own:
 - every answer carries ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy:
   no-referrer``; every answer to an authenticated path ``Cache-Control: no-store`` (it may
   carry personal data); every HTML page a Content-Security-Policy;
+- ``/console`` pages sign their callers in themselves (a session cookie holding the caller's
+  token, checked by the same authenticator: :mod:`api.console.web`) and call the API with that
+  token, through this boundary again; its static files are public;
 - ``/docs`` (with ``/redoc`` and ``/openapi.json``) and ``/metrics`` are public, need a token
   or are not served at all, as ``HTTP_DOCS`` and ``HTTP_METRICS`` say;
 - a path or query string holding control characters is refused with 400 naming it;
