@@ -76,6 +76,8 @@ class Rerun:
     rule_set_hash_ok: bool
     recorded_engine: str
     current_engine: str
+    criteria: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """Each criterion's recorded and re-run outcome, in the rule set's order."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -273,6 +275,7 @@ class Audit:
             rule_set_hash_ok=rule_set_ok,
             recorded_engine=decision.engine_version,
             current_engine=engine.version,
+            criteria=compare_outcomes(recorded["outcomes"], now["outcomes"]),
         )
 
     def decisions(self, settlement_code: str | None = None) -> list[UUID]:
@@ -376,6 +379,31 @@ class Audit:
             participants=len(r.commitments),
             digests_match=digests_ok,
         )
+
+
+def compare_outcomes(
+    recorded: list[dict[str, Any]], rerun: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Criterion by criterion: the recorded outcome beside the re-run's (None where one side
+    has no such criterion), and whether they are the same, outcome and fact values alike."""
+    again = {o["criterion_id"]: o for o in rerun}
+    compared = []
+    for first in recorded:
+        second = again.pop(first["criterion_id"], None)
+        compared.append(_compared(first, second))
+    compared.extend(_compared(None, second) for second in again.values())
+    return compared
+
+
+def _compared(recorded: dict[str, Any] | None, rerun: dict[str, Any] | None) -> dict[str, Any]:
+    either = recorded or rerun or {}
+    return {
+        "criterion_id": either.get("criterion_id"),
+        "kind": either.get("kind"),
+        "recorded": recorded["outcome"] if recorded else None,
+        "rerun": rerun["outcome"] if rerun else None,
+        "same": recorded == rerun,
+    }
 
 
 def _member_as_of(member: Any, person: Any) -> dict[str, Any]:

@@ -105,11 +105,22 @@ def returnees(
         "AND (%(d)s::text[] IS NULL OR split_part(r.settlement_code, '-', 1) = ANY(%(d)s)) ORDER BY r.household_id",
         {"s": settlement_code, "d": districts},
     )
-    out = []
-    for row in cur.fetchall():
-        met = {
-            k.split(":", 1)[1] for k, v in row["assessments"].items() if k.startswith("iasc:") and v
-        }
-        unmet = [c for c in IASC_CRITERIA if c not in met]
-        out.append({**row, "unmet_criteria": unmet, "durable_solution": not unmet})
-    return out
+    return [_with_unmet(row) for row in cur.fetchall()]
+
+
+def returnee(cur: Cursor[Any], household_id: Any) -> dict[str, Any] | None:
+    """One returnee household's follow-up (as :func:`returnees`), or None before its
+    residence is registered."""
+    cur.execute(
+        "SELECT r.*, l.stage FROM rm_reintegration r LEFT JOIN rm_relocations l "
+        "USING (household_id) WHERE r.household_id = %s",
+        (household_id,),
+    )
+    row = cur.fetchone()
+    return _with_unmet(row) if row else None
+
+
+def _with_unmet(row: dict[str, Any]) -> dict[str, Any]:
+    met = {k.split(":", 1)[1] for k, v in row["assessments"].items() if k.startswith("iasc:") and v}
+    unmet = [c for c in IASC_CRITERIA if c not in met]
+    return {**row, "unmet_criteria": unmet, "durable_solution": not unmet}

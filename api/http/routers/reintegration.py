@@ -15,6 +15,7 @@ from api.http.dependencies import Reader, Reads, Use, Views, Writer
 from api.http.models import Fin, Line, Name, Paragraph, SettlementQuery, Strict, text_field
 from api.http.scopes import query_districts
 from domain import reintegration as ri
+from domain.base import NotFound
 from domain.registry import MAX_MEMBERS
 from infra.access_log import subjects_in
 from projections.queries import housing as queries
@@ -93,4 +94,15 @@ def returnees(
     """Returnee households with their reintegration status and unmet IASC criteria."""
     found = views(queries.returnees, settlement_code, query_districts(actor))
     reads.record("list returnees", subjects_in(found), {"settlement_code": settlement_code})
+    return found
+
+
+@router.get("/api/v1/households/{household_id}/reintegration")
+def get_reintegration(household_id: UUID, _: Reader, views: Views, reads: Reads) -> dict[str, Any]:
+    """The household's follow-up since its residence was registered: employment, services,
+    the allowance and its end, the durable-solution assessments and the unmet IASC criteria."""
+    found = views(queries.returnee, household_id)
+    if found is None:
+        raise NotFound("reintegration of household", household_id)
+    reads.record("read reintegration", [household_id])
     return found

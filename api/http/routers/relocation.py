@@ -205,15 +205,27 @@ def pipeline(
 
 @router.get("/api/v1/households/{household_id}/timeline")
 def timeline(household_id: UUID, _: Reader, use: Use, reads: Reads) -> list[dict[str, Any]]:
-    """One case from registration to settlement: every event, in order, in a line each."""
+    """One case from registration to settlement: every event, in order, in a line each: when,
+    what, who (and in which role), why, and what it recorded (``data``; a decision's facts and
+    outcomes are read at its own address). The auditor's history adds causation and the
+    chain."""
     history = use.audit.history(household_id)
-    reads.record("read case timeline", [household_id])
+    events = history["events"]
+    reads.record("read case timeline", [household_id, *{UUID(e["aggregate_id"]) for e in events}])
     return [
         {
             "at": e["occurred_at"],
             "event": e["event_type"].rsplit(".", 1)[-1],
             "by": e["actor_id"],
+            "role": e["actor_role"],
             "reason": e["reason"],
+            "aggregate": e["aggregate"],
+            "aggregate_id": e["aggregate_id"],
+            "data": {k: v for k, v in e["data"].items() if k not in BULKY},
         }
-        for e in history["events"]
+        for e in events
     ]
+
+
+BULKY = {"facts", "outcomes", "tie_breakers", "document"}
+"""What a timeline line leaves out: a decision's inputs and outcomes, a rule set's text."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from application.audit import compare_outcomes
 from application.services import Services
 from domain.base import acting_as
 from tests.unit.application.conftest import AGHALI, OPERATOR, approved_rule_set, eligible_family
@@ -48,3 +49,27 @@ def test_every_recorded_decision_and_the_drawn_lottery_re_run_to_what_was_record
     assert all(r.matches and r.facts_hash_ok and r.rule_set_hash_ok for r in reruns)
     check = services.audit.rerun_lottery(AGHALI, 1)
     assert check.matches and check.entrants == 3 and check.units == 2
+
+
+def test_a_re_run_compares_every_criterion_with_what_was_recorded(services: Services) -> None:
+    drawn(services, 1, [3])
+    (decision,) = services.audit.decisions(AGHALI)
+    rerun = services.audit.rerun_decision(decision)
+    assert rerun.criteria and all(c["same"] for c in rerun.criteria)
+    assert {c["kind"] for c in rerun.criteria} == {"eligibility", "exclusion", "priority"}
+    assert all(c["recorded"] == c["rerun"] for c in rerun.criteria)
+
+
+def test_a_criterion_that_changed_or_is_missing_on_one_side_is_not_the_same() -> None:
+    def outcome(criterion: str, result: str) -> dict[str, object]:
+        return {"criterion_id": criterion, "kind": "eligibility", "outcome": result, "values": "{}"}
+
+    compared = compare_outcomes(
+        [outcome("origin", "met"), outcome("intention", "met")],
+        [outcome("origin", "met"), outcome("intention", "not_met"), outcome("new", "met")],
+    )
+    assert [(c["criterion_id"], c["recorded"], c["rerun"], c["same"]) for c in compared] == [
+        ("origin", "met", "met", True),
+        ("intention", "met", "not_met", False),
+        ("new", None, "met", False),
+    ]
