@@ -206,7 +206,7 @@ HOUSEHOLD_COLUMNS = (
     ("housing_condition", N_("Housing condition")),
     ("vulnerabilities", N_("Vulnerabilities")),
     ("member_count", N_("Members")),
-    ("registered_at", N_("Registered")),
+    ("registered_at", N_("Registered on")),
 )
 
 
