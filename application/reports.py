@@ -60,6 +60,25 @@ class AuditReport:
         return "\n".join(lines)
 
 
+def combined(kind: str, subject: str, generated_by: str, reports: list[AuditReport]) -> AuditReport:
+    """One envelope for several reports of the same kind (the cross-check of every projection):
+    their evidence, their summaries and findings named by each report's subject; failed when
+    any finding is a failure."""
+    if len(reports) == 1:
+        return reports[0]
+    report = AuditReport(kind, subject, generated_by)
+    for part in reports:
+        report.evidence += part.evidence
+        report.summary |= {f"{part.subject}: {k}": v for k, v in part.summary.items()}
+        for finding in part.findings:
+            rest = {k: v for k, v in finding.items() if k != "severity"}
+            if finding.get("severity") == "info":
+                report.note(projection=part.subject, **rest)
+            else:
+                report.fail(projection=part.subject, **rest)
+    return report
+
+
 def _readable(value: Any) -> str:
     """A value as a person reads it: yes/no, a dash for nothing, lists and records spelled."""
     if value is None:

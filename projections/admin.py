@@ -217,6 +217,7 @@ class DeadLetterRow:
     discarded_by: str | None = None
     discard_reason: str | None = None
     parked: int = 0  # events of its key waiting behind it
+    replay_reason: str | None = None  # why it was replayed, when someone said (the console)
 
 
 def dead_letters(
@@ -239,7 +240,9 @@ def dead_letters(
         rows = conn.execute(
             sql.SQL(
                 'SELECT id, source, partition, "offset", headers, error_class, error_message, '
-                "failed_at, replayed_at, replayed_by, " + extra + " FROM {s}.dead_letters d "
+                "failed_at, replayed_at, replayed_by, to_jsonb(d) ->> 'replay_reason' AS replay_reason, "
+                + extra
+                + " FROM {s}.dead_letters d "
                 "{where} ORDER BY id"
             ).format(
                 s=sql.Identifier(projection.schema),
@@ -262,6 +265,7 @@ def dead_letters(
             r["discarded_by"],
             r["discard_reason"],
             int(r["parked"]),
+            r["replay_reason"],
         )
         for r in rows
     ]
@@ -305,7 +309,7 @@ SELECT_HEAD = (
 SELECT_PARKED = "SELECT * FROM parked_events WHERE key = %s ORDER BY id FOR UPDATE"
 REPOINT_PARKED = "UPDATE parked_events SET dead_letter_id = %s WHERE key = %s"
 DELETE_PARKED = "DELETE FROM parked_events WHERE id = %s"
-MARK_REPLAYED = "UPDATE dead_letters SET replayed_at = now(), replayed_by = %s WHERE id = %s"
+MARK_REPLAYED = "UPDATE dead_letters SET replayed_at = now(), replayed_by = %s, replay_reason = %s WHERE id = %s"
 MARK_DISCARDED = (
     "UPDATE dead_letters SET discarded_at = now(), discarded_by = %s, discard_reason = %s "
     "WHERE id = %s"
@@ -319,6 +323,7 @@ def replay_dead_letters(
     ids: Sequence[int] = (),
     *,
     prepare_schema: bool = True,
+    reason: str | None = None,
 ) -> list[Resolution]:
     """Apply pending dead letters again (after a fix), each with the events parked behind it.
 
@@ -326,6 +331,8 @@ def replay_dead_letters(
     parked events of its key in order (a parked event that fails becomes the key's dead letter
     and the rest wait behind it). A dead letter that still fails changes nothing. Without
     ``ids``, every pending one in order; replaying one already replayed changes nothing.
+    ``reason``, why it is replayed, is kept beside who did it (never logged: an operator's free
+    text may name the person the event is about).
     """
     replayed_by = _named(replayed_by, "who replays")
     if prepare_schema:
@@ -339,7 +346,7 @@ def replay_dead_letters(
             ).fetchall()
             conn.commit()
             targets = [r["id"] for r in rows]
-        outcomes = [_replay_one(conn, projection, i, replayed_by) for i in targets]
+        outcomes = [_replay_one(conn, projection, i, replayed_by, reason) for i in targets]
     log.info(
         "dead letters replayed",
         projection=projection.name,
@@ -352,7 +359,7 @@ def replay_dead_letters(
 
 
 def _replay_one(
-    conn: psycopg.Connection[Any], projection: Projection, id: int, by: str
+    conn: psycopg.Connection[Any], projection: Projection, id: int, by: str, reason: str | None
 ) -> Resolution:
     with conn.transaction(), conn.cursor() as cur:
         row, settled = _lock(cur, id)
@@ -368,7 +375,7 @@ def _replay_one(
         except Exception as exc:  # the savepoint is gone: nothing changed
             failure = describe(exc)
             return Resolution(id, "still failing", f"{failure.error_class}: {failure.reason}")
-        cur.execute(MARK_REPLAYED, (by, id))
+        cur.execute(MARK_REPLAYED, (by, reason, id))
         release = release_parked(cur, projection, row["key"])
     return _resolved(id, "replayed", release)
 

@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS discarded_at timestamptz;
 ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS discarded_by text;
 ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS discard_reason text;
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS replay_reason text;
 CREATE INDEX IF NOT EXISTS dead_letters_pending_key ON dead_letters (key, id)
     WHERE replayed_at IS NULL AND discarded_at IS NULL;
 -- Later events of a key with a pending dead letter wait here, in order, behind it.

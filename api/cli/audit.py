@@ -184,7 +184,7 @@ def audit_projections(
 ) -> None:
     """Rebuild the read models into scratch tables from the start of the log and compare them with
     the live ones, reporting any difference (one envelope for all the projections checked)."""
-    from application.reports import AuditReport
+    from application.reports import combined
 
     by = identified("auditor", by).user_id
     with running() as (container, _stop):
@@ -192,18 +192,8 @@ def audit_projections(
             container.projections.cross_check(projection, by)
             for projection in projection_names(name)
         ]
-    if len(reports) == 1:
-        _print_report(reports[0], as_json)
-        return
-    combined = AuditReport("projection cross-check", "every read model", by)
-    for report in reports:
-        combined.evidence += report.evidence
-        combined.summary |= {f"{report.subject}: {k}": v for k, v in report.summary.items()}
-        for finding in report.findings:
-            (combined.note if finding.get("severity") == "info" else combined.fail)(
-                projection=report.subject, **{k: v for k, v in finding.items() if k != "severity"}
-            )
-    _print_report(combined, as_json)
+    report = combined("projection cross-check", "every read model", by, reports)
+    _print_report(report, as_json)
 
 
 @audit_cli.command("access-log")

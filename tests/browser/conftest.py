@@ -60,6 +60,7 @@ class Console:
     database_url: str
     service: Service
     tokens: dict[str, str] = field(default_factory=dict)
+    topic_prefix: str = ""  # KAFKA_TOPIC_PREFIX of the service
 
     def api(self, role: str = "operator") -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -105,7 +106,7 @@ def console(
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(base_url, service)
-        yield Console(base_url, database_url, service, tokens)
+        yield Console(base_url, database_url, service, tokens, env["KAFKA_TOPIC_PREFIX"])
     finally:
         service.stop()
 

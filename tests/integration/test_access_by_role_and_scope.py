@@ -219,6 +219,9 @@ NOT_PERSONAL = {
     "/api/v1/relocation/pipeline",
     "/api/v1/audit/checkpoints",
     "/api/v1/audit/access-log",  # reads the log itself
+    "/api/v1/audit/verification",  # hashes, positions and signatures
+    "/api/v1/audit/projections",  # counts; rows only when they differ (national callers only)
+    "/api/v1/operations/dead-letters",  # where and why a message failed, no value of it
 }
 """Reads that carry no one's personal data: rules, counts, settlements, the log's own state."""
 

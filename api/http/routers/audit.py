@@ -9,6 +9,8 @@ the witnesses' cosignatures, received and served back."""
 from __future__ import annotations
 
 import base64
+import json
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -24,9 +26,12 @@ from api.http.dependencies import Auditor, Reads, Use, container
 from api.http.models import MAX_ID, SettlementPath
 from api.http.problems import problem
 from api.http.routers.housing import RoundPath
+from application.reports import AuditReport, combined
 from infra import access_log
 from infra.audit_trail import ProofUnavailable
+from infra.bootstrap import PROJECTIONS
 from infra.case_report import render_html
+from infra.config import ConfigurationError
 
 router = APIRouter(tags=["audit"], route_class=Utf8JsonRoute)
 REPORT_POLICY = {
@@ -119,6 +124,82 @@ def read_access_log(
         after_id=after_id,
     )
     return {"entries": entries, "next_after_id": entries[-1]["id"] if entries else None}
+
+
+def _envelope(report: AuditReport) -> Any:
+    """The audit envelope exactly as ``reintegration audit ... --json`` prints it."""
+    return json.loads(report.to_json())
+
+
+@router.get("/api/v1/audit/verification")
+def chain_verification(request: Request, actor: Auditor) -> Any:
+    """The chain verified as ``reintegration audit verify`` verifies it: recomputed from the
+    event store and compared with the stored links, the signed checkpoints (database and
+    Kafka), the witnesses' cosignatures and the links the Kafka messages carry. Answers the
+    audit envelope (outcome ``ok`` or ``failed``, the first broken position among the
+    findings), as the command's ``--json`` does; a failed verification is still a 200, and so
+    is a service with no key to verify its checkpoints with: nothing vouches for its log."""
+    trail = container(request).audit_trail
+    try:
+        report = trail.verify(actor.user_id)
+    except ConfigurationError as exc:
+        report = AuditReport("chain verification", trail.events_table, actor.user_id)
+        report.fail(position=None, problem=str(exc))
+    return _envelope(report)
+
+
+PROJECTION_NAMES = tuple(PROJECTIONS)
+ProjectionQuery = Annotated[
+    Literal[PROJECTION_NAMES] | None,  # type: ignore[valid-type]
+    Query(description="Only this projection (default: every one)"),
+]
+_cross_checking = threading.Lock()  # the scratch schemas are named per projection
+
+
+@router.get(
+    "/api/v1/audit/projections",
+    responses={
+        409: {"description": "A cross-check is already running in this process"},
+        503: {"description": "The database role may not create the scratch schemas"},
+    },
+)
+def projections_cross_check(
+    request: Request,
+    actor: Auditor,
+    projection: ProjectionQuery = None,
+) -> Any:
+    """The read models checked against the log, as ``reintegration audit projections``: each
+    rebuilt from the start of the event log into scratch tables and compared row by row with
+    the live one. Answers the audit envelope. National auditors and supervisors only: a
+    difference is shown with sample rows, which may name anyone."""
+    import psycopg
+
+    if not actor.national:
+        raise HTTPException(403, "the cross-check is run by national auditors and supervisors")
+    if not _cross_checking.acquire(blocking=False):
+        return problem(
+            409,
+            "Already running",
+            "a cross-check is running: ask again when it has finished",
+            kind="conflict",
+            instance=request.url.path,
+        )
+    try:
+        admin = container(request).projections
+        names = [projection] if projection else list(PROJECTIONS)
+        reports = [admin.cross_check(name, actor.user_id) for name in names]
+    except psycopg.errors.InsufficientPrivilege:
+        return problem(
+            503,
+            "Cannot cross-check",
+            "the cross-check creates scratch schemas, which this database role may not: run "
+            "`reintegration audit projections` with the owner's DATABASE_URL",
+            kind="not-configured",
+            instance=request.url.path,
+        )
+    finally:
+        _cross_checking.release()
+    return _envelope(combined("projection cross-check", "every read model", actor.user_id, reports))
 
 
 @router.get("/api/v1/audit/public-key")
