@@ -23,7 +23,7 @@ def test_an_operator_sees_a_settlements_units_pipeline_convoys_and_returnees(
 
     browser.find(By.CSS_SELECTOR, "a[href='/console/settlements/ZAN-002']").click()
 
-    assert browser.heading == "Ağalı"
+    browser.wait_for_text(By.CSS_SELECTOR, "main h1", "Ağalı")
     drawn = browser.wait_for(By.CSS_SELECTOR, "canvas[data-chart='units-chart'][data-drawn]")
     assert drawn.size["height"] > 0
     browser.wait_for(By.CSS_SELECTOR, "canvas[data-chart='pipeline-chart'][data-drawn]")
