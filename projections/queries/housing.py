@@ -35,6 +35,19 @@ def list_units(
     return list(cur.fetchall())
 
 
+def list_settlements(cur: Cursor[Any], districts: list[str] | None = None) -> list[dict[str, Any]]:
+    """The registered settlements (of ``districts``, or all) with their units counted."""
+    cur.execute(
+        "SELECT s.settlement_code, s.name, s.clearance_certified_on, s.readiness, s.opened_on, "
+        "(SELECT count(*) FROM rm_housing_units u WHERE u.settlement_code = s.settlement_code) "
+        "AS units FROM rm_settlements s "
+        "WHERE (%(d)s::text[] IS NULL OR split_part(s.settlement_code, '-', 1) = ANY(%(d)s)) "
+        "ORDER BY s.settlement_code",
+        {"d": districts},
+    )
+    return list(cur.fetchall())
+
+
 def get_settlement(cur: Cursor[Any], settlement_code: str) -> dict[str, Any] | None:
     cur.execute("SELECT * FROM rm_settlements WHERE settlement_code = %s", (settlement_code,))
     row: dict[str, Any] | None = cur.fetchone()

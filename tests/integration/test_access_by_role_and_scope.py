@@ -213,6 +213,7 @@ NOT_PERSONAL = {
     "/api/v1/eligibility/statistics",
     "/api/v1/surveys/statistics",
     "/api/v1/questionnaires/{code}/{version}",
+    "/api/v1/settlements",
     "/api/v1/settlements/{code}",
     "/api/v1/settlements/{code}/rounds",
     "/api/v1/settlements/{code}/rounds/{number}/result",  # published: entrants by pseudonym
@@ -288,6 +289,21 @@ def test_a_persons_access_report_names_who_read_their_file_and_why(world: World)
     assert entries and entries[-1]["actor_id"] == "operator-national"
     assert entries[-1]["purpose"] == PURPOSE["X-Access-Reason"]
     assert "search_terms" not in entries[-1]
+
+
+def test_a_zangilan_caller_lists_only_the_settlements_of_zangilan(world: World) -> None:
+    national = {"Authorization": f"Bearer {NATIONAL['supervisor']}"}
+    added = world.client.post("/api/v1/settlements", json={"code": "LAC-002"}, headers=national)
+    assert added.status_code in (201, 409), added.text
+    world.container.projections.catch_up()
+    everyone = world.client.get("/api/v1/settlements", headers=national).json()
+    zangilan = world.client.get(
+        "/api/v1/settlements", headers={"Authorization": f"Bearer {ZANGILAN['operator']}"}
+    ).json()
+    assert {"ZAN-002", "LAC-002"} <= {s["settlement_code"] for s in everyone}
+    assert [s["settlement_code"] for s in zangilan] == ["ZAN-002"]
+    (aghali,) = zangilan
+    assert aghali["name"] == "Aghali" and aghali["units"] > 0 and aghali["opened_on"]
 
 
 def _last_id(container: Container) -> int:

@@ -22,6 +22,7 @@ from api.http.models import (
     SettlementPath,
     Strict,
 )
+from api.http.scopes import query_districts
 from application.housing import MAX_UNITS_PER_REQUEST
 from domain import housing as hs
 from domain.base import NotFound
@@ -195,6 +196,13 @@ def opening(code: SettlementPath, body: OpeningIn, _: Supervisor, use: Use) -> d
 def units(code: SettlementPath, body: UnitsIn, _: Writer, use: Use) -> dict[str, Any]:
     ids = use.housing.register_units(code, [u.model_dump() for u in body.units])
     return {"settlement_code": code, "unit_ids": ids}
+
+
+@router.get("/api/v1/settlements")
+def list_settlements(actor: Reader, views: Views) -> list[dict[str, Any]]:
+    """The settlements in the programme (a district-scoped caller's own only), with their
+    clearance date, readiness items, opening date and how many units they have."""
+    return views(queries.list_settlements, query_districts(actor))
 
 
 @router.get("/api/v1/settlements/{code}")
