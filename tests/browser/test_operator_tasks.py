@@ -99,6 +99,11 @@ def test_an_operator_registers_a_household_of_two_and_is_taken_to_its_case(
     )
     assert [h["household_id"] for h in households_with(console, head, at)] == [str(household_id)]
     assert len(found["members"]) == 2
+    members = browser.driver.find_elements(
+        By.CSS_SELECTOR, "section[aria-labelledby=members] tbody tr"
+    )
+    assert {row.find_element(By.CSS_SELECTOR, "td").text for row in members} == {head, spouse}
+    browser.check("the new household's case")
 
 
 def test_a_bad_fin_and_a_missing_birth_date_are_shown_beside_their_fields_and_nothing_is_registered(

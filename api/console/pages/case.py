@@ -469,20 +469,25 @@ def link(path: str, **query: Any) -> str:
 
 
 @router.get("/console/households/{household_id}")
-async def case(household_id: str, page: AnyRole, reason: str | None = None) -> Response:
+async def case(
+    household_id: str, page: AnyRole, reason: str | None = None, at: str | None = None
+) -> Response:
+    """``at``: the log position a command of the console answered with (a task redirects here
+    with it): the read models are waited for until they hold it (read your own writes)."""
     hid = case_id(household_id)
     if needs_purpose(page, reason):
         return ask_purpose(page)
     why = purpose(reason)
     base = f"/api/v1/households/{hid}"
     api = page.api
+    fresh = {"min_position": at} if at and at.isdigit() else {}
     try:
         household, decision, relocation, reintegration, events = await asyncio.gather(
-            api.get(base, reason=why),
-            api.get(f"{base}/eligibility", params={"lang": page.language}, reason=why),
-            api.get(f"{base}/relocation", reason=why),
-            api.get(f"{base}/reintegration", reason=why),
-            api.get(f"{base}/timeline", reason=why),
+            api.get(base, params=fresh, reason=why),
+            api.get(f"{base}/eligibility", params={"lang": page.language, **fresh}, reason=why),
+            api.get(f"{base}/relocation", params=fresh, reason=why),
+            api.get(f"{base}/reintegration", params=fresh, reason=why),
+            api.get(f"{base}/timeline", params=fresh, reason=why),
         )
         found = required(household, page)
         context = case_context(
