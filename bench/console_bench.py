@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import random
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from bench.national import SIZES, National
 from bench.pipeline_bench import Watched, fresh_database, percentile, say, server_url, wait_ready
 from infra.bootstrap import Container
 from infra.config import Settings
+from tests.support_console import signed_in
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = {"quick": 100, "full": 200}
@@ -47,19 +47,6 @@ ACCOUNTS = {
     "auditor": "bench-console-auditor",
     "supervisor": "bench-console-supervisor",
 }
-
-
-def signed_in(base: str, role: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=60)
-    page = client.get("/console/sign-in").text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert csrf is not None
-    answer = client.post(
-        "/console/sign-in/development",
-        data={"csrf": csrf.group(1), "next": "/console", "token": f"{role}-token"},
-    )
-    assert answer.status_code == 303, answer.text[:500]
-    return client
 
 
 def timed(samples: int, client: httpx.Client, path: Callable[[], str]) -> dict[str, float]:
@@ -212,7 +199,7 @@ def measure(database_url: str, rng: random.Random, samples: int) -> dict[str, An
         "tasks": ("operator", lambda: "/console/tasks", None),
     }
     results: dict[str, Any] = {}
-    clients = {role: signed_in(base, role) for role in ACCOUNTS}
+    clients = {role: signed_in(base, f"{role}-token") for role in ACCOUNTS}
     bearer = {
         role: httpx.Client(
             base_url=base,
