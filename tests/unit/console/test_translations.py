@@ -22,7 +22,8 @@ def messages() -> dict[str, tuple[str, int]]:
     for filename, line, message, _comments, _context in extract_from_dir(
         CONSOLE, METHODS, OPTIONS, keywords=KEYWORDS
     ):
-        for text in message if isinstance(message, tuple) else (message,):
+        # A plural message is keyed in the catalog by its singular: (singular, 0), (singular, 1).
+        for text in message[:1] if isinstance(message, tuple) else (message,):
             if text:
                 found.setdefault(text, (filename, line))
     return found
