@@ -100,6 +100,29 @@ def convoys(
     return list(cur.fetchall())
 
 
+def convoy(cur: Cursor[Any], convoy_id: Any) -> dict[str, Any] | None:
+    """One convoy as its manifest lists it: the families still in it, each with its head's
+    name, how many members it has and its new address (and how many withdrew)."""
+    cur.execute(
+        "SELECT c.convoy_id, c.settlement_code, c.departs_on, c.vehicles, c.scheduled_by, "
+        "cardinality(c.household_ids) AS scheduled FROM rm_convoys c WHERE c.convoy_id = %s",
+        (convoy_id,),
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    cur.execute(
+        "SELECT r.household_id, h.head_person_id, r.stage, r.address, p.first_name, p.last_name, p.patronymic, "
+        "(SELECT count(*) FROM rm_household_members m WHERE m.household_id = r.household_id) "
+        "AS members FROM rm_relocations r LEFT JOIN rm_households h USING (household_id) "
+        "LEFT JOIN rm_persons p ON p.person_id = h.head_person_id "
+        "WHERE r.convoy_id = %s ORDER BY r.address, r.household_id",
+        (convoy_id,),
+    )
+    families = [dict(f) for f in cur.fetchall()]
+    return {**row, "families": families, "withdrawn": row["scheduled"] - len(families)}
+
+
 def get_relocation(cur: Cursor[Any], household_id: Any) -> dict[str, Any] | None:
     cur.execute("SELECT * FROM rm_relocations WHERE household_id = %s", (household_id,))
     row: dict[str, Any] | None = cur.fetchone()

@@ -159,6 +159,17 @@ def list_convoys(
     return found
 
 
+@router.get("/api/v1/convoys/{convoy_id}")
+def get_convoy(convoy_id: UUID, _: Reader, views: Views, reads: Reads) -> dict[str, Any]:
+    """One convoy's manifest: departure date, vehicles, destination settlement and the
+    families still in it, each with its head's name, its number of members and new address."""
+    found = views(queries.convoy, convoy_id)
+    if found is None:
+        raise NotFound("convoy", convoy_id)
+    reads.record("read convoy", subjects_in(found))
+    return found
+
+
 def step(path: str, act: str, model: type[BaseModel]) -> None:
     """One step of the move, posted to ``/api/v1/households/{household_id}/<path>``."""
 
