@@ -215,7 +215,19 @@ def browser(console: Console, request: pytest.FixtureRequest) -> Iterator[Browse
     driver.set_page_load_timeout(60)
     folder = ARTIFACTS / "screenshots" / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
     folder.mkdir(parents=True, exist_ok=True)
+    opened = Browser(driver, console.base_url, folder)
     try:
-        yield Browser(driver, console.base_url, folder)
+        yield opened
     finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:  # what the page showed when the test failed
+            opened.screenshot(f"failed at {driver.current_url.split('/', 3)[-1]}")
+            (folder / "failed-page.html").write_text(driver.page_source, encoding="utf-8")
         driver.quit()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

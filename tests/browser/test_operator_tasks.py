@@ -194,3 +194,56 @@ def test_an_operator_records_a_familys_consent_to_return(
     assert relocation["consent"] is True
     refused_forms = "status of 422"  # the form sent back with its problems: not a fault
     assert [e for e in browser.console_errors() if refused_forms not in e] == []
+
+
+def test_an_operator_starts_a_familys_survey_and_records_an_answer(
+    browser: Browser, console: Console
+) -> None:
+    head = random_fin()
+    with console.api() as api:
+        created = api.post(
+            "/api/v1/households",
+            json={
+                "origin_settlement_code": "ZAN-002",
+                "current_address": "Bakı, Xətai rayonu, yataqxana 4, otaq 12",
+                "members": [
+                    {
+                        "fin": head,
+                        "first_name": "Nərmin",
+                        "last_name": "Quliyeva",
+                        "birth_date": "1988-02-11",
+                        "sex": "female",
+                        "relationship": "head",
+                    }
+                ],
+            },
+        )
+        assert created.status_code == 201, created.text
+        household_id = created.json()["household_id"]
+        at = created.headers["log-position"]
+    browser.sign_in("operator")
+    browser.open(f"/console/tasks/households/{household_id}?at={at}")
+    browser.find(By.XPATH, "//button[contains(., 'sorğuya başlayın') or contains(., 'sorğu')]")
+    browser.check("a new family's tasks, no survey yet")
+
+    browser.find(By.CSS_SELECTOR, "form[action$='/survey'] button[type=submit]").click()
+    first = browser.find(By.CSS_SELECTOR, "form.survey .question input")
+    question = str(first.get_attribute("name"))
+    browser.check("the survey's questions")
+    if first.get_attribute("type") in ("radio", "checkbox"):
+        first.click()
+    else:
+        first.send_keys("2")
+    browser.find(By.CSS_SELECTOR, "form.survey p.actions button[type=submit]").click()
+
+    browser.wait_for(By.CSS_SELECTOR, ".notice[role=status]")
+    assert browser.driver.find_elements(By.CSS_SELECTOR, f"form.survey [name='{question}']") == []
+    browser.check("an answer recorded")
+    shown = parse_qs(urlsplit(browser.driver.current_url).query)  # the answer's log position
+    with console.api() as api:
+        held = api.get(
+            f"/api/v1/households/{household_id}", params={"min_position": shown["at"][0]}
+        ).json()
+    survey = held["latest_survey"]
+    assert survey is not None and survey["status"] == "started"
+    assert question.removeprefix("q-") in survey["answers"]  # what the store holds
