@@ -1,10 +1,14 @@
 """The Great Return's views: housing units by status per settlement, lottery rounds, the
 relocation pipeline, convoys with their families, and returnees' reintegration status.
 
-A unit's status comes from the events of several households (an offer declined by one, then
-offered to another): each change names the household it concerns, and a change only applies
-while that household holds the unit, so events of different households applied in any order
-leave the right status.
+A unit's status comes from the events of several aggregates: the settlement registers it, and
+households' relocations take it (offered, allocated, keys handed over) and give it back
+(declined, expired), an offer declined by one household going to the next. Their events are
+keyed by different cases, so Kafka delivers them on different partitions in any order. No event
+writes the status over another case's: each household's latest word on the unit is kept with
+its relocation's version (``rm_unit_holds``), and the unit's status and holder are derived from
+those and from its registration, whichever arrived first. Applied in any order that keeps each
+case's own, the events leave the unit as the log's order does.
 """
 
 from __future__ import annotations
@@ -101,6 +105,7 @@ def unit_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
             "ON CONFLICT DO NOTHING",
             e,
         )
+        cur.execute(DERIVE_UNIT, e)  # households' holds may have arrived before the unit
 
 
 def lottery_announced(cur: Cursor[Any], e: dict[str, Any]) -> None:
@@ -166,51 +171,66 @@ def _relocation(cur: Cursor[Any], e: dict[str, Any], sets: str) -> None:
     _advance(cur, *_RELOCATION, {**e, "aggregate_id": e["household_id"]}, _STEP + sets)
 
 
-def _relocation_moved(cur: Cursor[Any], e: dict[str, Any], sets: str) -> bool:
-    return _advanced(cur, *_RELOCATION, {**e, "aggregate_id": e["household_id"]}, _STEP + sets)
-
-
 _RELOCATION = ("rm_relocations", "household_id")
 _STEP = ", updated_at = %(occurred_at)s"
 
 
-def _unit(cur: Cursor[Any], e: dict[str, Any], status: str, holder_must_be: bool = True) -> None:
-    """Move a unit to ``status`` for this household (only while it holds the unit, unless
-    this is the offer that gives it the unit)."""
-    guard = "household_id = %(household_id)s" if holder_must_be else "status = 'available'"
-    holder = "%(household_id)s" if status != "available" else "NULL"
-    cur.execute(
-        f"UPDATE rm_housing_units SET status = '{status}', household_id = {holder}, "
-        f"updated_at = %(occurred_at)s WHERE unit_id = %(unit_id)s AND {guard}",
-        e,
+HOLD = """
+INSERT INTO rm_unit_holds (unit_id, household_id, state, version, updated_at)
+VALUES (%(unit_id)s, %(household_id)s, %(state)s, %(aggregate_version)s, %(occurred_at)s)
+ON CONFLICT (unit_id, household_id) DO UPDATE
+SET state = excluded.state, version = excluded.version, updated_at = excluded.updated_at
+WHERE rm_unit_holds.version < excluded.version
+"""
+# The unit as its holds say: held by the household whose hold, not released, changed last (a
+# log has at most one; more only while another household's release is still on its way);
+# available when none; changed when the latest fact about it happened.
+DERIVE_UNIT = """
+WITH holder AS (
+    SELECT state, household_id FROM rm_unit_holds
+    WHERE unit_id = %(unit_id)s AND state <> 'released'
+    ORDER BY updated_at DESC, household_id LIMIT 1
+)
+UPDATE rm_housing_units SET
+    status = coalesce((SELECT state FROM holder), 'available'),
+    household_id = (SELECT household_id FROM holder),
+    updated_at = greatest(
+        updated_at, (SELECT max(updated_at) FROM rm_unit_holds WHERE unit_id = %(unit_id)s)
     )
+WHERE unit_id = %(unit_id)s
+"""
+
+
+def _hold(cur: Cursor[Any], e: dict[str, Any], state: str) -> None:
+    """Record what this household's relocation now says about the unit (unless it said
+    something later already), then derive the unit from every household's latest word."""
+    cur.execute(HOLD, {**e, "state": state})
+    cur.execute(DERIVE_UNIT, e)
 
 
 def housing_offered(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _relocation_moved(
+    _relocation(
         cur,
         e,
         ", stage = 'offered', unit_id = %(unit_id)s, address = %(address)s, "
         "offer_deadline = %(deadline)s",
-    ):
-        _unit(cur, e, "offered", holder_must_be=False)
+    )
+    _hold(cur, e, "offered")
 
 
 def offer_accepted(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _relocation_moved(
+    _relocation(
         cur,
         e,
         ", stage = CASE WHEN consent THEN 'consented' ELSE 'allocated' END, offer_deadline = NULL",
-    ):
-        _unit(cur, e, "allocated")
+    )
+    _hold(cur, e, "allocated")
 
 
 def offer_closed(cur: Cursor[Any], e: dict[str, Any]) -> None:
     """Declined or expired: the household holds nothing; the unit is free until re-offered."""
-    if _relocation_moved(
-        cur, e, ", stage = 'opened', unit_id = NULL, address = NULL, offer_deadline = NULL"
-    ):
-        _unit(cur, e, "available")
+    _relocation(cur, e, ", stage = 'opened', unit_id = NULL, address = NULL, offer_deadline = NULL")
+    _hold(cur, e, "released")
 
 
 def consent_given(cur: Cursor[Any], e: dict[str, Any]) -> None:
@@ -245,8 +265,8 @@ def arrived(cur: Cursor[Any], e: dict[str, Any]) -> None:
 
 
 def keys_handed_over(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    if _relocation_moved(cur, e, ", stage = 'keys_handed_over'"):
-        _unit(cur, e, "occupied")
+    _relocation(cur, e, ", stage = 'keys_handed_over'")
+    _hold(cur, e, "occupied")
 
 
 def residence_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:

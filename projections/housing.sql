@@ -30,6 +30,21 @@ CREATE TABLE IF NOT EXISTS rm_housing_units (
 );
 CREATE INDEX IF NOT EXISTS rm_housing_units_settlement ON rm_housing_units (settlement_code, status);
 
+-- What each household's relocation last said about a unit, with the relocation's version: a
+-- unit's status and holder are derived from these rows (the latest hold not released), never
+-- written by one case's event over another's, so the events of the settlement and of the
+-- households may be applied in any order across partitions and leave the same unit. Added
+-- after units were written by the last event applied: a read model from before it is brought
+-- right by `reintegration projections rebuild housing` (the holds come from the log).
+CREATE TABLE IF NOT EXISTS rm_unit_holds (
+    unit_id       uuid NOT NULL,
+    household_id  uuid NOT NULL,
+    state         text NOT NULL,      -- offered, allocated, occupied, released
+    version       bigint NOT NULL,    -- the household's relocation's, at its last change here
+    updated_at    timestamptz NOT NULL,
+    PRIMARY KEY (unit_id, household_id)
+);
+
 CREATE TABLE IF NOT EXISTS rm_allocation_rounds (
     round_id           uuid PRIMARY KEY,
     settlement_code    text NOT NULL,
