@@ -143,6 +143,7 @@ def measure(database_url: str, rng: random.Random, samples: int) -> dict[str, An
     wait_ready(base)
     prefixes = ["məm", "əli", "hüs", "ism", "quli", "cəf", "rəh", "abb"]
     why = "reason=benchmark"
+    today = datetime.now(UTC).date().isoformat()
     pick = rng.choice
     pages: dict[str, tuple[str, Callable[[], str], Callable[[], str] | None]] = {
         # name: (role, console path, the API read it stands on)
@@ -175,8 +176,8 @@ def measure(database_url: str, rng: random.Random, samples: int) -> dict[str, An
         ),
         "case as of a date": (
             "auditor",
-            lambda: f"/console/households/{pick(households)}/as-of?date=2026-01-01&{why}",
-            lambda: f"/api/v1/audit/households/{pick(households)}?as_of=2026-01-01T00:00:00Z&{why}",
+            lambda: f"/console/households/{pick(households)}/as-of?date={today}&{why}",
+            lambda: f"/api/v1/audit/households/{pick(households)}?as_of={today}T23:59:59Z&{why}",
         ),
         "settlements": ("operator", lambda: "/console/settlements", None),
         "settlement": (

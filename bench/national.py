@@ -33,6 +33,7 @@ from application.shipped import shipped_rule_set
 from domain import surveys
 from domain.base import Actor, CommandContext, acting_as
 from domain.geography import settlements
+from domain.housing import Commitment, seed_hash
 from domain.registration import register_household
 from domain.registry import (
     COLLECTIVE_CENTRES,
@@ -319,11 +320,17 @@ class National:
             )
         with acting_as(SUPERVISOR):
             service.open_for_return(code, today)
-            secret = f"{code}-{rng.random()}"
+            # Two participants, each with a secret of its own (reproducible from the seed).
+            secrets_ = {
+                name: hashlib.sha256(f"{code}-{name}-{rng.random()}".encode()).hexdigest()
+                for name in ("Public Council", "Committee representative")
+            }
             announced = service.announce_round(
-                code, "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+                code, [Commitment(name, seed_hash(secret)) for name, secret in secrets_.items()]
             )
-            drawn = service.draw_round(code, announced.round_number, secret, "Public Council")
+            for name, secret in secrets_.items():
+                service.reveal(code, announced.round_number, name, secret)
+            drawn = service.draw_round(code, announced.round_number, "", "Public Council")
         self.progress(what, 1, 5)
         offered = [a.household_id for a in drawn.assignments]
         moving: list[UUID] = []
