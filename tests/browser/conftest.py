@@ -8,6 +8,7 @@ Every test saves screenshots under the test run's folder (``$TEST_ARTIFACTS``, b
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -92,6 +93,7 @@ def console(
         "LOG_FORMAT": "json",
         "HTTP_RATE_LIMIT": "100000/minute",
         "HTTP_AUTH_FAILURES_PER_MINUTE": "100000",
+        "AUDIT_CHECKPOINT_INTERVAL_S": "5",  # a signed checkpoint soon after the demo
     }
     folder = tmp_path_factory.mktemp("console")
     demo = subprocess.run(
@@ -162,7 +164,24 @@ class Browser:
         self.shots += 1
         safe = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
         path = self.folder / f"{self.shots:02d}-{safe}.png"
-        self.driver.save_screenshot(str(path))
+        # The whole page, not only the window (Chrome DevTools: capture beyond the viewport).
+        metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+        size = metrics.get("cssContentSize") or metrics["contentSize"]
+        shot = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {
+                    "x": 0,
+                    "y": 0,
+                    "width": size["width"],
+                    "height": min(size["height"], 8000),
+                    "scale": 1,
+                },
+            },
+        )
+        path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
     def axe(self) -> list[dict[str, Any]]:

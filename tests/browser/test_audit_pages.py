@@ -46,6 +46,10 @@ def test_an_auditor_checks_the_chain_a_proof_a_read_model_and_their_own_reads(
     assert browser.heading == "Audit"
     browser.check("audit overview")
     browser.find(By.CSS_SELECTOR, "a[href='/console/audit/verification']").click()
+    browser.wait_for(By.CSS_SELECTOR, "form.run")
+    assert browser.driver.find_elements(By.CSS_SELECTOR, "main .verdict") == []  # not run yet
+    browser.check("chain verification, not run yet")
+    browser.find(By.CSS_SELECTOR, "form.run button[type=submit]").click()
     verdict = browser.find(By.CSS_SELECTOR, "main .verdict")
     assert "Təsdiqləndi" in verdict.text  # verified, in words
     assert "status-ok" in (verdict.get_attribute("class") or "")

@@ -98,6 +98,19 @@ def test_the_chain_verification_over_http_answers_the_commands_envelope(audited:
     assert operator.status_code == 403
 
 
+def test_one_chain_verification_runs_at_a_time(audited: Audited) -> None:
+    """A verification reads the whole log (minutes at the national size): a second one asked
+    meanwhile is told to come back, rather than doubling the load."""
+    from api.http.routers import audit
+
+    with audit._verifying:  # one is running
+        busy = audited.client.get("/api/v1/audit/verification", headers=auth("auditor"))
+    assert busy.status_code == 409
+    assert "already running" in busy.json()["detail"]
+    after = audited.client.get("/api/v1/audit/verification", headers=auth("auditor"))
+    assert after.status_code == 200
+
+
 def test_the_projections_cross_check_over_http_finds_a_row_changed_behind_the_log(
     audited: Audited,
 ) -> None:

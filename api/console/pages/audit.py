@@ -211,19 +211,38 @@ async def overview(page: AuditPage) -> Response:
     return page.render("audit/overview.html")
 
 
+VERIFIED_PER_SECOND = 40_000
+"""About how many events a verification checks a second on the committee's hardware (the
+benchmark's chain verification), for the page to say how long the wait will be."""
+
+
 @router.get("/console/audit/verification")
-async def verification(page: AuditPage) -> Response:
-    answer = await page.api.get("/api/v1/audit/verification")
-    _refused(page, answer)
+async def verification(page: AuditPage, run: bool = False) -> Response:
+    """The newest checkpoint, and the whole chain verified when asked (``run``): a
+    verification reads every event, minutes at the national size, so it runs only on the
+    auditor's request, one at a time."""
     checkpoints = await page.api.get("/api/v1/audit/checkpoints")
+    _refused(page, checkpoints)
     newest = (checkpoints.body.get("checkpoints") or [None])[-1] if checkpoints.ok else None
-    report = answer.body if answer.ok else None
+    events = int((newest or {}).get("position") or 0)
+    report: dict[str, Any] | None = None
+    problem: str | None = None
+    busy = False
+    if run:
+        answer = await page.api.get("/api/v1/audit/verification")
+        _refused(page, answer)
+        busy = answer.status == 409
+        report = answer.body if answer.ok else None
+        problem = None if busy else answer.problem.get("detail")
     return page.render(
         "audit/verification.html",
+        asked=run,
+        busy=busy,
         report=report,
-        problem=answer.problem.get("detail"),
+        problem=problem,
         lines=summary_lines(report, page.t) if report else [],
         newest=newest,
+        minutes=max(1, round(events / VERIFIED_PER_SECOND / 60)),
     )
 
 

@@ -131,7 +131,13 @@ def _envelope(report: AuditReport) -> Any:
     return json.loads(report.to_json())
 
 
-@router.get("/api/v1/audit/verification")
+_verifying = threading.Lock()  # a verification reads the whole log: one at a time
+
+
+@router.get(
+    "/api/v1/audit/verification",
+    responses={409: {"description": "A verification is already running in this process"}},
+)
 def chain_verification(request: Request, actor: Auditor) -> Any:
     """The chain verified as ``reintegration audit verify`` verifies it: recomputed from the
     event store and compared with the stored links, the signed checkpoints (database and
@@ -140,11 +146,17 @@ def chain_verification(request: Request, actor: Auditor) -> Any:
     findings), as the command's ``--json`` does; a failed verification is still a 200, and so
     is a service with no key to verify its checkpoints with: nothing vouches for its log."""
     trail = container(request).audit_trail
+    if not _verifying.acquire(blocking=False):
+        raise HTTPException(
+            409, "a verification of the chain is already running here; ask again when it ends"
+        )
     try:
         report = trail.verify(actor.user_id)
     except ConfigurationError as exc:
         report = AuditReport("chain verification", trail.events_table, actor.user_id)
         report.fail(position=None, problem=str(exc))
+    finally:
+        _verifying.release()
     return _envelope(report)
 
 
