@@ -97,6 +97,7 @@ CREATE TABLE IF NOT EXISTS rm_convoys (
     household_ids    uuid[] NOT NULL,
     scheduled_by     text NOT NULL
 );
+CREATE INDEX IF NOT EXISTS rm_convoys_settlement ON rm_convoys (settlement_code, departs_on, convoy_id);
 
 CREATE TABLE IF NOT EXISTS rm_reintegration (
     household_id             uuid PRIMARY KEY,
@@ -109,3 +110,4 @@ CREATE TABLE IF NOT EXISTS rm_reintegration (
     assessments              jsonb NOT NULL DEFAULT '{}',
     version                  bigint NOT NULL
 );
+CREATE INDEX IF NOT EXISTS rm_reintegration_settlement ON rm_reintegration (settlement_code, household_id);

@@ -106,6 +106,23 @@ QuestionnairePath = Annotated[
 VersionPath = Annotated[int, Path(ge=1, le=MAX_VERSION)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size, 1 to 500")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"Rows to skip, 0 to {MAX_OFFSET}")]
+OptionalLimit = Annotated[
+    int | None, Query(ge=1, le=500, description="Page size, 1 to 500; every row when absent")
+]
+TotalInHeader = Annotated[
+    bool,
+    Query(
+        description="Also count every row the filters match, in the `X-Total-Count` header, "
+        "for a pager that shows it: one more query over the whole result."
+    ),
+]
+TOTAL_HEADER = {
+    "X-Total-Count": {
+        "description": "Every row the filters match (with `total=true`)",
+        "schema": {"type": "integer"},
+    }
+}
+"""The answer's header of a list with ``total=true``, as the OpenAPI document names it."""
 SettlementQuery = Annotated[
     Literal[SETTLEMENT_CODES] | None,  # type: ignore[valid-type]
     Query(description="Settlement code of the reference data"),

@@ -81,23 +81,45 @@ def pipeline(
     return list(cur.fetchall())
 
 
+CONVOYS_WHERE = (
+    "WHERE (%(s)s::text IS NULL OR c.settlement_code = %(s)s) "
+    "AND (%(d)s::text[] IS NULL OR split_part(c.settlement_code, '-', 1) = ANY(%(d)s)) "
+)
+
+
 def convoys(
-    cur: Cursor[Any], settlement_code: str | None, districts: list[str] | None = None
+    cur: Cursor[Any],
+    settlement_code: str | None,
+    districts: list[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Convoys with the families still in them (and how many withdrew their consent)."""
+    """Convoys with the families still in them (and how many withdrew their consent), by
+    departure; a page of them when ``limit`` is given (the families of that page only)."""
     cur.execute(
         "SELECT c.convoy_id, c.settlement_code, c.departs_on, c.vehicles, c.scheduled_by, "
+        "f.families, cardinality(c.household_ids) - f.kept AS withdrawn "
+        "FROM (SELECT * FROM rm_convoys c " + CONVOYS_WHERE + "ORDER BY c.departs_on, c.convoy_id "
+        "LIMIT %(l)s OFFSET %(o)s) c CROSS JOIN LATERAL (SELECT count(*) AS kept, "
         "coalesce(json_agg(json_build_object('household_id', r.household_id, 'stage', r.stage, "
-        "'address', r.address) ORDER BY r.address) FILTER (WHERE r.household_id IS NOT NULL), "
-        "'[]') AS families, cardinality(c.household_ids) - count(r.household_id) AS withdrawn "
-        "FROM rm_convoys c LEFT JOIN rm_relocations r "
-        "ON r.household_id = ANY(c.household_ids) AND r.convoy_id = c.convoy_id "
-        "WHERE (%(s)s::text IS NULL OR c.settlement_code = %(s)s) "
-        "AND (%(d)s::text[] IS NULL OR split_part(c.settlement_code, '-', 1) = ANY(%(d)s)) "
-        "GROUP BY c.convoy_id ORDER BY c.departs_on, c.convoy_id",
-        {"s": settlement_code, "d": districts},
+        "'address', r.address) ORDER BY r.address), '[]') AS families FROM rm_relocations r "
+        "WHERE r.household_id = ANY(c.household_ids) AND r.convoy_id = c.convoy_id) f "
+        "ORDER BY c.departs_on, c.convoy_id",
+        {"s": settlement_code, "d": districts, "l": limit, "o": offset},
     )
     return list(cur.fetchall())
+
+
+def count_convoys(
+    cur: Cursor[Any], settlement_code: str | None, districts: list[str] | None = None
+) -> int:
+    """How many convoys :func:`convoys` finds with the same filters, on every page."""
+    cur.execute(
+        "SELECT count(*) AS n FROM rm_convoys c " + CONVOYS_WHERE,
+        {"s": settlement_code, "d": districts},
+    )
+    row = cur.fetchone()
+    return int(row["n"]) if row else 0
 
 
 def convoy(cur: Cursor[Any], convoy_id: Any) -> dict[str, Any] | None:
@@ -129,19 +151,42 @@ def get_relocation(cur: Cursor[Any], household_id: Any) -> dict[str, Any] | None
     return row
 
 
+RETURNEES_WHERE = (
+    "WHERE (%(s)s::text IS NULL OR r.settlement_code = %(s)s) "
+    "AND (%(d)s::text[] IS NULL OR split_part(r.settlement_code, '-', 1) = ANY(%(d)s)) "
+)
+
+
 def returnees(
-    cur: Cursor[Any], settlement_code: str | None, districts: list[str] | None = None
+    cur: Cursor[Any],
+    settlement_code: str | None,
+    districts: list[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Returnee households with their reintegration status and unmet IASC criteria."""
+    """Returnee households with their reintegration status and unmet IASC criteria; a page
+    of them when ``limit`` is given."""
     cur.execute(
         "SELECT r.household_id, r.settlement_code, l.stage, r.persons_seeking_work, r.employed, "
         "r.services, r.allowance_azn, r.allowance_terminates_on, r.assessments "
         "FROM rm_reintegration r LEFT JOIN rm_relocations l USING (household_id) "
-        "WHERE (%(s)s::text IS NULL OR r.settlement_code = %(s)s) "
-        "AND (%(d)s::text[] IS NULL OR split_part(r.settlement_code, '-', 1) = ANY(%(d)s)) ORDER BY r.household_id",
-        {"s": settlement_code, "d": districts},
+        + RETURNEES_WHERE
+        + "ORDER BY r.household_id LIMIT %(l)s OFFSET %(o)s",
+        {"s": settlement_code, "d": districts, "l": limit, "o": offset},
     )
     return [_with_unmet(row) for row in cur.fetchall()]
+
+
+def count_returnees(
+    cur: Cursor[Any], settlement_code: str | None, districts: list[str] | None = None
+) -> int:
+    """How many returnee households :func:`returnees` finds with the same filters."""
+    cur.execute(
+        "SELECT count(*) AS n FROM rm_reintegration r " + RETURNEES_WHERE,
+        {"s": settlement_code, "d": districts},
+    )
+    row = cur.fetchone()
+    return int(row["n"]) if row else 0
 
 
 def returnee(cur: Cursor[Any], household_id: Any) -> dict[str, Any] | None:

@@ -311,3 +311,48 @@ def _last_id(container: Container) -> int:
         row = conn.execute("SELECT coalesce(max(id), 0) AS id FROM audit.access_log").fetchone()
         assert row is not None
         return int(row["id"])
+
+
+PAGED_LISTS = {
+    "/api/v1/convoys": "SELECT count(*) FROM rm_convoys WHERE settlement_code = %s",
+    "/api/v1/reintegration/returnees": (
+        "SELECT count(*) FROM rm_reintegration WHERE settlement_code = %s"
+    ),
+}
+"""The lists a caller may read a page at a time, and what the store holds of them."""
+
+
+@pytest.mark.parametrize("path", PAGED_LISTS)
+def test_a_page_of_a_list_holds_its_rows_and_the_total_the_store_holds(
+    world: World, path: str
+) -> None:
+    auth = {"Authorization": f"Bearer {ZANGILAN['supervisor']}", **PURPOSE}
+    where = {"settlement_code": "ZAN-002"}
+    whole = world.client.get(path, params=where, headers=auth)
+    held = _one(world.container, PAGED_LISTS[path], "ZAN-002")
+    assert whole.status_code == 200, whole.text
+    assert len(whole.json()) == held >= 2 and "x-total-count" not in whole.headers
+    before = _last_id(world.container)
+
+    page = world.client.get(
+        path, params={**where, "limit": held - 1, "offset": 1, "total": "true"}, headers=auth
+    )
+
+    assert page.status_code == 200, page.text
+    assert page.json() == whole.json()[1:]  # the same list as without a page, cut
+    assert page.headers["x-total-count"] == str(held)
+    (row,) = access_log.query(world.container.read_pool, after_id=before)
+    subjects = set(access_log.subjects_in(page.json()))
+    assert subjects and set(row["subject_ids"]) == subjects  # the page's, no other
+    first = world.client.get(path, params={**where, "limit": 1}, headers=auth)
+    assert first.json() == whole.json()[:1] and "x-total-count" not in first.headers
+
+
+@pytest.mark.parametrize("path", PAGED_LISTS)
+def test_a_zangilan_callers_total_counts_only_zangilan(world: World, path: str) -> None:
+    auth = {"Authorization": f"Bearer {ZANGILAN['operator']}", **PURPOSE}
+    listed = world.client.get(
+        path, params={"settlement_code": "LAC-002", "limit": 5, "total": "true"}, headers=auth
+    )
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == [] and listed.headers["x-total-count"] == "0"

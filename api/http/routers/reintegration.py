@@ -7,12 +7,24 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.http.boundary import Utf8JsonRoute
 from api.http.dependencies import Reader, Reads, Use, Views, Writer
-from api.http.models import Fin, Line, Name, Paragraph, SettlementQuery, Strict, text_field
+from api.http.models import (
+    TOTAL_HEADER,
+    Fin,
+    Line,
+    Name,
+    Offset,
+    OptionalLimit,
+    Paragraph,
+    SettlementQuery,
+    Strict,
+    TotalInHeader,
+    text_field,
+)
 from api.http.scopes import query_districts
 from domain import reintegration as ri
 from domain.base import NotFound
@@ -87,12 +99,24 @@ follow_up("services", "enrol", ServiceIn, {})
 follow_up("assessments", "assess", AssessmentIn, {})
 
 
-@router.get("/api/v1/reintegration/returnees")
+@router.get("/api/v1/reintegration/returnees", responses={200: {"headers": TOTAL_HEADER}})
 def returnees(
-    actor: Reader, views: Views, reads: Reads, settlement_code: SettlementQuery = None
+    actor: Reader,
+    views: Views,
+    reads: Reads,
+    response: Response,
+    settlement_code: SettlementQuery = None,
+    limit: OptionalLimit = None,
+    offset: Offset = 0,
+    total: TotalInHeader = False,
 ) -> list[dict[str, Any]]:
-    """Returnee households with their reintegration status and unmet IASC criteria."""
-    found = views(queries.returnees, settlement_code, query_districts(actor))
+    """Returnee households with their reintegration status and unmet IASC criteria, by
+    household id: all of them, or a page with ``limit`` and ``offset``."""
+    districts = query_districts(actor)
+    found = views(queries.returnees, settlement_code, districts, limit, offset)
+    if total:
+        counted = views(queries.count_returnees, settlement_code, districts)
+        response.headers["X-Total-Count"] = str(counted)
     reads.record("list returnees", subjects_in(found), {"settlement_code": settlement_code})
     return found
 

@@ -7,19 +7,23 @@ from datetime import date
 from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.http.boundary import Utf8JsonRoute
 from api.http.dependencies import Reader, Reads, Use, Views, Writer
 from api.http.models import (
+    TOTAL_HEADER,
     Identifier,
     Line,
     Name,
+    Offset,
+    OptionalLimit,
     Paragraph,
     SettlementCode,
     SettlementQuery,
     Strict,
+    TotalInHeader,
 )
 from api.http.scopes import query_districts
 from domain import relocation as rl
@@ -149,12 +153,24 @@ def departure(convoy_id: UUID, body: DepartureIn, _: Writer, use: Use) -> dict[s
     return {"convoy_id": convoy_id, "departed": departed}
 
 
-@router.get("/api/v1/convoys")
+@router.get("/api/v1/convoys", responses={200: {"headers": TOTAL_HEADER}})
 def list_convoys(
-    actor: Reader, views: Views, reads: Reads, settlement_code: SettlementQuery = None
+    actor: Reader,
+    views: Views,
+    reads: Reads,
+    response: Response,
+    settlement_code: SettlementQuery = None,
+    limit: OptionalLimit = None,
+    offset: Offset = 0,
+    total: TotalInHeader = False,
 ) -> list[dict[str, Any]]:
-    """Convoys with their families and the families' new addresses."""
-    found = views(queries.convoys, settlement_code, query_districts(actor))
+    """Convoys with their families and the families' new addresses, by departure: all of
+    them, or a page with ``limit`` and ``offset``."""
+    districts = query_districts(actor)
+    found = views(queries.convoys, settlement_code, districts, limit, offset)
+    if total:
+        counted = views(queries.count_convoys, settlement_code, districts)
+        response.headers["X-Total-Count"] = str(counted)
     reads.record("list convoys", subjects_in(found), {"settlement_code": settlement_code})
     return found
 
