@@ -2,18 +2,24 @@
 reveals, the public randomness, the entrants by pseudonym with their lots, the assignment and
 reserve lists, the digests) and, for auditors and supervisors, the API's re-run of the draw
 from what the round recorded. The re-run is a GET form (a link with a purpose): without
-JavaScript it opens the page with the re-run's answer, with htmx it replaces its own section."""
+JavaScript it opens the page with the re-run's answer, with htmx it replaces its own section.
+
+A round has thousands of entrants: the entrants and the assignment and reserve lists are shown
+a page at a time (the printable result list has them whole), and a family finds its line by
+the lottery id of its offer letter."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from api.console.client import Answer
+from api.console.pager import Pager
 from api.console.pages.settlement import N_, checked, label, names, round_state
 from api.console.web import AnyRole, Page, PageProblem
 from domain import geography
@@ -21,6 +27,10 @@ from domain import geography
 router = APIRouter(include_in_schema=False)
 
 AUDIT_ROLES = ("auditor", "supervisor")
+ENTRANTS_PAGE = 100
+LIST_PAGE = 100
+"""Rows a page of the entrants, and of the assignment and the reserve lists, holds."""
+MAX_LOTTERY_ID = 64
 
 GROUPS = {
     "collective_centre": N_("Collective centre"),
@@ -46,16 +56,21 @@ def lot(seed: str, entrant: str) -> str:
     return hashlib.sha256(f"{seed}:{entrant}".encode()).hexdigest()
 
 
-def entrant_lots(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every entrant of the published round with its lot and what the draw gave it: a unit
-    (its place in the assignment list) or a place on the reserve list; in the announced order."""
+def entrant_lots(
+    document: Mapping[str, Any], entrants: Iterable[Mapping[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Each entrant of the published round (or of ``entrants``, some of them) with its lot
+    and what the draw gave it: a unit (its place in the assignment list) or a place on the
+    reserve list; in the announced order."""
     announcement = document.get("announcement") or {}
     result = document.get("result") or {}
     seed = result.get("seed")
     assigned = {a["id"]: a for a in result.get("assignments") or []}
     reserve = {p["id"]: p for p in result.get("reserve") or []}
+    if entrants is None:
+        entrants = announcement.get("entrants") or []
     rows = []
-    for entrant in announcement.get("entrants") or []:
+    for entrant in entrants:
         pseudonym = entrant["id"]
         if pseudonym in assigned:
             outcome, place = "assigned", assigned[pseudonym]
@@ -74,6 +89,15 @@ def entrant_lots(document: Mapping[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def lookup(document: Mapping[str, Any], lottery_id: str) -> dict[str, Any] | None:
+    """The line of the entrant whose lottery id is ``lottery_id`` (as its offer letter gives
+    it, in any case and spacing), or None when the round has no such entrant."""
+    wanted = lottery_id.strip().lower()
+    entrants = (document.get("announcement") or {}).get("entrants") or []
+    found = [e for e in entrants if str(e["id"]).lower() == wanted]
+    return entrant_lots(document, found)[0] if found else None
 
 
 OUTCOMES = {
@@ -140,12 +164,24 @@ async def _round(page: Page, code: str, number: int) -> dict[str, Any]:
     path = page.request.url.path
     if geography.settlement(code) is None:
         raise PageProblem(404, "Not found")
-    rounds = checked(await page.api.get(f"/api/v1/settlements/{code}/rounds"), path)
-    summary = next((r for r in rounds if r["round_number"] == number), None)
+    listed, document = await asyncio.gather(
+        page.api.get(f"/api/v1/settlements/{code}/rounds"), _published(page, code, number)
+    )
+    summary = next((r for r in checked(listed, path) if r["round_number"] == number), None)
     if summary is None:
         raise PageProblem(404, "Not found")
-    document = await _published(page, code, number)
     name, _ = names(code, page.language)
+    published = document or {}
+    entrants = (published.get("announcement") or {}).get("entrants") or []
+    result = published.get("result") or {}
+    round_path = _round_path(code, number)
+    query = page.request.query_params
+    entrant_pager = Pager.asked(round_path, query, "entrants", ENTRANTS_PAGE).of(len(entrants))
+    assigned_pager = Pager.asked(round_path, query, "assigned", LIST_PAGE, "assignments")
+    assigned_pager = assigned_pager.of(len(result.get("assignments") or []))
+    reserve_pager = Pager.asked(round_path, query, "reserve", LIST_PAGE)
+    reserve_pager = reserve_pager.of(len(result.get("reserve") or []))
+    lottery_id = (query.get("id") or "").strip()[:MAX_LOTTERY_ID]
     return {
         "code": code,
         "number": number,
@@ -153,8 +189,15 @@ async def _round(page: Page, code: str, number: int) -> dict[str, Any]:
         "summary": summary,
         "state": round_state(summary),
         "document": document,
-        "commitments": commitments(document or {}),
-        "entrants": entrant_lots(document or {}),
+        "commitments": commitments(published),
+        "entrants": entrant_lots(published, entrant_pager.rows(entrants)),
+        "entrant_pager": entrant_pager,
+        "assignments": assigned_pager.rows(result.get("assignments") or []),
+        "assigned_pager": assigned_pager,
+        "reserve": reserve_pager.rows(result.get("reserve") or []),
+        "reserve_pager": reserve_pager,
+        "lottery_id": lottery_id,
+        "found": lookup(published, lottery_id) if lottery_id else None,
         "may_rerun": may_rerun(page),
         "label": label,
         "GROUPS": GROUPS,

@@ -6,6 +6,7 @@ JSON block, and the same numbers are in a table beside each chart for screen rea
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -13,12 +14,18 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from api.console.client import Answer
-from api.console.web import AnyRole, PageProblem, SignInRequired
+from api.console.pager import Pager
+from api.console.web import AnyRole, Page, PageProblem, SignInRequired
 from domain import geography
 from domain.housing import READINESS_ITEMS
 from domain.relocation import STAGES
 
 router = APIRouter(include_in_schema=False)
+
+CONVOYS_PAGE = 50
+RETURNEES_PAGE = 50
+"""Rows a page of the convoys and of the returnees holds: a settlement in return has some
+sixty convoys and thousands of returnee families."""
 
 
 N_ = str  # marks a message for extraction without translating it here
@@ -194,29 +201,66 @@ async def settlements(page: AnyRole) -> Response:
     )
 
 
+async def _listed(
+    page: Page, path: str, where: dict[str, str], pager: Pager, reason: str | None
+) -> Answer:
+    """One page of a list the API pages (``limit``, ``offset``), with its total."""
+    params = {**where, "limit": pager.size, "offset": pager.offset, "total": "true"}
+    return await page.api.get(path, params=params, reason=reason)
+
+
+def total_of(answer: Answer) -> int:
+    return int(answer.headers.get("x-total-count") or 0)
+
+
+async def _page_of(
+    page: Page, path: str, where: dict[str, str], pager: Pager, reason: str | None
+) -> tuple[list[dict[str, Any]] | None, Pager]:
+    """The rows of the page asked for, or of the last page when the address asks for one
+    past it (the list grew shorter since); None when the API asks an auditor's purpose."""
+    answer = await _listed(page, path, where, pager, reason)
+    if purpose_missing(answer):
+        return None, pager
+    rows = checked(answer, page.request.url.path)
+    found = pager.of(total_of(answer))
+    if found.number != pager.number:
+        rows = checked(await _listed(page, path, where, found, reason), page.request.url.path)
+    return rows, found
+
+
 @router.get("/console/settlements/{code}")
 async def settlement(page: AnyRole, code: str, reason: str | None = None) -> Response:
+    """The settlement's figures, its convoys (a page of them, each with its family count and
+    a link to its manifest) and its returnees a page at a time; the API's reads are made
+    together. An auditor first gives the purpose of reading the convoys and returnees."""
     path = page.request.url.path
     if geography.settlement(code) is None:
         raise PageProblem(404, "Not found")
     reason = (reason or "").strip() or None
-    found = checked(await page.api.get(f"/api/v1/settlements/{code}"), path)
+    query = page.request.query_params
+    convoy_pager = Pager.asked(path, query, "convoys", CONVOYS_PAGE)
+    returnee_pager = Pager.asked(path, query, "returnees", RETURNEES_PAGE)
     where = {"settlement_code": code}
-    pipeline = checked(await page.api.get("/api/v1/relocation/pipeline", params=where), path)
-    rounds = checked(await page.api.get(f"/api/v1/settlements/{code}/rounds"), path)
     needs_purpose = page.actor.role == "auditor" and reason is None
+    api = page.api
+    figures = asyncio.gather(
+        api.get(f"/api/v1/settlements/{code}"),
+        api.get("/api/v1/relocation/pipeline", params=where),
+        api.get(f"/api/v1/settlements/{code}/rounds"),
+    )
     convoys: list[dict[str, Any]] | None = None
     returnees: list[dict[str, Any]] | None = None
-    if not needs_purpose:
-        convoy_answer = await page.api.get("/api/v1/convoys", params=where, reason=reason)
-        returnee_answer = await page.api.get(
-            "/api/v1/reintegration/returnees", params=where, reason=reason
+    if needs_purpose:
+        answers = await figures
+    else:
+        answers, (convoys, convoy_pager), (returnees, returnee_pager) = await asyncio.gather(
+            figures,
+            _page_of(page, "/api/v1/convoys", where, convoy_pager, reason),
+            _page_of(page, "/api/v1/reintegration/returnees", where, returnee_pager, reason),
         )
-        if purpose_missing(convoy_answer) or purpose_missing(returnee_answer):
-            needs_purpose = True
-        else:
-            convoys = checked(convoy_answer, path)
-            returnees = checked(returnee_answer, path)
+        if convoys is None or returnees is None:
+            needs_purpose, convoys, returnees = True, None, None
+    found, pipeline, rounds = (checked(answer, path) for answer in answers)
     stages = pipeline_in_order(pipeline)
     rooms, units = units_table(found["units"])
     name, district = names(code, page.language, found.get("name"))
@@ -235,7 +279,9 @@ async def settlement(page: AnyRole, code: str, reason: str | None = None) -> Res
         households_in_pipeline=sum(count for _, count in stages),
         pipeline_chart=pipeline_chart(stages, page.t),
         convoys=convoys,
+        convoy_pager=convoy_pager,
         returnees=returnees,
+        returnee_pager=returnee_pager,
         rounds=rounds,
         reason=reason or "",
         needs_purpose=needs_purpose,

@@ -4,8 +4,10 @@ entrant's lot and place as the draw gives them."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import uuid4
 
+from api.console.pager import Pager
 from api.console.pages import lottery, settlement
 from application.shipped import shipped_rule_set
 from domain.housing import READINESS_ITEMS, Entrant, RoundUnit, draw
@@ -145,6 +147,70 @@ def test_each_entrant_gets_its_lot_and_its_place_as_the_draw_placed_it() -> None
             "contribution": None,
         },
     ]
+
+
+def published(entrants: int) -> dict[str, Any]:
+    """A drawn round of ``entrants`` families, the first two assigned and the next reserve."""
+    ids = [f"{n:08d}-aaaa-bbbb-cccc-dddddddddddd" for n in range(entrants)]
+    return {
+        "announcement": {
+            "entrants": [
+                {"id": i, "priority_group": "other", "priority_rank": 4, "score": 0.0} for i in ids
+            ]
+        },
+        "result": {
+            "seed": "cd" * 32,
+            "assignments": [{"id": i, "unit_id": "u", "rooms": 3, "position": 1} for i in ids[:2]],
+            "reserve": [{"id": ids[2], "rooms": 3, "position": 1}],
+        },
+    }
+
+
+def test_a_page_of_entrants_has_the_lots_and_places_the_whole_list_gives_them() -> None:
+    document = published(250)
+    whole = lottery.entrant_lots(document)
+    pager = Pager.asked("/r", {"entrants": "2"}, "entrants", 100).of(len(whole))
+
+    shown = lottery.entrant_lots(document, pager.rows(document["announcement"]["entrants"]))
+
+    assert shown == whole[100:200]
+    assert (pager.number, pager.pages, pager.total) == (2, 3, 250)
+
+
+def test_an_entrant_is_found_by_the_lottery_id_of_its_offer_letter() -> None:
+    document = published(5)
+    wanted = "00000002-AAAA-bbbb-cccc-dddddddddddd "  # as typed: capitals and a space
+
+    found = lottery.lookup(document, wanted)
+
+    assert found is not None
+    assert found["id"] == "00000002-aaaa-bbbb-cccc-dddddddddddd"
+    assert found["outcome"] == "reserve" and found["lot"]
+    assert lottery.lookup(document, "00000009-aaaa-bbbb-cccc-dddddddddddd") is None
+
+
+def test_a_pagers_links_turn_its_own_list_and_keep_the_rest_of_the_address() -> None:
+    query = {"reason": "audit 7/2026", "convoys": "2", "returnees": "3"}
+
+    pager = Pager.asked("/console/settlements/ZAN-002", query, "returnees", 50).of(420)
+
+    assert (pager.number, pager.pages, pager.offset) == (3, 9, 100)
+    assert pager.next == (
+        "/console/settlements/ZAN-002?reason=audit+7%2F2026&convoys=2&returnees=4#returnees"
+    )
+    assert pager.previous == (
+        "/console/settlements/ZAN-002?reason=audit+7%2F2026&convoys=2&returnees=2#returnees"
+    )
+    first = Pager.asked("/s", {"returnees": "2"}, "returnees", 50).of(60)
+    assert first.previous == "/s#returnees" and first.next is None  # page 1 needs no number
+
+
+def test_a_page_past_the_end_or_not_a_number_is_the_last_or_the_first() -> None:
+    assert Pager.asked("/s", {"entrants": "99"}, "entrants", 100).of(250).number == 3
+    assert Pager.asked("/s", {"entrants": "-1"}, "entrants", 100).of(250).number == 1
+    assert Pager.asked("/s", {"entrants": "x"}, "entrants", 100).of(0).pages == 1
+    assert Pager.asked("/s", {"per_page": "5"}, "entrants", 100).size == 5
+    assert Pager.asked("/s", {"per_page": "100000"}, "entrants", 100).size == 500
 
 
 def test_a_round_not_drawn_yet_shows_no_lots() -> None:
