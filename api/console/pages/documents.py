@@ -7,6 +7,7 @@ is never cached and its file name names no one."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,10 @@ from api.console.client import Answer
 from api.console.web import STATIC, AnyRole, Page, PageProblem, SignInRequired, secure
 from domain.geography import settlement
 from domain.housing import pseudonym, seed_hash
+
+RENDERING = asyncio.Semaphore(2)
+"""PDFs rendered at once in this process: rendering is CPU-bound and shares the worker threads
+with the API's routes, so a burst of downloads is refused rather than queued."""
 
 router = APIRouter(include_in_schema=False)
 
@@ -242,7 +247,14 @@ async def respond(page: Page, kind: Kind, number: str, pdf: bool, **context: Any
         response: Response = page.render(kind.template, **values)
     else:
         html = bytes(page.render(kind.template, **values).body).decode("utf-8")
-        body = await run_in_threadpool(pdf_bytes, html)
+        if RENDERING.locked():
+            raise PageProblem(
+                503,
+                N_("Documents are being prepared for others"),
+                N_("Try again in a moment."),
+            )
+        async with RENDERING:
+            body = await run_in_threadpool(pdf_bytes, html)
         filename = f"{kind.slug}-{number}.pdf"
         response = Response(
             body,

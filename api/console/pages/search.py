@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -210,6 +211,9 @@ HOUSEHOLD_COLUMNS = (
 )
 
 
+FORMULA = re.compile(r"(^|[;,\t\r\n]\s*)([=+\-@\t\r])")
+
+
 def csv_cell(value: Any) -> str:
     """A value as a CSV cell a spreadsheet shows and never runs: text that starts like a
     formula (=, +, -, @, tab, carriage return) is prefixed with an apostrophe (OWASP)."""
@@ -218,9 +222,9 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, list):
         value = "; ".join(str(v) for v in value)
     text = str(value)
-    if text and text[0] in "=+-@\t\r":
-        return "'" + text
-    return text
+    # Also after a separator: a spreadsheet reading the file with ";" as its separator (the
+    # Azerbaijani and most European settings) splits a cell there.
+    return FORMULA.sub(r"\1'\2", text)
 
 
 @router.get("/console/search.csv")

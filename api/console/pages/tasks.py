@@ -437,7 +437,13 @@ async def act(page: Operator, household_id: UUID, name: str) -> Response:
         raise PageProblem(404, N_("Not found"))
     values = form_values(form)
     body = tf.action_body(action, values)
-    path = action.path.format(household_id=household_id, convoy_id=values.get("convoy_id", ""))
+    convoy = values.get("convoy_id", "")
+    if "{convoy_id}" in action.path:
+        try:
+            convoy = str(UUID(str(convoy)))  # a form field never chooses the API's address
+        except ValueError:
+            raise PageProblem(400, N_("The form has expired")) from None
+    path = action.path.format(household_id=household_id, convoy_id=convoy)
     if action.name == "convoy":
         body |= {
             "settlement_code": values.get("settlement_code"),
