@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test install kafka-fetch browser up down lint unit bench bench-tlog clean
+.PHONY: run test install kafka-fetch browser up down lint unit bench bench-console bench-tlog clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,5 +60,8 @@ bench: install kafka-fetch
 	$(BIN)/python -m bench.transparency_log --size $(SIZE)
 
 ## The transparency log alone: `make bench-tlog SIZE=full` is issue 16's ten million events.
+bench-console: install
+	$(BIN)/python -m bench.console_bench --size $(SIZE)
+
 bench-tlog: install
 	$(BIN)/python -m bench.transparency_log --size $(SIZE)

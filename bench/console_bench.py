@@ -196,7 +196,7 @@ def measure(database_url: str, rng: random.Random, samples: int) -> dict[str, An
             None,
         ),
         "audit overview": ("auditor", lambda: "/console/audit", None),
-        "read log": ("auditor", lambda: "/console/audit/read-log", None),
+        "read log": ("auditor", lambda: "/console/audit/access-log", None),
         "tasks": ("operator", lambda: "/console/tasks", None),
     }
     results: dict[str, Any] = {}
