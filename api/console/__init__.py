@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
-from api.console import auth, web
+from api.console import auth, i18n, web
 from api.console.pages import PAGES
 from api.console.session import Sessions
 from domain.base import Actor
@@ -52,11 +52,12 @@ def install(app: FastAPI, settings: Settings, tokens: Mapping[str, Actor] | None
     @app.exception_handler(web.PageProblem)
     async def _problem(request: Request, exc: web.PageProblem) -> Response:
         language = web.language_of(request)
+        translate = i18n.gettext(language)  # in Python: a template's _() marks text as HTML
         return web.render(
             request,
             "error.html",
             language,
             exc.status,
-            title=exc.title,
-            detail=exc.detail,
+            title=translate(exc.title),
+            detail=translate(exc.detail) if exc.detail else None,
         )

@@ -133,6 +133,9 @@ def redirect_uri(request: Request) -> str:
 async def sign_in(request: Request, next: str | None = None) -> Response:
     console = console_of(request)
     session = console.sessions.session(request)
+    if session.token and console.authenticate(session.token) is not None:
+        # Already signed in: a link to this page (from anywhere) must not sign anyone out.
+        return secure(RedirectResponse(safe_next(next), 303))
     language = language_of(request, session)
     response = render(
         request,

@@ -71,3 +71,15 @@ def test_signing_in_or_out_without_the_csrf_token_is_refused(console: Console, p
     assert refused.status_code in (403, 404), (path, refused.status_code)
     if path.endswith("/development"):
         assert refused.status_code == 403
+
+
+def test_a_link_to_the_sign_in_page_does_not_sign_anyone_out(console: Console) -> None:
+    client = signed_in(console.base_url, console.tokens["operator"])
+    try:
+        again = client.get("/console/sign-in?next=/console/search")
+        assert again.status_code == 303
+        assert again.headers["location"] == "/console/search"
+        assert "set-cookie" not in again.headers  # the session is left as it was
+        assert client.get("/console").status_code == 200
+    finally:
+        client.close()
