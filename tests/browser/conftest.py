@@ -133,13 +133,24 @@ class Browser:
         self.open("/console/sign-in")
         user = ACCOUNTS[role][0]
         self.find(By.XPATH, f"//button[contains(., '{user} (')]").click()
-        self.wait_for(By.CSS_SELECTOR, "main h1")
+        self.signed_in()
 
     def sign_in_with_token(self, token: str) -> None:
         self.driver.delete_all_cookies()
         self.open("/console/sign-in")
         self.find(By.ID, "token").send_keys(token)
         self.find(By.CSS_SELECTOR, "form[action$='/development'] button[type=submit]").click()
+        self.signed_in()
+
+    def signed_in(self) -> None:
+        """Until the sign-in's redirect has landed (the sign-in page has a heading too: a page
+        opened before the redirect lands would be overtaken by it)."""
+        WebDriverWait(self.driver, 15).until(
+            lambda d: (
+                "/console/sign-in" not in d.current_url
+                and d.execute_script("return document.readyState") == "complete"
+            )
+        )
         self.wait_for(By.CSS_SELECTOR, "main h1")
 
     def find(self, by: str, value: str) -> WebElement:
