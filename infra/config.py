@@ -1,5 +1,9 @@
 """All configuration, read from environment variables in this one place.
 
+Kept whole on purpose: one file a deployer reads to learn every variable, with its default
+and its check. Where it splits next: the console's and the identity provider's parsers
+(``_console``, ``_oidc``) into ``infra/config_identity.py``.
+
 Every variable is documented in the README's "Configuration" table.
 """
 
