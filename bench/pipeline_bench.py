@@ -4,7 +4,7 @@ memory figures on it, each beside its ceiling.
     python -m bench.pipeline_bench --size quick   # 5,000 households (about 300,000 events)
     python -m bench.pipeline_bench --size full    # 175,000 households (about ten million events)
 
-Starts its own Kafka broker (127.0.0.1:29092, .data/bench/kafka) and embedded PostgreSQL
+Starts its own Kafka broker (127.0.0.1:29092 or BENCH_KAFKA_PORT, .data/bench/kafka) and embedded PostgreSQL
 (.data/bench/postgres, or DATABASE_URL), fills a fresh database with the national log of
 bench/national.py, runs `reintegration relay`, `reintegration project` and `reintegration api`
 on it as their own processes, and writes bench/results/pipeline-<size>.json.
@@ -97,7 +97,7 @@ def say(what: str, done: int, total: int) -> None:
     print(f"{datetime.now():%H:%M:%S} {what}: {done:,}/{total:,}", flush=True)
 
 
-KAFKA_PORT = "29092"
+KAFKA_PORT = os.environ.get("BENCH_KAFKA_PORT", "29092")  # two benchmarks side by side
 REBUILT = "projection_households"
 
 
