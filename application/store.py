@@ -15,16 +15,28 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
-from eventsourcing.utils import get_topic
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import EventStore, IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.utils import get_topic, resolve_topic
 
 from application.ports import CaseEvent, ConcurrentUpdate
-from domain import engine, housing, surveys
+from domain import base, engine, housing, surveys
 from domain.base import NotFound
-from domain.registry import Household, Member
+from domain.registry import Household, Member, Person
+from domain.relocation import Relocation
 
 HOUSEHOLD_REGISTERED = get_topic(Household.Registered)
+
+SNAPSHOT_INTERVAL = 50
+"""Events between two snapshots of a long-lived aggregate: loading one reads its latest
+snapshot and fewer than this many events after it."""
+
+SNAPSHOT_RECORDER_TOPIC = "SNAPSHOT_RECORDER_TOPIC"
+"""The recorder class of the snapshots table (as the library's APPLICATION_RECORDER_TOPIC):
+infra/snapshots.py's, which trusts a snapshot only at a version the log holds."""
+
+log = structlog.get_logger(__name__)
 
 
 class DateAsISO(Transcoding):
@@ -66,7 +78,59 @@ class DataclassAsDict(Transcoding):
 class ReintegrationApplication(Application[UUID]):
     """The library's Application: repository, mapper and recorder of the project's events."""
 
-    name = "reintegration"  # events table: reintegration_events
+    name = "reintegration"  # events table: reintegration_events; snapshots: _snapshots
+
+    # The aggregates that live long and grow: a settlement gains an event per housing unit
+    # (thousands), a household and its persons events over the years of a case, a relocation
+    # one per step of the move. See docs/adr/0017.
+    snapshotting_intervals = {
+        housing.Settlement: SNAPSHOT_INTERVAL,
+        Household: SNAPSHOT_INTERVAL,
+        Person: SNAPSHOT_INTERVAL,
+        Relocation: SNAPSHOT_INTERVAL,
+    }
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        topic = self.env.get(SNAPSHOT_RECORDER_TOPIC)
+        if not topic:
+            return super().construct_snapshot_store()
+        factory: Any = self.factory
+        recorder = resolve_topic(topic)(
+            datastore=factory.datastore,
+            events_table_name=f"{self.name}_snapshots",
+            log_table_name=f"{self.name}_events",
+        )
+        if factory.env_create_table():
+            recorder.create_table()
+        return EventStore(mapper=self.mapper, recorder=recorder)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """After a save, one snapshot of each aggregate whose new events crossed a multiple of
+        its interval, at the version just saved (the library takes one at each multiple). The
+        command is recorded already: a snapshot that cannot be written is left to the next
+        crossing, and the error is logged, not raised to a caller whose command succeeded."""
+        if self.snapshots is None:
+            return
+        first: dict[UUID, int] = {}
+        for event in processing_event.events:
+            first.setdefault(event.originator_id, event.originator_version)
+        for aggregate_id, aggregate in processing_event.aggregates.items():
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval is None or aggregate_id not in first:
+                continue
+            if (first[aggregate_id] - 1) // interval == aggregate.version // interval:
+                continue  # no multiple of the interval among the versions just saved
+            try:
+                self.take_snapshot(aggregate_id, version=aggregate.version)
+            except IntegrityError:
+                pass  # another process took this very snapshot
+            except Exception as exc:  # the command is recorded: see above
+                log.warning(
+                    "snapshot not taken",
+                    aggregate_type=type(aggregate).__name__,
+                    version=aggregate.version,
+                    error=type(exc).__name__,
+                )
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -83,6 +147,9 @@ class ReintegrationApplication(Application[UUID]):
         transcoder.register(DataclassAsDict(housing.Commitment, "lottery_commitment"))
         transcoder.register(DataclassAsDict(housing.Contribution, "lottery_contribution"))
         transcoder.register(DataclassAsDict(housing.PublicRandomness, "lottery_public_randomness"))
+        transcoder.register(DataclassAsDict(housing.HousingUnit, "housing_unit"))
+        transcoder.register(DataclassAsDict(base.StoredTuple, "snapshot_tuple"))
+        transcoder.register(DataclassAsDict(base.StoredMapping, "snapshot_mapping"))
 
 
 def in_memory() -> ReintegrationApplication:
