@@ -75,6 +75,40 @@ class DataclassAsDict(Transcoding):
         return self.type(**data)
 
 
+class HousingUnitAsList(Transcoding):
+    """A settlement's unit in its snapshot, as a list (thousands in one snapshot: one object
+    to decode each, not three)."""
+
+    type = housing.HousingUnit
+    name = "housing_unit"
+
+    def encode(self, obj: housing.HousingUnit) -> list[Any]:
+        return [obj.unit_id.hex, obj.reference, obj.address, obj.rooms, obj.kind, obj.floor]
+
+    def decode(self, data: list[Any]) -> housing.HousingUnit:
+        unit_id, reference, address, rooms, kind, floor = data
+        return housing.HousingUnit(UUID(unit_id), reference, address, rooms, kind, floor)
+
+
+class MappingAsLists(Transcoding):
+    """A dict with keys that are not strings, in a snapshot: its keys and its values as two
+    lists, ids as plain hex (a settlement's thousands of units by id)."""
+
+    type = base.StoredMapping
+    name = "snapshot_mapping"
+
+    def encode(self, obj: base.StoredMapping) -> dict[str, Any]:
+        keys = [k for k, _ in obj.items]
+        values = [v for _, v in obj.items]
+        if all(type(k) is UUID for k in keys):
+            return {"ids": [k.hex for k in keys], "values": values}
+        return {"keys": keys, "values": values}
+
+    def decode(self, data: dict[str, Any]) -> base.StoredMapping:
+        keys = [UUID(k) for k in data["ids"]] if "ids" in data else data["keys"]
+        return base.StoredMapping([[k, v] for k, v in zip(keys, data["values"], strict=True)])
+
+
 class ReintegrationApplication(Application[UUID]):
     """The library's Application: repository, mapper and recorder of the project's events."""
 
@@ -147,9 +181,9 @@ class ReintegrationApplication(Application[UUID]):
         transcoder.register(DataclassAsDict(housing.Commitment, "lottery_commitment"))
         transcoder.register(DataclassAsDict(housing.Contribution, "lottery_contribution"))
         transcoder.register(DataclassAsDict(housing.PublicRandomness, "lottery_public_randomness"))
-        transcoder.register(DataclassAsDict(housing.HousingUnit, "housing_unit"))
+        transcoder.register(HousingUnitAsList())
         transcoder.register(DataclassAsDict(base.StoredTuple, "snapshot_tuple"))
-        transcoder.register(DataclassAsDict(base.StoredMapping, "snapshot_mapping"))
+        transcoder.register(MappingAsLists())
 
 
 def in_memory() -> ReintegrationApplication:
