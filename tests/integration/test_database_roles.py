@@ -212,6 +212,25 @@ def test_the_application_role_takes_and_reads_snapshots_and_may_do_nothing_else_
     assert privileges == ["INSERT", "SELECT"]
 
 
+def test_a_snapshot_forged_by_the_application_role_fails_the_audit(
+    roles: Roles, service: Container
+) -> None:
+    """The application role may insert a snapshot row: one whose state its events do not give
+    is named by `reintegration audit verify`, which fails."""
+    register(service, 1)
+    (household_id,) = service.store.households()
+    assert service.audit_trail.write_checkpoint() is not None
+    household = service.store.get(household_id, "household")
+    household.current_address = "Forged street 1"  # a row as the role may insert it
+    snapshots = service.application.snapshots
+    assert snapshots is not None
+    snapshots.put([type(household).Snapshot.take(household)])
+    verified = audit_verify(roles)
+    output = verified.stdout + verified.stderr
+    assert verified.returncode == 1, output
+    assert "snapshot differs from its events" in output and str(household_id) in output
+
+
 def test_with_kafka_the_relay_and_a_projector_run_as_the_application_role(
     roles: Roles, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
