@@ -51,21 +51,33 @@ class PostgresEventStore(LibraryEventStore):
         return {r["originator_id"] for r in rows}
 
     def load_many(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
-        """Many aggregates in one query (batch work: the determinations of a settlement), each
-        from its latest snapshot (:meth:`_snapshots`) and the events after it."""
+        """Many aggregates in one query (batch work: the determinations of a settlement); those
+        with a snapshot from it (:meth:`_snapshots`) and the events after it, in a second."""
         wanted = list(ids)
         if not wanted:
             return {}
         aggregates: dict[UUID, Any] = self._snapshots(wanted)
-        rows = self._rows(
-            SQL(
-                "SELECT e.originator_id, e.originator_version, e.topic, e.state "
-                "FROM {} e JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, after) "
-                "ON e.originator_id = w.id AND e.originator_version > w.after "
-                "ORDER BY e.originator_id, e.originator_version"
-            ).format(self.events),
-            (wanted, [aggregates[i].version if i in aggregates else 0 for i in wanted]),
-        )
+        unsnapshotted = [i for i in wanted if i not in aggregates]
+        rows = []
+        if unsnapshotted:
+            rows = self._rows(
+                SQL(
+                    "SELECT originator_id, originator_version, topic, state FROM {} "
+                    "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+                ).format(self.events),
+                (unsnapshotted,),
+            )
+        if aggregates:  # an index range scan each, from the snapshot's version
+            rows += self._rows(
+                SQL(
+                    "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                    "FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, after) CROSS JOIN LATERAL ("
+                    "SELECT * FROM {} e WHERE e.originator_id = w.id "
+                    "AND e.originator_version > w.after) e "
+                    "ORDER BY e.originator_id, e.originator_version"
+                ).format(self.events),
+                (list(aggregates), [a.version for a in aggregates.values()]),
+            )
         for row in rows:
             event = self._event(row)
             aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
