@@ -16,7 +16,13 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    ProjectorFunction,
+    Repository,
+)
 from eventsourcing.persistence import EventStore, IntegrityError, JSONTranscoder, Transcoding
 from eventsourcing.utils import get_topic, resolve_topic
 
@@ -109,6 +115,32 @@ class MappingAsLists(Transcoding):
         return base.StoredMapping([[k, v] for k, v in zip(keys, data["values"], strict=True)])
 
 
+class SnapshotTolerantRepository(Repository[UUID]):
+    """The library's repository, which replays every event when the latest snapshot cannot
+    be used (a row that does not decode, a shape no upcaster knows). A snapshot is a cache, so
+    a bad row must not stop the aggregate's commands. It is logged here, and ``audit verify``
+    names it. An error that the full replay meets too is raised."""
+
+    def _reconstruct_aggregate(
+        self,
+        aggregate_id: UUID,
+        version: int | None,
+        projector_func: ProjectorFunction[Any, Any],
+    ) -> Any:
+        try:
+            return super()._reconstruct_aggregate(aggregate_id, version, projector_func)
+        except AggregateNotFoundError:
+            raise
+        except Exception as exc:
+            if self.snapshot_store is None:
+                raise
+            log.warning("snapshot not used", error=type(exc).__name__)
+        aggregate = projector_func(None, self.event_store.get(aggregate_id, lte=version))
+        if aggregate is None:
+            raise AggregateNotFoundError(aggregate_id)
+        return aggregate
+
+
 class ReintegrationApplication(Application[UUID]):
     """The library's Application: repository, mapper and recorder of the project's events."""
 
@@ -123,6 +155,18 @@ class ReintegrationApplication(Application[UUID]):
         Person: SNAPSHOT_INTERVAL,
         Relocation: SNAPSHOT_INTERVAL,
     }
+
+    def construct_repository(self) -> Repository[UUID]:
+        library = super().construct_repository()  # configured from the environment
+        repository = SnapshotTolerantRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            fastforward=library.fastforward,
+            fastforward_skipping=library.fastforward_skipping,
+            deepcopy_from_cache=library.deepcopy_from_cache,
+        )
+        repository.cache = library.cache
+        return repository
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         topic = self.env.get(SNAPSHOT_RECORDER_TOPIC)

@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from application.housing import get_settlement
@@ -157,6 +158,24 @@ def test_a_snapshot_ahead_of_the_log_is_not_trusted(container: Container) -> Non
     loaded = container.store.load_many([household_id])[household_id]
     assert loaded.current_address != "Forged street 1"
     assert loaded.version == household.version
+
+
+def test_a_snapshot_row_that_does_not_decode_is_passed_over_and_reported(
+    container: Container,
+) -> None:
+    register_households(container, 1)
+    (household_id,) = container.store.households()
+    app = container.application
+    assert app.snapshots is not None
+    app.snapshots.recorder.insert_events(
+        [StoredEvent(household_id, 1, get_topic(Household.Snapshot), b"{not json")]
+    )
+    full = project_aggregate(None, app.events.get(household_id))
+    assert vars(container.store.get(household_id, "household")) == vars(full)
+    assert vars(container.store.load_many([household_id])[household_id]) == vars(full)
+    report = AuditReport("chain verification", "test", "auditor")
+    check_snapshots(app, report)
+    assert [f["problem"] for f in report.findings] == ["snapshot unreadable"]
 
 
 def test_the_audit_reports_a_snapshot_whose_state_differs_from_its_events(

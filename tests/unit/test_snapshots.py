@@ -279,6 +279,22 @@ def test_a_settlement_with_many_units_loads_from_its_latest_snapshot() -> None:
     assert len(loaded.units) == 1500 and loaded.units == settlement.units
 
 
+def test_a_snapshot_row_that_cannot_be_used_is_passed_over_for_the_full_replay() -> None:
+    app = in_memory()
+    household = new_household()
+    for n in range(SNAPSHOT_INTERVAL + 3):
+        household.record_housing_condition(HOUSING_CONDITIONS[n % 2], None)
+    app.save(household)  # a snapshot at the version saved
+    household.record_housing_condition("own_or_rented", None)
+    app.save(household)
+    assert app.snapshots is not None
+    app.snapshots.recorder.insert_events(
+        [StoredEvent(household.id, household.version, get_topic(Household.Snapshot), b"{not")]
+    )
+    full = project_aggregate(None, app.events.get(household.id))
+    assert state(app.repository.get(household.id)) == state(full)
+
+
 # --- upcasts ------------------------------------------------------------------------------
 
 
