@@ -205,6 +205,45 @@ def run(server: str, units: int, families: int, snapshots: bool) -> dict[str, An
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+def interleaved_loads(server: str, units: int, rounds: int = 60) -> dict[str, Any]:
+    """The settlement loaded by two applications on the same database, one without snapshots
+    (every event replayed) and one with, in alternation: a ratio the machine's other load
+    affects least."""
+    from infra.bootstrap import Container
+    from infra.config import Settings
+
+    with_, name = fresh_container(server)
+    without = Container(
+        Settings(database_url=with_.database_url, data_dir=ROOT / ".data" / "bench")
+    )
+    try:
+        with acting_as(OPERATOR):
+            # The library reads the setting when the application is built (on first use).
+            os.environ["IS_SNAPSHOTTING_ENABLED"] = "y"
+            assert with_.application.snapshots is not None
+            os.environ["IS_SNAPSHOTTING_ENABLED"] = "n"
+            assert without.application.snapshots is None
+            os.environ["IS_SNAPSHOTTING_ENABLED"] = "y"
+            prepare(with_, units, 0)
+            timings: dict[str, list[float]] = {"without_snapshots": [], "with_snapshots": []}
+            for _ in range(rounds):
+                for label, container in (("without_snapshots", without), ("with_snapshots", with_)):
+                    t0 = time.perf_counter()
+                    container.services.housing.settlement(SETTLEMENT)
+                    timings[label].append((time.perf_counter() - t0) * 1000)
+        medians = {k: round(statistics.median(v), 2) for k, v in timings.items()}
+        return {
+            "settlement_units": units,
+            "median_ms": medians,
+            "ratio": round(medians["without_snapshots"] / medians["with_snapshots"], 1),
+        }
+    finally:
+        without.close()
+        with_.close()
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=SIZES, default="quick")
@@ -223,6 +262,8 @@ def main() -> None:
     ):
         results[label] = run(server, with_units, families, snapshots)
         print(label, json.dumps(results[label]), flush=True)
+    results["settlement_load_interleaved"] = interleaved_loads(server, units)
+    print("settlement_load_interleaved", json.dumps(results["settlement_load_interleaved"]))
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
