@@ -57,6 +57,7 @@ bench: install kafka-fetch
 	$(BIN)/python -m bench.pipeline_bench --size $(SIZE)
 	$(BIN)/python -m bench.eligibility_bench --size $(SIZE)
 	$(BIN)/python -m bench.http_bench --size $(SIZE)
+	$(BIN)/python -m bench.snapshot_bench --size $(SIZE)
 	$(BIN)/python -m bench.transparency_log --size $(SIZE)
 
 ## The transparency log alone: `make bench-tlog SIZE=full` is issue 16's ten million events.

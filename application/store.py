@@ -15,16 +15,34 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
-from eventsourcing.utils import get_topic
+import structlog
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    ProjectorFunction,
+    Repository,
+)
+from eventsourcing.persistence import EventStore, IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.utils import get_topic, resolve_topic
 
 from application.ports import CaseEvent, ConcurrentUpdate
-from domain import engine, housing, surveys
+from domain import base, engine, housing, surveys
 from domain.base import NotFound
-from domain.registry import Household, Member
+from domain.registry import Household, Member, Person
+from domain.relocation import Relocation
 
 HOUSEHOLD_REGISTERED = get_topic(Household.Registered)
+
+SNAPSHOT_INTERVAL = 50
+"""Events between two snapshots of a long-lived aggregate: loading one reads its latest
+snapshot and fewer than this many events after it."""
+
+SNAPSHOT_RECORDER_TOPIC = "SNAPSHOT_RECORDER_TOPIC"
+"""The recorder class of the snapshots table (as the library's APPLICATION_RECORDER_TOPIC):
+infra/snapshots.py's, which trusts a snapshot only at a version the log holds."""
+
+log = structlog.get_logger(__name__)
 
 
 class DateAsISO(Transcoding):
@@ -63,10 +81,134 @@ class DataclassAsDict(Transcoding):
         return self.type(**data)
 
 
+class HousingUnitAsList(Transcoding):
+    """A settlement's unit in its snapshot, as a list (thousands in one snapshot: one object
+    to decode each, not three)."""
+
+    type = housing.HousingUnit
+    name = "housing_unit"
+
+    def encode(self, obj: housing.HousingUnit) -> list[Any]:
+        return [obj.unit_id.hex, obj.reference, obj.address, obj.rooms, obj.kind, obj.floor]
+
+    def decode(self, data: list[Any]) -> housing.HousingUnit:
+        unit_id, reference, address, rooms, kind, floor = data
+        return housing.HousingUnit(UUID(unit_id), reference, address, rooms, kind, floor)
+
+
+class MappingAsLists(Transcoding):
+    """A dict with keys that are not strings, in a snapshot: its keys and its values as two
+    lists, ids as plain hex (a settlement's thousands of units by id)."""
+
+    type = base.StoredMapping
+    name = "snapshot_mapping"
+
+    def encode(self, obj: base.StoredMapping) -> dict[str, Any]:
+        keys = [k for k, _ in obj.items]
+        values = [v for _, v in obj.items]
+        if all(type(k) is UUID for k in keys):
+            return {"ids": [k.hex for k in keys], "values": values}
+        return {"keys": keys, "values": values}
+
+    def decode(self, data: dict[str, Any]) -> base.StoredMapping:
+        keys = [UUID(k) for k in data["ids"]] if "ids" in data else data["keys"]
+        return base.StoredMapping([[k, v] for k, v in zip(keys, data["values"], strict=True)])
+
+
+class SnapshotTolerantRepository(Repository[UUID]):
+    """The library's repository, which replays every event when the latest snapshot cannot
+    be used (a row that does not decode, a shape no upcaster knows). A snapshot is a cache, so
+    a bad row must not stop the aggregate's commands. It is logged here, and ``audit verify``
+    names it. An error that the full replay meets too is raised."""
+
+    def _reconstruct_aggregate(
+        self,
+        aggregate_id: UUID,
+        version: int | None,
+        projector_func: ProjectorFunction[Any, Any],
+    ) -> Any:
+        try:
+            return super()._reconstruct_aggregate(aggregate_id, version, projector_func)
+        except AggregateNotFoundError:
+            raise
+        except Exception as exc:
+            if self.snapshot_store is None:
+                raise
+            log.warning("snapshot not used", error=type(exc).__name__)
+        aggregate = projector_func(None, self.event_store.get(aggregate_id, lte=version))
+        if aggregate is None:
+            raise AggregateNotFoundError(aggregate_id)
+        return aggregate
+
+
 class ReintegrationApplication(Application[UUID]):
     """The library's Application: repository, mapper and recorder of the project's events."""
 
-    name = "reintegration"  # events table: reintegration_events
+    name = "reintegration"  # events table: reintegration_events; snapshots: _snapshots
+
+    # The aggregates that live long and grow: a settlement gains an event per housing unit
+    # (thousands), a household and its persons events over the years of a case, a relocation
+    # one per step of the move. See docs/adr/0017.
+    snapshotting_intervals = {
+        housing.Settlement: SNAPSHOT_INTERVAL,
+        Household: SNAPSHOT_INTERVAL,
+        Person: SNAPSHOT_INTERVAL,
+        Relocation: SNAPSHOT_INTERVAL,
+    }
+
+    def construct_repository(self) -> Repository[UUID]:
+        library = super().construct_repository()  # configured from the environment
+        repository = SnapshotTolerantRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            fastforward=library.fastforward,
+            fastforward_skipping=library.fastforward_skipping,
+            deepcopy_from_cache=library.deepcopy_from_cache,
+        )
+        repository.cache = library.cache
+        return repository
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        topic = self.env.get(SNAPSHOT_RECORDER_TOPIC)
+        if not topic:
+            return super().construct_snapshot_store()
+        factory: Any = self.factory
+        recorder = resolve_topic(topic)(
+            datastore=factory.datastore,
+            events_table_name=f"{self.name}_snapshots",
+            log_table_name=f"{self.name}_events",
+        )
+        if factory.env_create_table():
+            recorder.create_table()
+        return EventStore(mapper=self.mapper, recorder=recorder)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """After a save, one snapshot of each aggregate whose new events crossed a multiple of
+        its interval, at the version just saved (the library takes one at each multiple). The
+        command is recorded already: a snapshot that cannot be written is left to the next
+        crossing, and the error is logged, not raised to a caller whose command succeeded."""
+        if self.snapshots is None:
+            return
+        first: dict[UUID, int] = {}
+        for event in processing_event.events:
+            first.setdefault(event.originator_id, event.originator_version)
+        for aggregate_id, aggregate in processing_event.aggregates.items():
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval is None or aggregate_id not in first:
+                continue
+            if (first[aggregate_id] - 1) // interval == aggregate.version // interval:
+                continue  # no multiple of the interval among the versions just saved
+            try:
+                self.take_snapshot(aggregate_id, version=aggregate.version)
+            except IntegrityError:
+                pass  # another process took this very snapshot
+            except Exception as exc:  # the command is recorded: see above
+                log.warning(
+                    "snapshot not taken",
+                    aggregate_type=type(aggregate).__name__,
+                    version=aggregate.version,
+                    error=type(exc).__name__,
+                )
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -83,6 +225,9 @@ class ReintegrationApplication(Application[UUID]):
         transcoder.register(DataclassAsDict(housing.Commitment, "lottery_commitment"))
         transcoder.register(DataclassAsDict(housing.Contribution, "lottery_contribution"))
         transcoder.register(DataclassAsDict(housing.PublicRandomness, "lottery_public_randomness"))
+        transcoder.register(HousingUnitAsList())
+        transcoder.register(DataclassAsDict(base.StoredTuple, "snapshot_tuple"))
+        transcoder.register(MappingAsLists())
 
 
 def in_memory() -> ReintegrationApplication:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Self
 from uuid import UUID, uuid4
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, Snapshot
 
 from domain import text
 from domain.errors import DomainError, EventTooLarge, FieldError, ValidationFailed
@@ -23,6 +23,7 @@ __all__ = [
     "ROLES",
     "Actor",
     "CaseAggregate",
+    "CaseSnapshot",
     "CommandContext",
     "DomainError",
     "EventTooLarge",
@@ -100,8 +101,63 @@ class NotFound(DomainError):
         self.identifier = identifier
 
 
+@dataclass(frozen=True)
+class StoredTuple:
+    """A tuple of an aggregate's state as a snapshot stores it (JSON has only lists)."""
+
+    items: list[Any]
+
+
+@dataclass(frozen=True)
+class StoredMapping:
+    """A dict whose keys are not all strings (a settlement's units by id), as a snapshot stores
+    it: JSON objects have string keys only."""
+
+    items: list[list[Any]]  # [key, value] pairs
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return StoredTuple([_storable(v) for v in value])
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value):
+            return {k: _storable(v) for k, v in value.items()}
+        return StoredMapping([[k, _storable(v)] for k, v in value.items()])
+    return value
+
+
+def _restored(value: Any) -> Any:
+    if isinstance(value, StoredTuple):
+        return tuple(_restored(v) for v in value.items)
+    if isinstance(value, StoredMapping):
+        return {k: _restored(v) for k, v in value.items}
+    if isinstance(value, list):
+        return [_restored(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _restored(v) for k, v in value.items()}
+    return value
+
+
+class CaseSnapshot(Snapshot):
+    """The library's snapshot with an aggregate's tuples and its dicts keyed by ids kept as
+    they are: the stored JSON would turn the first into lists and cannot hold the second.
+    Every other value is written as the events write it (the application's transcodings)."""
+
+    @classmethod
+    def take(cls, aggregate: Any) -> Self:
+        taken = super().take(aggregate)
+        return replace(taken, state=_storable(taken.state))
+
+    def mutate(self, _: None) -> Any:
+        return Snapshot.mutate(replace(self, state=_restored(self.state)), None)
+
+
 class CaseAggregate(Aggregate):
     """Base of every aggregate: its events carry event id, actor, correlation and causation."""
+
+    Snapshot = CaseSnapshot
 
     class Event(Aggregate.Event):
         event_id: UUID

@@ -57,6 +57,9 @@ APPLICATION_GRANTS: tuple[Grant, ...] = (
     Grant("{store}.{events}", APPEND_ONLY),
     Grant("{store}.{events}_chain", APPEND_ONLY),
     Grant("{store}.{events}_household_origins", APPEND_ONLY),
+    # Snapshots of long-lived aggregates: derived from the log, and checked against it on
+    # load and by `audit verify` (infra/snapshots.py); added, never changed.
+    Grant("{store}.{snapshots}", APPEND_ONLY),
     Grant("audit.checkpoints", APPEND_ONLY),
     Grant("audit.checkpoint_publications", APPEND_ONLY),
     Grant("audit.access_log", APPEND_ONLY),
@@ -121,7 +124,9 @@ class EventStoreSchema:
     owned_names: tuple[str, ...]  # the library's function and type, beside the events table
 
     def name(self, template: str) -> str:
-        return template.format(store=self.schema, events=self.events)
+        return template.format(
+            store=self.schema, events=self.events, snapshots=snapshots_table(self.events)
+        )
 
     def table(self, template: str) -> sql.Identifier:
         schema, _, table = self.name(template).partition(".")
@@ -131,17 +136,28 @@ class EventStoreSchema:
         return sql.SQL("{}()").format(sql.Identifier(self.schema, self.name(template)))
 
 
+def snapshots_table(events: str) -> str:
+    """The library's snapshots table beside an application's events table."""
+    return events.removesuffix("_events") + "_snapshots"
+
+
 def event_store_schema(database_url: str) -> EventStoreSchema:
     """The statements the library's ``CREATE_TABLE`` runs (with the chain's), read from a
     recorder built without running them."""
     app = ReintegrationApplication(env=eventsourcing_env(database_url, 1, manages_schema=False))
     try:
         recorder: Any = app.recorder
+        snapshots: Any = app.snapshots.recorder if app.snapshots is not None else None
         return EventStoreSchema(
             recorder.datastore.schema,
             recorder.events_table_name,
-            tuple(recorder.sql_create_statements),
-            (recorder.pg_function_name_insert_events, recorder.stored_event_type_name),
+            tuple(recorder.sql_create_statements)
+            + (tuple(snapshots.sql_create_statements) if snapshots is not None else ()),
+            (
+                recorder.pg_function_name_insert_events,
+                recorder.stored_event_type_name,
+                *([snapshots.events_table_name] if snapshots is not None else []),
+            ),
         )
     finally:
         app.close()
@@ -263,7 +279,7 @@ def check_schema(database_url: str, store_schema: str, events: str) -> None:
     """At the start of a process that does not manage the schema (DATABASE_SCHEMA_MANAGED=
     owner): refuse, in one sentence, to run on a schema this release's tables are not all in."""
     names = [
-        entry.table.format(store=store_schema, events=events)
+        entry.table.format(store=store_schema, events=events, snapshots=snapshots_table(events))
         for entry in APPLICATION_GRANTS
         if not entry.optional
     ] + [f"{schema}.projection_meta" for schema in _projection_schemas()]

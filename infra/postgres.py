@@ -99,6 +99,8 @@ def eventsourcing_env(
         "CREATE_TABLE": "y" if manages_schema else "n",
         # The library's recorder, extended to keep the tamper-evident hash chain (infra/chain.py).
         "APPLICATION_RECORDER_TOPIC": f"infra.chain:{recorder}",
+        # Snapshots trusted only at a version the log holds (infra/snapshots.py).
+        "SNAPSHOT_RECORDER_TOPIC": "infra.snapshots:LogBoundSnapshotRecorder",
     }
 
 

@@ -107,13 +107,18 @@ def audit_verify(
     by: ByOption = "auditor",
 ) -> None:
     """Recompute the hash chain from the event store and compare it with the stored links, the
-    signed checkpoints and the links carried in Kafka; report the first broken position."""
+    signed checkpoints and the links carried in Kafka; report the first broken position. Every
+    snapshot is recomputed from its events too: one that differs is reported."""
     import base64
+
+    from infra.snapshots import check_snapshots
 
     by = identified("auditor", by).user_id
     with running() as (container, _stop):
         key = base64.b64decode(public_key) if public_key else None
-        _print_report(container.audit_trail.verify(by, key), as_json)
+        report = container.audit_trail.verify(by, key)
+        check_snapshots(container.application, report)
+        _print_report(report, as_json)
 
 
 @audit_cli.command("keygen")

@@ -182,6 +182,55 @@ def test_the_services_run_as_the_application_role_record_read_checkpoint_and_pro
     assert report.ok, report.to_text()
 
 
+def test_the_application_role_takes_and_reads_snapshots_and_may_do_nothing_else_to_them(
+    roles: Roles, service: Container
+) -> None:
+    """The owner creates the snapshots table; the services, as the application role, insert
+    a settlement's snapshots as it grows and load it from them."""
+    context = CommandContext(Actor("roles-test", "operator"), "roles-correlation", "roles-command")
+    with acting_as(context):
+        housing = service.services.housing
+        housing.register_settlement("ZAN-002")
+        housing.register_units(
+            "ZAN-002",
+            [
+                {"reference": f"U-{n}", "address": "x", "rooms": 2, "kind": "house"}
+                for n in range(120)
+            ],
+        )
+        assert len(housing.settlement("ZAN-002").units) == 120
+    assert count(roles.admin_url, "reintegration_snapshots") == 1
+    with psycopg.connect(roles.admin_url) as conn:
+        owner, privileges = conn.execute(
+            "SELECT tableowner, (SELECT array_agg(p ORDER BY p) FROM unnest("
+            "ARRAY['SELECT','INSERT','UPDATE','DELETE','TRUNCATE','REFERENCES','TRIGGER']) p "
+            "WHERE has_table_privilege(%s, 'reintegration_snapshots', p)) "
+            "FROM pg_tables WHERE tablename = 'reintegration_snapshots'",
+            (roles.app,),
+        ).fetchone() or (None, None)
+    assert owner == roles.owner
+    assert privileges == ["INSERT", "SELECT"]
+
+
+def test_a_snapshot_forged_by_the_application_role_fails_the_audit(
+    roles: Roles, service: Container
+) -> None:
+    """The application role may insert a snapshot row: one whose state its events do not give
+    is named by `reintegration audit verify`, which fails."""
+    register(service, 1)
+    (household_id,) = service.store.households()
+    assert service.audit_trail.write_checkpoint() is not None
+    household = service.store.get(household_id, "household")
+    household.current_address = "Forged street 1"  # a row as the role may insert it
+    snapshots = service.application.snapshots
+    assert snapshots is not None
+    snapshots.put([type(household).Snapshot.take(household)])
+    verified = audit_verify(roles)
+    output = verified.stdout + verified.stderr
+    assert verified.returncode == 1, output
+    assert "snapshot differs from its events" in output and str(household_id) in output
+
+
 def test_with_kafka_the_relay_and_a_projector_run_as_the_application_role(
     roles: Roles, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
@@ -247,6 +296,7 @@ HISTORY = {  # each table of history, with a column to change
     "reintegration_events": "state",
     "reintegration_events_chain": "chain_hash",
     "reintegration_events_household_origins": "origin_settlement_code",
+    "reintegration_snapshots": "state",
     "audit.checkpoints": "signature",
     "audit.checkpoint_publications": "published_at",
     "audit.access_log": "reason",
@@ -273,6 +323,11 @@ ATTEMPTS = {
     "renaming the events": "ALTER TABLE reintegration_events RENAME TO old_events",
     "upserting over an event": (
         "INSERT INTO reintegration_events (originator_id, originator_version, topic, state) "
+        "SELECT originator_id, originator_version, topic, state FROM reintegration_events "
+        "ON CONFLICT (originator_id, originator_version) DO UPDATE SET state = excluded.state"
+    ),
+    "upserting over a snapshot": (
+        "INSERT INTO reintegration_snapshots (originator_id, originator_version, topic, state) "
         "SELECT originator_id, originator_version, topic, state FROM reintegration_events "
         "ON CONFLICT (originator_id, originator_version) DO UPDATE SET state = excluded.state"
     ),
