@@ -10,10 +10,10 @@ answer their pre-return surveys: commands/s and latency p50/p99. Two ceilings in
 while the relay and the projector still run: the event store alone (N threads saving one
 event each through the library's Application on the production recorder: group commit, chain,
 table lock; into a table of its own, which the relay does not follow), and a bare psycopg loop
-per client committing one row per transaction. With ``--profile`` the API process samples its
-own threads' stacks (``bench/profile_api.py``, written to .data/bench/http-api-profile.txt);
-the CPU time the API process and the whole machine spend per command is reported either way. End-to-end latency is measured under a steady
-background load: a probe registers a household and polls its read model until it appears
+per client committing one row per transaction. With ``--profile`` the API runs under cProfile
+(``bench/profile_api.py``, every thread, written to .data/bench/http-api-profile.txt); the CPU
+time the API process and the whole machine spend per command is reported either way.
+End-to-end latency is measured under a steady background load: a probe registers a household and polls its read model until it appears
 (through the relay, Kafka and the projector). Peak resident memory (VmHWM) of each process is
 read from /proc at the end. Writes bench/results/http-<size>.json.
 """
@@ -265,7 +265,7 @@ def main() -> None:
     parser.add_argument("--size", choices=SIZES, default="quick")
     parser.add_argument("--api-workers", type=int, default=1, help="processes of the API")
     parser.add_argument(
-        "--profile", action="store_true", help="sample the API's stacks (bench/profile_api.py)"
+        "--profile", action="store_true", help="the API under cProfile (bench/profile_api.py)"
     )
     parser.add_argument(
         "--idempotency-keys",

@@ -1,78 +1,61 @@
-"""`reintegration api`, sampling its own threads' stacks (where py-spy is not installed).
+"""`reintegration api` under cProfile, every thread of it (where py-spy is not installed).
 
-    python -m bench.profile_api OUT.txt [reintegration api's arguments]
+    python -m bench.profile_api OUT [reintegration api's arguments]
 
-Every 2 ms a thread takes ``sys._current_frames()`` and counts, for each thread busy in a
-request (a frame of the project, FastAPI, Starlette, pydantic or psycopg on its stack), the
-function it is in (self) and every function on its stack (inclusive). The counts are written
-to OUT.txt when the process ends (SIGTERM, as the benchmark stops it). Sampling costs the API
-a few per cent of a core; compare commands/s with and without it.
+Each thread the API starts (the request threads of the thread pool, the event loop's) runs its
+own ``cProfile.Profile``; when the process ends (SIGTERM, as the benchmark stops it) their
+statistics are merged and written as text to OUT (the functions by their own time and by
+cumulative time) and as a pstats file to OUT.pstats. cProfile slows Python code about twice:
+read the shares, not the absolute figures, and compare commands/s without it.
 """
 
 from __future__ import annotations
 
 import atexit
+import cProfile
+import io
+import pstats
 import sys
 import threading
-import time
-from collections import Counter
 from pathlib import Path
-from types import FrameType
+from typing import Any
 
-INTERVAL_S = 0.002
-BUSY = ("/api/", "/application/", "/domain/", "/infra/", "fastapi", "starlette", "pydantic")
-
-
-def _name(frame: FrameType) -> str:
-    code = frame.f_code
-    path = code.co_filename
-    for marker in ("site-packages/", "/work/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-    return f"{path}:{code.co_name}"
+PROFILES: list[cProfile.Profile] = []
 
 
-def sample(out: Path) -> None:
-    inclusive: Counter[str] = Counter()
-    leaf: Counter[str] = Counter()
-    samples = 0
-    sampler: list[int | None] = [None]
+def _start_in_this_thread(*_: Any) -> None:
+    """The first profiling event of a new thread: give it a profiler of its own."""
+    sys.setprofile(None)
+    profile = cProfile.Profile()
+    PROFILES.append(profile)
+    profile.enable()
 
-    def run() -> None:
-        nonlocal samples
-        while True:
-            time.sleep(INTERVAL_S)
-            for ident, frame in sys._current_frames().items():
-                if ident == sampler[0]:
-                    continue
-                stack: list[str] = []
-                f: FrameType | None = frame
-                while f is not None:
-                    stack.append(_name(f))
-                    f = f.f_back
-                if not any(marker in name for name in stack for marker in BUSY):
-                    continue
-                samples += 1
-                leaf[stack[0]] += 1
-                for name in set(stack):
-                    inclusive[name] += 1
 
-    def dump() -> None:
-        lines = [f"{samples} busy-thread samples every {INTERVAL_S * 1000:.0f} ms", ""]
-        lines.append("inclusive (share of busy samples with the function on the stack):")
-        lines += [f"{n / max(samples, 1):7.1%}  {name}" for name, n in inclusive.most_common(70)]
-        lines += ["", "self (share of busy samples in the function itself):"]
-        lines += [f"{n / max(samples, 1):7.1%}  {name}" for name, n in leaf.most_common(50)]
-        out.write_text("\n".join(lines) + "\n")
-
-    thread = threading.Thread(target=run, daemon=True, name="sampler")
-    thread.start()
-    sampler[0] = thread.ident
-    atexit.register(dump)
+def _dump(out: Path) -> None:
+    merged: pstats.Stats | None = None
+    for profile in list(PROFILES):
+        profile.snapshot_stats()
+        if not profile.stats:
+            continue
+        if merged is None:
+            merged = pstats.Stats(profile)
+        else:
+            merged.add(profile)
+    if merged is None:
+        return
+    merged.dump_stats(str(out) + ".pstats")
+    text = io.StringIO()
+    merged.stream = text  # type: ignore[attr-defined]
+    merged.sort_stats("tottime").print_stats(45)
+    merged.sort_stats("cumulative").print_stats(90)
+    out.write_text(text.getvalue())
 
 
 if __name__ == "__main__":
-    sample(Path(sys.argv[1]))
+    target = Path(sys.argv[1])
+    threading.setprofile(_start_in_this_thread)
+    _start_in_this_thread()
+    atexit.register(_dump, target)
     from api.cli import main
 
     sys.argv = ["reintegration", "api", *sys.argv[2:]]
