@@ -76,7 +76,7 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
     of every insert made inside a command (the answer's ``Log-Position``).
 
     The saves of concurrent commands without a key are written together, one transaction per
-    group (:mod:`infra.group_commit`, ADR 17).
+    group (:mod:`infra.group_commit`, ADR 18).
     """
 
     lock_through_function = False

@@ -1,4 +1,4 @@
-"""Concurrent commands are written in one transaction (group commit, ADR 17): a conflict fails
+"""Concurrent commands are written in one transaction (group commit, ADR 18): a conflict fails
 its own command only, a group that breaks stores none of its commands and tells every waiter,
 and the log stays in commit order with its chain intact."""
 
