@@ -3,12 +3,17 @@
     python -m bench.http_bench --size quick   # 20 s of load per phase
     python -m bench.http_bench --size full    # 60 s of load per phase
 
-Starts its own Kafka broker (127.0.0.1:29092) and a fresh database, then the three production
-processes: `reintegration api`, `reintegration relay` and `reintegration project`. N concurrent
-clients (threads, each with its own connection) register households and answer their
-pre-return surveys: commands/s and latency p50/p99. The ceiling is a bare psycopg loop per
-client committing one row per transaction. End-to-end latency is measured under a steady
-background load: a probe registers a household and polls its read model until it appears
+Starts its own Kafka broker (127.0.0.1:29092 or BENCH_KAFKA_PORT) and a fresh database, then the
+three production processes: `reintegration api`, `reintegration relay` and `reintegration
+project`. N concurrent clients (threads, each with its own connection) register households and
+answer their pre-return surveys: commands/s and latency p50/p99. Two ceilings in the same run,
+while the relay and the projector still run: the event store alone (N threads saving one
+event each through the library's Application on the production recorder: group commit, chain,
+table lock; into a table of its own, which the relay does not follow), and a bare psycopg loop
+per client committing one row per transaction. With ``--profile`` the API runs under cProfile
+(``bench/profile_api.py``, every thread, written to .data/bench/http-api-profile.txt); the CPU
+time the API process and the whole machine spend per command is reported either way.
+End-to-end latency is measured under a steady background load: a probe registers a household and polls its read model until it appears
 (through the relay, Kafka and the projector). Peak resident memory (VmHWM) of each process is
 read from /proc at the end. Writes bench/results/http-<size>.json.
 """
@@ -34,6 +39,7 @@ import httpx
 import psycopg
 
 from bench.pipeline_bench import (
+    KAFKA_PORT,
     fresh_database,
     kafka,
     memory_mib,
@@ -147,6 +153,19 @@ class Load:
         }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (every core, every process)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def psycopg_ceiling(database_url: str, clients: int, seconds: float) -> dict[str, Any]:
     """The same concurrency committing one row per transaction, with nothing else."""
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -173,6 +192,50 @@ def psycopg_ceiling(database_url: str, clients: int, seconds: float) -> dict[str
     for t in threads:
         t.join()
     return {"rows_per_second": round(sum(counts) / (time.perf_counter() - started))}
+
+
+def store_ceiling(database_url: str, clients: int, seconds: float) -> dict[str, Any]:
+    """The event store alone: ``clients`` threads, each saving new one-event aggregates through
+    the library's Application on the production recorder (whatever it does per save: table
+    lock, chain, NOTIFY, and on this branch the group commit), into a table of its own."""
+    from eventsourcing.domain import Aggregate
+
+    from application.store import ReintegrationApplication
+    from infra.postgres import eventsourcing_env
+
+    class Tick(Aggregate):
+        pass
+
+    class Ceiling(ReintegrationApplication):
+        name = "bench_store_ceiling"  # its own events table, which the relay does not follow
+
+    app = Ceiling(env=eventsourcing_env(database_url, clients))
+    counts = [0] * clients
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    stop = threading.Event()
+
+    def loop(n: int) -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            app.save(Tick())
+            latencies[n].append((time.perf_counter() - started) * 1000)
+            counts[n] += 1
+
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    app.close()
+    every = [ms for mine in latencies for ms in mine]
+    return {
+        "saves_per_second": round(sum(counts) / elapsed),
+        "p99_ms": round(percentile(every, 99), 2),
+    }
 
 
 def end_to_end(base_url: str, probes: int) -> dict[str, Any]:
@@ -202,6 +265,9 @@ def main() -> None:
     parser.add_argument("--size", choices=SIZES, default="quick")
     parser.add_argument("--api-workers", type=int, default=1, help="processes of the API")
     parser.add_argument(
+        "--profile", action="store_true", help="the API under cProfile (bench/profile_api.py)"
+    )
+    parser.add_argument(
         "--idempotency-keys",
         action="store_true",
         help="every command with an Idempotency-Key (figures in http-SIZE-keyed.json)",
@@ -217,7 +283,7 @@ def main() -> None:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:29092",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{KAFKA_PORT}",
         "KAFKA_TOPIC_PREFIX": f"bench{secrets.token_hex(3)}",
         "API_TOKEN_HASHES": f"{token_hash(TOKEN)}=bench:operator,"
         f"{token_hash(SUPERVISOR)}=bench-supervisor:supervisor",
@@ -234,8 +300,13 @@ def main() -> None:
     try:
         for name in ("api", "relay", "project"):
             extra = ["--workers", str(args.api_workers)] if name == "api" else []
+            command = [program, name, *extra]
+            if name == "api" and args.profile:
+                profile = str(logs / "http-api-profile.txt")
+                python = str(ROOT / ".venv/bin/python")
+                command = [python, "-m", "bench.profile_api", profile, *extra]
             processes[name] = subprocess.Popen(
-                [program, name, *extra],
+                command,
                 env=env,
                 stdout=(logs / f"http-{name}.log").open("wb"),
                 stderr=subprocess.STDOUT,
@@ -248,8 +319,18 @@ def main() -> None:
             headers={"Authorization": f"Bearer {SUPERVISOR}"},
         )
         assert published.status_code == 201, published.text
+        api_cpu, machine_cpu = cpu_seconds(processes["api"].pid), machine_busy_seconds()
         commands = Load(base_url, CLIENTS, 1, keyed=args.idempotency_keys).run(seconds)
+        per_command = 1000 / max(commands["commands"], 1)
+        commands["api_cpu_ms_per_command"] = round(
+            (cpu_seconds(processes["api"].pid) - api_cpu) * per_command, 2
+        )
+        commands["machine_cpu_ms_per_command"] = round(
+            (machine_busy_seconds() - machine_cpu) * per_command, 2
+        )
         print(f"commands: {commands}", flush=True)
+        store = store_ceiling(database_url, CLIENTS, seconds)
+        print(f"event store alone: {store}", flush=True)
         ceiling = psycopg_ceiling(database_url, CLIENTS, seconds)
         print(f"ceiling: {ceiling}", flush=True)
         background = Load(base_url, 4, 2)
@@ -275,8 +356,17 @@ def main() -> None:
             "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "api_workers": args.api_workers,
+            "profiled": args.profile,
             "idempotency_keys": args.idempotency_keys,
             "commands": commands,
+            "event_store_alone": {
+                **store,
+                "what": f"{CLIENTS} threads saving one event each through the library, "
+                "relay and projector running",
+            },
+            "ratio_to_event_store_alone": round(
+                commands["commands_per_second"] / store["saves_per_second"], 4
+            ),
             "ceiling": "bare psycopg loop, one row per transaction, same number of clients",
             "ceiling_rows_per_second": ceiling["rows_per_second"],
             "ratio_to_ceiling": round(
@@ -302,8 +392,8 @@ def main() -> None:
                 p.kill()
         kafka("stop")
         with psycopg.connect(server, autocommit=True) as conn:
-            name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            dbname = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     keyed = "-keyed" if args.idempotency_keys else ""
     out = ROOT / "bench" / "results" / f"http-{args.size}{keyed}.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")

@@ -16,21 +16,22 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+import psycopg
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier, Literal
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from application.store import HOUSEHOLD_REGISTERED
 from domain.errors import EventTooLarge
-from infra import idempotency
+from infra import group_commit, idempotency
 from infra.contract import MAX_EVENT_BYTES
 
 GENESIS = bytes(32)
@@ -56,11 +57,6 @@ def link(
     return digest.digest()
 
 
-# Largest payload sent in pipeline mode. Stalls were seen from about 250 KB up (a thousand
-# registration events; one lottery announcement of 5,000 entrants); commands are a few KB.
-PIPELINE_MAX_BYTES = 64 * 1024
-
-
 class ChainedApplicationRecorder(PostgresApplicationRecorder):
     """The library's Postgres application recorder, extending the hash chain with every insert.
 
@@ -78,14 +74,22 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
     command its datastore lends the command's own connection, so the command's reads and
     inserts share the transaction its answer is stored in; and it notes the notification ids
     of every insert made inside a command (the answer's ``Log-Position``).
+
+    The saves of concurrent commands without a key are written together, one transaction per
+    group (:mod:`infra.group_commit`, ADR 18).
     """
 
     lock_through_function = False
     """Take the write lock through the owner's function (:class:`ApplicationRoleRecorder`)."""
 
+    before_commit: Callable[[Connection[Any], int], None] | None = None
+    """Called in each group's transaction just before its commit, with the connection and the
+    number of commands (the tests' way to break a group there)."""
+
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         scoped: Any = idempotency.CommandScopedDatastore(datastore)
         super().__init__(scoped, events_table_name=events_table_name)
+        self.unscoped_datastore = datastore
         self.idempotency_keys = idempotency.IdempotencyKeys(datastore, events_table_name)
         self.sql_create_statements.extend(
             idempotency.create_statements(self.datastore.schema, events_table_name)
@@ -191,40 +195,125 @@ class ChainedApplicationRecorder(PostgresApplicationRecorder):
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id"
         ).format(schema=schema, events=events)
+        self.insert_group_statement = SQL(
+            "INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id, originator_id, originator_version"
+        ).format(schema=schema, events=events)
+        self.group_committer = group_commit.GroupCommitter(self.write_group)
+        self._group_start: Composed | None = None
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """The library's insert (table lock, notify, one multi-row insert, then the chain).
-
-        A command's few events go as the library sends them, in psycopg's pipeline mode: one
-        round trip while the table lock is held. A large payload, such as a lottery's
-        thousands of entrants or a batch of a thousand events, goes without the pipeline,
-        which stalls for good on it (the client waits for results while the server waits for
-        the rest of the statement; see psycopg/psycopg#685).
+        """The command's events, written with those of the commands saving at the same moment
+        in one transaction (:mod:`infra.group_commit`, :meth:`write_group`): the table lock,
+        ``NOTIFY``, the inserts, the chain and the commit are paid once per group.
 
         An event larger than the log accepts (``MAX_EVENT_BYTES``) is refused first, with
-        nothing written: Kafka would refuse its message, and the relay could not pass it."""
+        nothing written: Kafka would refuse its message, and the relay could not pass it.
+
+        A keyed command's events go in the command's own transaction (:mod:`infra.idempotency`),
+        which stores its answer with them."""
         for stored in stored_events:
             if len(stored.state) > MAX_EVENT_BYTES:
                 raise too_large(stored)
         command = idempotency.current_recording()
         ids: Sequence[int] | None
         if command is not None and command.transaction is not None:
-            # In a keyed command's transaction: a savepoint, without the pipeline (whose
-            # library code releases the savepoint of a failed insert, which PostgreSQL
-            # refuses), and without retry: a broken transaction stays broken, and nothing of
-            # it is committed (the client's retry runs the command again).
+            # In a keyed command's transaction: a savepoint, and no retry: a broken
+            # transaction stays broken, and nothing of it is committed (the client's retry
+            # runs the command again).
             ids = ChainedApplicationRecorder._insert_without_pipeline.__wrapped__(
                 self, stored_events, **kwargs
             )
-        elif sum(len(e.state) for e in stored_events) < PIPELINE_MAX_BYTES:
-            ids = super().insert_events(stored_events, **kwargs)
-        else:
+        elif not stored_events:
+            return None
+        elif any(value is not None for value in kwargs.values()):  # a process's tracking
             ids = self._insert_without_pipeline(stored_events, **kwargs)
+        else:
+            ids = self._save_in_group(stored_events)
         if command is not None:
             command.note(ids)
         return ids
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _save_in_group(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The library's retry on a lost connection, per command: a group that failed
+        committed nothing, and each of its commands queues again."""
+        return self.group_committer.save(stored_events)
+
+    def write_group(self, commands: list[Sequence[StoredEvent]]) -> list[group_commit.Outcome]:
+        """The events of several commands in one transaction, under one table lock: one
+        multi-row insert, then the chain extended once, one ``NOTIFY``, one commit.
+
+        When the insert breaks a uniqueness constraint (an aggregate's version already taken:
+        a concurrent update), it is undone and each command inserted again in a savepoint of
+        its own, so that the conflicting commands fail alone (the library's ``IntegrityError``)
+        and the others commit. Any other error rolls the whole group back and is raised:
+        nothing of it is committed. The commit order is still the notification order (the
+        table lock is held from before the first insert to the commit)."""
+        outcomes: list[group_commit.Outcome]
+        with (
+            self.unscoped_datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            curs.execute(self._group_start_statement())
+            if len(commands) == 1:
+                outcomes = [self._insert_command(curs, commands[0])]
+            else:
+                try:
+                    with conn.transaction():
+                        every = [event for command in commands for event in command]
+                        ids = iter(self._insert_command(curs, every))
+                        outcomes = [[next(ids) for _ in command] for command in commands]
+                except psycopg.errors.UniqueViolation:
+                    outcomes = [self._insert_alone(conn, curs, command) for command in commands]
+            if any(isinstance(outcome, list) for outcome in outcomes):
+                curs.execute(self.extend_statement, prepare=True)
+            if self.before_commit is not None:
+                self.before_commit(conn, len(commands))
+        return outcomes
+
+    def _group_start_statement(self) -> Composed:
+        """The table lock (``_lock_table``'s statements) and ``NOTIFY`` in one round trip: on
+        a busy machine each round trip under the lock is a wait for every other command."""
+        if self._group_start is None:
+            set_timeout, lock = self.lock_table_statements
+            if self.lock_through_function:
+                lock = self.lock_function_statement
+            notify = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+            self._group_start = SQL("; ").join([set_timeout, lock, notify])
+        return self._group_start
+
+    def _insert_alone(
+        self, conn: Connection[Any], curs: Cursor[DictRow], command: Sequence[StoredEvent]
+    ) -> group_commit.Outcome:
+        try:
+            with conn.transaction():
+                return self._insert_command(curs, command)
+        except psycopg.errors.UniqueViolation as exc:
+            return IntegrityError(str(exc))
+
+    def _insert_command(self, curs: Cursor[DictRow], events: Sequence[StoredEvent]) -> list[int]:
+        """Insert ``events``; their notification ids in their order (matched on each event's
+        aggregate and version, which the insert just proved unique)."""
+        curs.execute(
+            self.insert_group_statement,
+            (
+                [e.originator_id for e in events],
+                [e.originator_version for e in events],
+                [e.topic for e in events],
+                [e.state for e in events],
+            ),
+            prepare=True,
+        )
+        given = {
+            (str(row["originator_id"]), row["originator_version"]): row["notification_id"]
+            for row in curs.fetchall()
+        }
+        return [given[(str(e.originator_id), e.originator_version)] for e in events]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _insert_without_pipeline(
