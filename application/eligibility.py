@@ -324,6 +324,9 @@ class Eligibility:
     ) -> None:
         """One transaction for the batch; if someone decided one of these households
         meanwhile, one at a time, so that only the household that raced is left out."""
+        # The store takes an aggregate's pending events as it saves, even when the save then
+        # fails: kept here, each decision's event is saved again on its own.
+        events = {decision.id: list(decision.pending_events) for decision in decisions}
         try:
             self.store.save(*decisions)
             saved = decisions
@@ -331,7 +334,7 @@ class Eligibility:
             saved = []
             for decision in decisions:
                 try:
-                    self.store.save(decision)
+                    self.store.save(*events[decision.id])
                     saved.append(decision)
                 except ConcurrentUpdate as exc:
                     summary.failed.append((decision.household_id, str(exc)))
