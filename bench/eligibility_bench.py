@@ -9,6 +9,8 @@ The registry is generated reproducibly from --seed and written straight through 
 pre-return survey for each), in transactions of a few hundred events. The settlement measured
 is Aghali (ZAN-002). The ceiling is the rule engine alone on the same facts, already built:
 what is left is loading the facts from the event store and saving the decisions.
+With --workers N the settlement and the reassessment are decided by N processes
+(infra/eligibility_workers.py), each a chunk of 1,000 households at a time.
 Uses DATABASE_URL when set, else a fresh embedded PostgreSQL under .data/bench.
 Writes bench/results/eligibility-<size>.json.
 """
@@ -147,8 +149,9 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
-        help="processes deciding the settlement and the reassessment (1: this process alone)",
+        default=1,
+        help="processes deciding the settlement and the reassessment (1: this process alone, "
+        "as the figures before 2026-12-01)",
     )
     args = parser.parse_args()
     households, in_settlement = SIZES[args.size]
