@@ -37,8 +37,12 @@ _container: list[Container] = []  # the worker process's own container
 
 
 def _start(settings: Settings) -> None:
+    """A worker's start: logging as the settings say (a spawned process starts with none, and
+    structlog's default writes to standard output), then its container."""
     from infra.bootstrap import Container
+    from infra.logging import configure_logging
 
+    configure_logging(settings.log_format, settings.log_level)
     _container.append(Container(settings))
 
 
