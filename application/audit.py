@@ -39,6 +39,8 @@ from domain.reintegration import reintegration_id
 from domain.relocation import Relocation, relocation_id
 from domain.rules import content_hash
 
+WINDOW = 8  # surveys and decisions of a case asked for in its first read (4 waves: 4 surveys)
+
 ENVELOPE = {
     "originator_id",
     "originator_version",
@@ -101,34 +103,60 @@ class Audit:
         self.event_type = event_type
         self.participant_keys = participant_keys
         self._rule_sets: dict[tuple[str, int], eligibility.RuleSet] = {}
+        self._documents: dict[tuple[str, int], rules.RuleSetDocument] = {}
         self._engines: dict[tuple[str, int], RuleEngine] = {}
 
     # --- a case from the log ---------------------------------------------------------------
 
     def case_events(self, household_id: UUID) -> list[CaseEvent]:
         """Every event of the case (the household, every person registered in it, its surveys,
-        decisions, relocation and follow-up), in the order of the log."""
-        household_events = self.store.case_events([household_id])
+        decisions, relocation and follow-up), in the order of the log.
+
+        Two reads as a rule: the household's own events together with those of every aggregate
+        whose id derives from the household's (its surveys and decisions, numbered 1, 2, ...
+        without gaps, asked up to a window; its relocation and follow-up); then its people's,
+        whose ids the household's events name. A case with more surveys or decisions than the
+        window asks again, a window further."""
+        numbered_ids: list[Callable[[UUID, int], UUID]] = [
+            lambda h, n: surveys.response_id(h, PRE_RETURN_SURVEY, n),
+            eligibility.decision_id,
+        ]
+        derived = [relocation_id(household_id), reintegration_id(household_id)]
+        found = self.store.case_events(
+            [
+                household_id,
+                *derived,
+                *(id_for(household_id, n) for id_for in numbered_ids for n in range(1, WINDOW + 1)),
+            ]
+        )
+        household_events = [item for item in found if item.event.originator_id == household_id]
         if not household_events:
             raise NotFound("household", household_id)
+        everything = list(found)
+        present = {item.event.originator_id for item in found}
+        for id_for in numbered_ids:
+            start = 1
+            while all(id_for(household_id, n) in present for n in range(start, start + WINDOW)):
+                start += WINDOW
+                more = self.store.case_events(
+                    [id_for(household_id, n) for n in range(start, start + WINDOW)]
+                )
+                everything += more
+                present |= {item.event.originator_id for item in more}
+        # Only the numbered aggregates without a gap from 1 belong to the case (as before).
+        belongs = {household_id, *derived}
+        for id_for in numbered_ids:
+            n = 1
+            while id_for(household_id, n) in present:
+                belongs.add(id_for(household_id, n))
+                n += 1
         people: list[UUID] = []
         for item in household_events:
             for member in getattr(item.event, "members", []) or []:
                 if member.person_id not in people:
                     people.append(member.person_id)
-
-        def numbered(id_for: Callable[[UUID, int], UUID]) -> list[UUID]:
-            count = self.store.count_numbered(id_for, [household_id])[household_id]
-            return [id_for(household_id, n) for n in range(1, count + 1)]
-
-        others = [
-            *people,
-            *numbered(lambda h, n: surveys.response_id(h, PRE_RETURN_SURVEY, n)),
-            *numbered(eligibility.decision_id),
-            relocation_id(household_id),
-            reintegration_id(household_id),
-        ]
-        everything = household_events + self.store.case_events(others)
+        everything = [item for item in everything if item.event.originator_id in belongs]
+        everything += self.store.case_events(people)
         return sorted(everything, key=lambda item: item.position)
 
     def history(self, household_id: UUID) -> dict[str, Any]:
@@ -163,7 +191,7 @@ class Audit:
         if not isinstance(event, eligibility.EligibilityDecision.Determined):
             return {}
         try:
-            document = self._approved_rule_set(event.rule_set_code, event.rule_set_version).parsed
+            document = self._approved_document(event.rule_set_code, event.rule_set_version)
         except NotFound:
             return {}
         return {
@@ -309,6 +337,18 @@ class Audit:
             if cached.status != "draft":
                 self._rule_sets[key] = cached
         return cached
+
+    def _approved_document(self, code: str, version: int) -> rules.RuleSetDocument:
+        """The parsed document of an approved version, parsed once (parsing checks every text
+        of the document: a millisecond or two, on every case history before)."""
+        key = (code, version)
+        document = self._documents.get(key)
+        if document is None:
+            rule_set = self._approved_rule_set(code, version)
+            document = rule_set.parsed
+            if rule_set.status != "draft":
+                self._documents[key] = document
+        return document
 
     def _engine(self, rule_set: eligibility.RuleSet) -> RuleEngine:
         key = (rule_set.code, rule_set.rule_set_version)

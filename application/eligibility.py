@@ -163,39 +163,51 @@ class Eligibility:
         return self._facts_of(case, on or date.today())
 
     def _load(self, household_ids: list[UUID]) -> dict[UUID, Case]:
-        """What determinations need, for many households in a few reads: each household, its
-        people, its pre-return surveys and its current decision, all from the write model."""
+        """What determinations need, for many households in three reads: the households; which
+        pre-return surveys and decisions each has (one probe for both); then, together, their
+        people, their surveys and their current decisions. All from the write model."""
         store = self.store
         households = store.load_many(household_ids)
         missing = [h for h in household_ids if not isinstance(households.get(h), Household)]
         if len(household_ids) == 1 and missing:
             raise NotFound("household", missing[0])
         present = [h for h in household_ids if h not in missing]
-        persons = store.load_many([m.person_id for h in present for m in households[h].members])
 
         def response(h: UUID, n: int) -> UUID:
             return surveys.response_id(h, PRE_RETURN_SURVEY, n)
 
-        survey_counts = store.count_numbered(response, present)
-        responses = store.load_many(
-            [response(h, n) for h, count in survey_counts.items() for n in range(1, count + 1)]
+        def numbered(key: tuple[str, UUID], n: int) -> UUID:
+            kind, h = key
+            return response(h, n) if kind == "survey" else el.decision_id(h, n)
+
+        counts = store.count_numbered(
+            numbered, [(kind, h) for h in present for kind in ("survey", "decision")]
         )
-        decision_counts = store.count_numbered(el.decision_id, present)
-        decisions = store.load_many(
-            [el.decision_id(h, count) for h, count in decision_counts.items() if count]
+        survey_counts = {h: counts["survey", h] for h in present}
+        decision_counts = {h: counts["decision", h] for h in present}
+        loaded = store.load_many(
+            [
+                *(m.person_id for h in present for m in households[h].members),
+                *(
+                    response(h, n)
+                    for h, count in survey_counts.items()
+                    for n in range(1, count + 1)
+                ),
+                *(el.decision_id(h, count) for h, count in decision_counts.items() if count),
+            ]
         )
         cases: dict[UUID, Case] = {}
         for h in present:
             completed = [
-                responses[response(h, n)]
+                loaded[response(h, n)]
                 for n in range(survey_counts[h], 0, -1)
-                if responses[response(h, n)].completed
+                if loaded[response(h, n)].completed
             ]
             cases[h] = Case(
                 household=households[h],
-                persons=[persons[m.person_id] for m in households[h].members],
+                persons=[loaded[m.person_id] for m in households[h].members],
                 survey_answers=dict(completed[0].answers) if completed else None,
-                current=decisions.get(el.decision_id(h, decision_counts[h])),
+                current=loaded.get(el.decision_id(h, decision_counts[h])),
             )
         return cases
 
@@ -312,6 +324,9 @@ class Eligibility:
     ) -> None:
         """One transaction for the batch; if someone decided one of these households
         meanwhile, one at a time, so that only the household that raced is left out."""
+        # The store takes an aggregate's pending events as it saves, even when the save then
+        # fails: kept here, each decision's event is saved again on its own.
+        events = {decision.id: list(decision.pending_events) for decision in decisions}
         try:
             self.store.save(*decisions)
             saved = decisions
@@ -319,7 +334,7 @@ class Eligibility:
             saved = []
             for decision in decisions:
                 try:
-                    self.store.save(decision)
+                    self.store.save(*events[decision.id])
                     saved.append(decision)
                 except ConcurrentUpdate as exc:
                     summary.failed.append((decision.household_id, str(exc)))

@@ -9,6 +9,8 @@ The registry is generated reproducibly from --seed and written straight through 
 pre-return survey for each), in transactions of a few hundred events. The settlement measured
 is Aghali (ZAN-002). The ceiling is the rule engine alone on the same facts, already built:
 what is left is loading the facts from the event store and saving the decisions.
+With --workers N the settlement and the reassessment are decided by N processes
+(infra/eligibility_workers.py), each a chunk of 1,000 households at a time.
 Uses DATABASE_URL when set, else a fresh embedded PostgreSQL under .data/bench.
 Writes bench/results/eligibility-<size>.json.
 """
@@ -144,6 +146,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=SIZES, default="quick")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes deciding the settlement and the reassessment (1: this process alone, "
+        "as the figures before 2026-12-01)",
+    )
     args = parser.parse_args()
     households, in_settlement = SIZES[args.size]
 
@@ -175,6 +184,14 @@ def main() -> None:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute("ANALYZE")
         service = container.services.eligibility
+
+        def determine_many(household_ids: list[UUID], **options: Any) -> Any:
+            if args.workers <= 1:
+                return service.determine_many(household_ids, **options)
+            from infra.eligibility_workers import determine_in_workers
+
+            return determine_in_workers(container.settings, household_ids, args.workers, **options)
+
         with acting_as(OPERATOR):
             service.draft(shipped_rule_set())
         with acting_as(SUPERVISOR):
@@ -184,7 +201,7 @@ def main() -> None:
         settlement_ids = ids[:in_settlement]
         with acting_as(OPERATOR):
             started = time.perf_counter()
-            first = service.determine_many(settlement_ids)
+            first = determine_many(settlement_ids)
             settlement_s = time.perf_counter() - started
         print(f"settlement: {first.as_dict()} in {settlement_s:.1f} s", flush=True)
 
@@ -213,7 +230,7 @@ def main() -> None:
             service.approve("great-return-housing", 2, "bench", date.today() - timedelta(days=1))
         with acting_as(OPERATOR):
             started = time.perf_counter()
-            reassessed = service.determine_many(ids, reason="reassessment", reassess=True)
+            reassessed = determine_many(ids, reason="reassessment", reassess=True)
             reassess_s = time.perf_counter() - started
         print(f"reassessment: {reassessed.as_dict()} in {reassess_s:.1f} s", flush=True)
 
@@ -235,6 +252,7 @@ def main() -> None:
             "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "households": households,
+            "workers": args.workers,
             "events_in_store": stored_events(database_url),
             "generate_seconds": round(generated_s, 1),
             "settlement": {

@@ -181,14 +181,35 @@ def rule_sets_facts() -> None:
 # --- determinations -----------------------------------------------------------------------
 
 
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Processes deciding at once, each on its own households (a chunk of 1,000 at a time)",
+    ),
+]
+
+
 def _run_batch(
-    eligibility: Eligibility, label: str, household_ids: list[UUID], **kwargs: Any
+    eligibility: Eligibility, label: str, household_ids: list[UUID], workers: int, **kwargs: Any
 ) -> None:
     progress, task = progress_bar(label, len(household_ids))
     with progress:
-        summary = eligibility.determine_many(
-            household_ids, progress=lambda n: progress.advance(task, n), **kwargs
-        )
+        if workers > 1:
+            from infra.config import Settings
+            from infra.eligibility_workers import determine_in_workers
+
+            summary = determine_in_workers(
+                Settings.from_env(),
+                household_ids,
+                workers,
+                progress=lambda n: progress.advance(task, n),
+                **kwargs,
+            )
+        else:
+            summary = eligibility.determine_many(
+                household_ids, progress=lambda n: progress.advance(task, n), **kwargs
+            )
     show(summary.as_dict())
     if summary.failed:
         raise typer.Exit(1)
@@ -202,6 +223,7 @@ def eligibility_determine(
     ] = None,
     rule_set: RuleSetOption = None,
     by: OperatorOption = "operator",
+    workers: WorkersOption = 1,
 ) -> None:
     """Determine one household, or a settlement's, under the rule set in force today. A
     household whose current decision used the same version and facts is left unchanged."""
@@ -218,11 +240,13 @@ def eligibility_determine(
         ids = eligibility.households_in(settlement)
         if not ids:
             raise fail(f"no household originates from {settlement}", 1)
-        _run_batch(eligibility, f"determining {settlement}", ids, rule_set_code=rule_set)
+        _run_batch(eligibility, f"determining {settlement}", ids, workers, rule_set_code=rule_set)
 
 
 @eligibility_cli.command("reassess")
-def eligibility_reassess(rule_set: RuleSetOption = None, by: OperatorOption = "operator") -> None:
+def eligibility_reassess(
+    rule_set: RuleSetOption = None, by: OperatorOption = "operator", workers: WorkersOption = 1
+) -> None:
     """Re-determine every case whose current decision used another version than the one in
     force: each new decision supersedes the old. Run it again after an interruption: cases
     already reassessed are skipped, none is decided twice."""
@@ -234,7 +258,13 @@ def eligibility_reassess(rule_set: RuleSetOption = None, by: OperatorOption = "o
             f"{in_force.effective_from}"
         )
         _run_batch(
-            services.eligibility, label, ids, rule_set_code=rule_set, reason=reason, reassess=True
+            services.eligibility,
+            label,
+            ids,
+            workers,
+            rule_set_code=rule_set,
+            reason=reason,
+            reassess=True,
         )
 
 

@@ -50,3 +50,21 @@ def test_a_re_run_compares_each_criterion_with_what_was_recorded(world: World) -
     recorded = [o["criterion_id"] for o in decision.json()["outcomes"]]
     assert [c["criterion_id"] for c in rerun["criteria"]] == recorded
     assert rerun["matches"] and all(c["same"] for c in rerun["criteria"])
+
+
+def test_the_case_history_over_http_is_byte_for_byte_what_the_generic_encoder_gave(
+    world: World,
+) -> None:
+    """The route renders the history's plain JSON values as they are; the framework's generic
+    encoder, which walked every value first, gave the very same bytes."""
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    auth = {"Authorization": f"Bearer {NATIONAL['auditor']}", **PURPOSE}
+    for case in (world.zan, world.lac):
+        household = case["household_id"]
+        answer = world.client.get(f"/api/v1/audit/households/{household}/history", headers=auth)
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+        history = world.container.services.audit.history(household)
+        assert answer.content == JSONResponse(jsonable_encoder(history)).body
+        assert len(answer.json()["events"]) > 10

@@ -14,7 +14,7 @@ from application.demo import document_household
 from domain.base import acting_as
 from infra.bootstrap import Container
 from infra.config import Settings
-from tests.integration.test_eligibility import OPERATOR, register
+from tests.integration.test_eligibility import OPERATOR, approved_v1, register
 from tests.support import ROOT
 
 
@@ -105,6 +105,24 @@ def test_a_settlement_is_determined_explained_and_re_run_from_the_command_line(
     )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "result: one of eligible, ineligible, needs_review" in bad.stderr
+
+
+def test_a_settlement_determined_by_worker_processes_records_each_decision_as_the_caller(
+    container: Container, database_url: str
+) -> None:
+    households = [register(container, size=n, origin="LAC-002") for n in (2, 3, 5)]
+    with acting_as(OPERATOR):
+        for household_id in households:
+            document_household(container.services, household_id)
+    approved_v1(container)
+    determined = run(
+        database_url, "eligibility", "determine", "--settlement", "LAC-002", "--workers", "2"
+    )
+    assert determined.returncode == 0, determined.stderr
+    assert json.loads(determined.stdout)["decided"] == 3
+    for household_id in households:
+        decision = container.services.eligibility.current_decision(household_id)
+        assert decision is not None and decision.determined_by == "nigar"
 
 
 def _today() -> str:
