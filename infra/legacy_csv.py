@@ -28,7 +28,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from application.legacy_import import (
     EXIT_FILE_REFUSED,
@@ -37,10 +37,12 @@ from application.legacy_import import (
     HouseholdImport,
     ImportResult,
     Rejection,
+    Workers,
 )
 from application.legacy_rows import COLUMNS, Row
 from application.ports import EventStore
-from domain.base import Actor
+from domain.base import Actor, ValidationFailed
+from domain.registry import normalise_fin
 
 __all__ = [
     "EXIT_FILE_REFUSED",
@@ -260,7 +262,7 @@ class Spool:
         self.db.execute("PRAGMA synchronous = OFF")
         self.db.execute(
             "CREATE TABLE rows (household_ref TEXT NOT NULL, line INTEGER NOT NULL, "
-            "row_values BLOB NOT NULL, problem TEXT)"
+            "row_values BLOB NOT NULL, problem TEXT, fin TEXT)"
         )
         self.db.execute(
             "CREATE TABLE rejected (line INTEGER NOT NULL, household_ref TEXT NOT NULL, "
@@ -270,18 +272,19 @@ class Spool:
     def fill(self, found: Iterator[Row], on_row: Callable[[], None] | None = None) -> int:
         count = 0
         self.db.execute("BEGIN")
-        batch: list[tuple[str, int, bytes, str | None]] = []
+        batch: list[tuple[str, int, bytes, str | None, str | None]] = []
         for row in found:
             count += 1
             cells = [row.values.get(column, "") for column in COLUMNS]
-            batch.append((row.ref, row.line, marshal.dumps(cells), row.problem))
+            batch.append((row.ref, row.line, marshal.dumps(cells), row.problem, _fin(row)))
             if len(batch) >= 5000:
-                self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", batch)
+                self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", batch)
                 batch.clear()
                 if on_row is not None:
                     on_row()
-        self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", batch)
+        self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", batch)
         self.db.execute("CREATE INDEX rows_by_household ON rows (household_ref, line)")
+        self.shared_fins_known = False
         self.db.execute("COMMIT")
         return count
 
@@ -291,8 +294,27 @@ class Spool:
     def households(self) -> Iterator[tuple[str, int, Iterator[Row]]]:
         """Each household's ref, number of rows, and rows (streamed: a household of a
         million rows is never in memory)."""
+        return self._households("")
+
+    def households_apart(self, contested: bool) -> Iterator[tuple[str, int, Iterator[Row]]]:
+        """Like :meth:`households`, only the households that share a FIN with another
+        household of the file (``contested``), or only those that do not."""
+        if not self.shared_fins_known:
+            self.db.execute("CREATE TABLE contested (household_ref TEXT PRIMARY KEY) WITHOUT ROWID")
+            self.db.execute(
+                "INSERT INTO contested SELECT DISTINCT household_ref FROM rows WHERE fin IN "
+                "(SELECT fin FROM rows WHERE fin IS NOT NULL GROUP BY fin "
+                "HAVING min(household_ref) <> max(household_ref))"
+            )
+            self.shared_fins_known = True
+        return self._households(
+            f"WHERE household_ref {'' if contested else 'NOT '}IN (SELECT household_ref FROM contested)"
+        )
+
+    def _households(self, where: str) -> Iterator[tuple[str, int, Iterator[Row]]]:
         counts = self.db.execute(
-            "SELECT household_ref, count(*) FROM rows GROUP BY household_ref ORDER BY household_ref"
+            f"SELECT household_ref, count(*) FROM rows {where} "
+            "GROUP BY household_ref ORDER BY household_ref"
         )
         cursor = self.db.cursor()
         for ref, size in counts:
@@ -322,6 +344,15 @@ class Spool:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _fin(row: Row) -> str | None:
+    """The row's FIN as the store keys its person (None when it is no valid FIN: its household
+    is then rejected and claims no one)."""
+    try:
+        return normalise_fin(row.fin) if row.problem is None else None
+    except ValidationFailed:
+        return None
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -360,11 +391,22 @@ class LegacyImport:
     use case, and write the report of rejected rows in line order."""
 
     def __init__(
-        self, store: EventStore, actor: Actor, batch_households: int = 200, encoding: str = "utf-8"
+        self,
+        store: EventStore,
+        actor: Actor,
+        batch_households: int = 200,
+        encoding: str = "utf-8",
+        workers: int = 1,
+        worker_settings: Any = None,
     ) -> None:
+        """With ``workers`` > 1 and the ``worker_settings`` of the composition root (their
+        database URL resolved), that many processes register the batches (see
+        :mod:`infra.legacy_workers`); a file of a single batch is registered in this process."""
         if encoding.lower() not in ENCODINGS:
             raise FileRefused(f"unknown encoding {encoding!r}: utf-8, windows-1251 or windows-1254")
         self.importer = HouseholdImport(store, actor, batch_households)
+        self.workers = workers if worker_settings is not None else 1
+        self.worker_settings = worker_settings
         self.encoding = ENCODINGS[encoding.lower()]
         self.result = ImportResult()  # as far as the latest run got, even when it failed
 
@@ -397,9 +439,24 @@ class LegacyImport:
                 spool.close()  # refused while reading: nothing written, no report
                 raise
             try:
-                self.importer.register(spool, spool, result, on_progress)
+                self.importer.register(spool, spool, result, on_progress, self._workers(spool))
             finally:
                 if report is not None:
                     write_report(spool.rejections(), report)
                 spool.close()
         return result
+
+    def _workers(self, spool: Spool) -> Workers | None:
+        importer = self.importer
+        if self.workers < 2 or spool.household_count() <= importer.batch_households:
+            return None
+        from infra.legacy_workers import process_workers
+
+        return process_workers(
+            self.workers,
+            self.worker_settings,
+            importer.actor,
+            importer.batch_households,
+            importer.run_id,
+            importer.today,
+        )
