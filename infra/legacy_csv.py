@@ -37,12 +37,12 @@ from application.legacy_import import (
     HouseholdImport,
     ImportResult,
     Rejection,
-    Workers,
 )
 from application.legacy_rows import COLUMNS, Row
 from application.ports import EventStore
 from domain.base import Actor, ValidationFailed
 from domain.registry import normalise_fin
+from infra.legacy_workers import ProcessWorkers, process_workers
 
 __all__ = [
     "EXIT_FILE_REFUSED",
@@ -70,6 +70,9 @@ MAX_CELL_CHARS = 4 * 1024
 """A cell longer than this rejects its row (the longest field is 500 characters); it also
 bounds how many lines a broken quote can swallow."""
 CR = b"\r"
+WORKERS_FROM_BYTES = 256 * 1024
+"""A smaller file is registered in this process: starting worker processes takes longer
+than its domain work (about 1,000 rows)."""
 MAX_REPORT_CELL = 200
 
 
@@ -422,6 +425,24 @@ class LegacyImport:
         result = self.result = ImportResult()
         size = path.stat().st_size
         remove_stale_spools()
+        workers = self._workers() if size >= WORKERS_FROM_BYTES else None
+        try:
+            if workers is not None:
+                workers.start()  # while the file is read
+            return self._run(path, size, result, on_progress, report, workers)
+        finally:
+            if workers is not None:
+                workers.close()
+
+    def _run(
+        self,
+        path: Path,
+        size: int,
+        result: ImportResult,
+        on_progress: Callable[[str, int, int], None] | None,
+        report: Path | None,
+        workers: ProcessWorkers | None,
+    ) -> ImportResult:
         with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as folder:
             spool = Spool(Path(folder))
             try:
@@ -439,19 +460,23 @@ class LegacyImport:
                 spool.close()  # refused while reading: nothing written, no report
                 raise
             try:
-                self.importer.register(spool, spool, result, on_progress, self._workers(spool))
+                if (
+                    workers is not None
+                    and spool.household_count() <= self.importer.batch_households
+                ):
+                    workers.close()  # a single batch: registered here
+                    workers = None
+                self.importer.register(spool, spool, result, on_progress, workers)
             finally:
                 if report is not None:
                     write_report(spool.rejections(), report)
                 spool.close()
         return result
 
-    def _workers(self, spool: Spool) -> Workers | None:
-        importer = self.importer
-        if self.workers < 2 or spool.household_count() <= importer.batch_households:
+    def _workers(self) -> ProcessWorkers | None:
+        if self.workers < 2:
             return None
-        from infra.legacy_workers import process_workers
-
+        importer = self.importer
         return process_workers(
             self.workers,
             self.worker_settings,

@@ -81,18 +81,40 @@ def open_container_store(settings: Any) -> EventStore:
     return Container(settings).store
 
 
+def _ready() -> None:
+    """A task that only makes the pool start a worker (and run its initializer)."""
+
+
 class ProcessWorkers:
-    """:class:`~application.legacy_import.Workers` as processes."""
+    """:class:`~application.legacy_import.Workers` as processes. :meth:`start` starts them
+    ahead (their start, about a second of imports and connecting, then overlaps the reading of
+    the file); :meth:`close` stops them, and :meth:`run` closes them when it ends."""
 
     def __init__(self, count: int, plan: WorkerPlan) -> None:
         self.count = count
         self.plan = plan
+        self.pool: futures.ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        if self.pool is None:
+            self.pool = futures.ProcessPoolExecutor(
+                self.count,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start,
+                initargs=(self.plan, os.getpid()),
+            )
+            for _ in range(self.count):  # each task without an idle worker starts one
+                self.pool.submit(_ready)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
     def run(self, batches: Iterator[Batch]) -> Iterator[tuple[Batch, BatchOutcome]]:
-        context = multiprocessing.get_context("spawn")
-        pool = futures.ProcessPoolExecutor(
-            self.count, mp_context=context, initializer=_start, initargs=(self.plan, os.getpid())
-        )
+        self.start()
+        pool = self.pool
+        assert pool is not None
         pending: dict[futures.Future[BatchOutcome], Batch] = {}
         try:
             source = iter(batches)
@@ -107,21 +129,24 @@ class ProcessWorkers:
                 if not pending:
                     return
                 done, _ = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
-                broken = None
+                broken = False
                 for future in done:
                     batch = pending.pop(future)
                     try:
                         outcome = future.result()
                     except BrokenProcessPool:
-                        broken = "a worker process died"
+                        broken = True
                         continue
                     yield batch, outcome
-                if broken is not None:
-                    raise WorkerFailed(f"{broken}; the batches it held were not counted")
+                if broken:
+                    raise WorkerFailed(
+                        "a worker process died or could not start; "
+                        "the batches it held were not counted"
+                    )
         finally:
             for future in pending:
                 future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            self.close()
 
 
 def process_workers(
