@@ -188,14 +188,15 @@ def rows(stream: IO[bytes], encoding: str) -> tuple[list[str], Iterator[Row]]:
                 continue
             last = reader.line_num
             line, first = first, last + 1
-            if any(number in oversized for number in range(line, last + 1)):
+            if oversized and any(number in oversized for number in range(line, last + 1)):
                 yield from _malformed(
                     line, last, {}, f"the line is longer than {MAX_LINE_BYTES} bytes"
                 )
                 continue
-            if not any(cell.strip() for cell in cells):
+            stripped = [cell.strip() for cell in cells]
+            if not any(stripped):
                 continue  # a blank line (or one of empty cells) is no row
-            values = {name: cell.strip() for name, cell in zip(columns, cells, strict=False)}
+            values = dict(zip(columns, stripped, strict=False))
             if len(cells) != len(columns):
                 why = f"the row has {len(cells)} cells; the header has {len(columns)}"
                 yield from _malformed(line, last, values, why)
@@ -238,6 +239,7 @@ def _malformed(first: int, last: int, values: dict[str, str], reason: str) -> It
 # --- the spool: rows grouped by household in bounded memory -------------------------------
 
 SPOOL_PREFIX = "reintegration-import-"
+NO_VALUES = ("",) * len(COLUMNS)  # a column the file does not have is empty
 
 
 def remove_stale_spools() -> None:
@@ -278,7 +280,7 @@ class Spool:
         batch: list[tuple[str, int, bytes, str | None, str | None]] = []
         for row in found:
             count += 1
-            cells = [row.values.get(column, "") for column in COLUMNS]
+            cells = list(map(row.values.get, COLUMNS, NO_VALUES))
             batch.append((row.ref, row.line, marshal.dumps(cells), row.problem, _fin(row)))
             if len(batch) >= 5000:
                 self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", batch)
