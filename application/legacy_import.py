@@ -13,6 +13,14 @@ Households are validated by the same rules as the API (:mod:`application.legacy_
 saved a batch to a transaction. A household that conflicts with another (a FIN registered
 meanwhile) is rejected alone; the others of its batch are saved again from scratch. Reading the file (its encoding, its CSV, grouping its rows in
 bounded memory) and writing the report are the adapter's (``infra/legacy_csv.py``).
+
+Batches may be registered by several workers at once (:class:`Workers`, processes in
+``infra/legacy_workers.py``): each worker validates, builds and saves its batches with its own
+connection, and the event store's table lock orders the commits. The workers take only the
+households that share no FIN with another household of the file; the households that do are
+registered afterwards, here, in the order of the file, so that a shared FIN still goes to the
+first household that claims it. A batch's figures count only once its worker has counted them
+from the store; a worker that dies stops the import, and what it was doing is not counted.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from application.legacy_rows import Row, build
 from application.ports import ConcurrentUpdate, EventStore
@@ -102,6 +110,55 @@ class Report(Protocol):
     def reject(self, rejections: list[Rejection]) -> None: ...
 
 
+class SharedFins(Households, Protocol):
+    """A spool that can tell apart the households sharing a FIN with another of the file."""
+
+    def households_apart(self, contested: bool) -> Iterator[tuple[str, int, Iterator[Row]]]:
+        """Like ``households()``, only those that share a FIN with another household of the
+        file (``contested``), or only those that do not."""
+
+
+Batch = list[tuple[str, list[Row]]]
+
+
+@dataclass
+class BatchOutcome:
+    """What a worker did with a batch: figures counted from the store after its commits, the
+    rows it rejected, and, when it stopped on an error, the error's one-line description
+    (what it committed before the error is still counted)."""
+
+    households_registered: int = 0
+    persons_registered: int = 0
+    households_already_registered: int = 0
+    rows_skipped: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    failure: str | None = None
+
+
+class Workers(Protocol):
+    """Registers batches elsewhere (worker processes), each with
+    :meth:`HouseholdImport.register_batch`, and yields each batch with its outcome as it
+    completes. It stops taking batches when the generator is closed; it raises
+    :class:`WorkerFailed` when a worker dies (the batches it held are not counted)."""
+
+    def run(self, batches: Iterator[Batch]) -> Iterator[tuple[Batch, BatchOutcome]]: ...
+
+
+class WorkerFailed(Exception):
+    """The import stopped because a worker failed (the message says how, in one line: no
+    personal data)."""
+
+
+class _Collected:
+    """A report that keeps the rejections (a worker sends them back with its outcome)."""
+
+    def __init__(self) -> None:
+        self.rejections: list[Rejection] = []
+
+    def reject(self, rejections: list[Rejection]) -> None:
+        self.rejections.extend(rejections)
+
+
 # --- the import ---------------------------------------------------------------------------
 
 
@@ -115,12 +172,19 @@ MAX_EVENTS_PER_TRANSACTION = 1000
 class HouseholdImport:
     """The households of a file, registered, skipped or rejected, a batch to a transaction."""
 
-    def __init__(self, store: EventStore, actor: Actor, batch_households: int = 200) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        actor: Actor,
+        batch_households: int = 200,
+        run_id: str | None = None,
+        today: date | None = None,
+    ) -> None:
         self.store = store
         self.actor = actor
         self.batch_households = batch_households
-        self.run_id = str(uuid.uuid4())
-        self.today = date.today()
+        self.run_id = run_id or str(uuid.uuid4())
+        self.today = today or date.today()
 
     def register(
         self,
@@ -128,12 +192,85 @@ class HouseholdImport:
         report: Report,
         result: ImportResult,
         on_progress: Callable[[str, int, int], None] | None = None,
+        workers: Workers | None = None,
     ) -> ImportResult:
         """Take every household of ``source``; ``result`` (counted from the store as commits
-        land) says how far it got, even when the import stops on an error."""
-        self._register(source, report, result, on_progress)
+        land) says how far it got, even when the import stops on an error. With ``workers``
+        (and a source that tells the households sharing a FIN apart), the households that
+        share no FIN are registered by the workers, the others then here."""
+        if workers is not None and hasattr(source, "households_apart"):
+            self._register_in_parallel(
+                cast(SharedFins, source), report, result, on_progress, workers
+            )
+        else:
+            self._register(source, report, result, on_progress)
         self.store.analyze()
         return result
+
+    def register_batch(self, batch: Batch) -> BatchOutcome:
+        """A worker's part: one batch registered, skipped or rejected, counted from the store.
+        An error stops the batch; what was committed before it is counted all the same."""
+        collected = _Collected()
+        result = ImportResult()
+        failure = None
+        try:
+            self._import_batch(batch, collected, result)
+        except Exception as exc:  # the parent stops the import and says so
+            failure = f"{type(exc).__name__} in a worker"
+        return BatchOutcome(
+            result.households_registered,
+            result.persons_registered,
+            result.households_already_registered,
+            result.rows_skipped,
+            collected.rejections,
+            failure,
+        )
+
+    def _register_in_parallel(
+        self,
+        source: SharedFins,
+        spool: Report,
+        result: ImportResult,
+        on_progress: Callable[[str, int, int], None] | None,
+        workers: Workers,
+    ) -> None:
+        total = source.household_count()
+        done = 0
+        failure: str | None = None
+
+        def batches() -> Iterator[Batch]:
+            nonlocal done
+            batch: Batch = []
+            for ref, count, household_rows in source.households_apart(contested=False):
+                if failure is not None:
+                    return
+                held = self._admissible(ref, count, household_rows, spool, result)
+                if held is None:
+                    done += 1
+                    continue
+                batch.append((ref, held))
+                if len(batch) >= self.batch_households:
+                    yield batch
+                    batch = []
+            if batch and failure is None:
+                yield batch
+
+        for batch, outcome in workers.run(batches()):
+            result.households_registered += outcome.households_registered
+            result.persons_registered += outcome.persons_registered
+            result.households_already_registered += outcome.households_already_registered
+            result.rows_skipped += outcome.rows_skipped
+            self._record(spool, result, outcome.rejections)
+            done += len(batch)
+            if outcome.failure is not None and failure is None:
+                failure = outcome.failure  # no more batches; those under way are counted
+            if on_progress:
+                on_progress("registering", done, total)
+        if failure is not None:
+            raise WorkerFailed(failure)
+        self._register_households(
+            source.households_apart(contested=True), total, done, spool, result, on_progress
+        )
 
     # --- households -----------------------------------------------------------------------
 
@@ -145,9 +282,19 @@ class HouseholdImport:
         on_progress: Callable[[str, int, int], None] | None,
     ) -> None:
         total = source.household_count()
-        done = 0
-        batch: list[tuple[str, list[Row]]] = []
-        for ref, count, household_rows in source.households():
+        self._register_households(source.households(), total, 0, spool, result, on_progress)
+
+    def _register_households(
+        self,
+        households: Iterator[tuple[str, int, Iterator[Row]]],
+        total: int,
+        done: int,
+        spool: Report,
+        result: ImportResult,
+        on_progress: Callable[[str, int, int], None] | None,
+    ) -> None:
+        batch: Batch = []
+        for ref, count, household_rows in households:
             done += 1
             held = self._admissible(ref, count, household_rows, spool, result)
             if held is None:
@@ -205,9 +352,7 @@ class HouseholdImport:
             return None
         return held
 
-    def _import_batch(
-        self, batch: list[tuple[str, list[Row]]], spool: Report, result: ImportResult
-    ) -> None:
+    def _import_batch(self, batch: Batch, spool: Report, result: ImportResult) -> None:
         """Validate a batch of households, skip those already registered, save the rest a
         chunk to a transaction, and count what the store holds."""
         context = CommandContext(self.actor, self.run_id, f"import:{batch[0][1][0].line}")

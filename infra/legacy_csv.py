@@ -28,7 +28,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from application.legacy_import import (
     EXIT_FILE_REFUSED,
@@ -40,7 +40,9 @@ from application.legacy_import import (
 )
 from application.legacy_rows import COLUMNS, Row
 from application.ports import EventStore
-from domain.base import Actor
+from domain.base import Actor, ValidationFailed
+from domain.registry import normalise_fin
+from infra.legacy_workers import ProcessWorkers, process_workers
 
 __all__ = [
     "EXIT_FILE_REFUSED",
@@ -68,6 +70,9 @@ MAX_CELL_CHARS = 4 * 1024
 """A cell longer than this rejects its row (the longest field is 500 characters); it also
 bounds how many lines a broken quote can swallow."""
 CR = b"\r"
+WORKERS_FROM_BYTES = 256 * 1024
+"""A smaller file is registered in this process: starting worker processes takes longer
+than its domain work (about 1,000 rows)."""
 MAX_REPORT_CELL = 200
 
 
@@ -183,14 +188,15 @@ def rows(stream: IO[bytes], encoding: str) -> tuple[list[str], Iterator[Row]]:
                 continue
             last = reader.line_num
             line, first = first, last + 1
-            if any(number in oversized for number in range(line, last + 1)):
+            if oversized and any(number in oversized for number in range(line, last + 1)):
                 yield from _malformed(
                     line, last, {}, f"the line is longer than {MAX_LINE_BYTES} bytes"
                 )
                 continue
-            if not any(cell.strip() for cell in cells):
+            stripped = [cell.strip() for cell in cells]
+            if not any(stripped):
                 continue  # a blank line (or one of empty cells) is no row
-            values = {name: cell.strip() for name, cell in zip(columns, cells, strict=False)}
+            values = dict(zip(columns, stripped, strict=False))
             if len(cells) != len(columns):
                 why = f"the row has {len(cells)} cells; the header has {len(columns)}"
                 yield from _malformed(line, last, values, why)
@@ -233,6 +239,7 @@ def _malformed(first: int, last: int, values: dict[str, str], reason: str) -> It
 # --- the spool: rows grouped by household in bounded memory -------------------------------
 
 SPOOL_PREFIX = "reintegration-import-"
+NO_VALUES = ("",) * len(COLUMNS)  # a column the file does not have is empty
 
 
 def remove_stale_spools() -> None:
@@ -260,7 +267,7 @@ class Spool:
         self.db.execute("PRAGMA synchronous = OFF")
         self.db.execute(
             "CREATE TABLE rows (household_ref TEXT NOT NULL, line INTEGER NOT NULL, "
-            "row_values BLOB NOT NULL, problem TEXT)"
+            "row_values BLOB NOT NULL, problem TEXT, fin TEXT)"
         )
         self.db.execute(
             "CREATE TABLE rejected (line INTEGER NOT NULL, household_ref TEXT NOT NULL, "
@@ -270,18 +277,19 @@ class Spool:
     def fill(self, found: Iterator[Row], on_row: Callable[[], None] | None = None) -> int:
         count = 0
         self.db.execute("BEGIN")
-        batch: list[tuple[str, int, bytes, str | None]] = []
+        batch: list[tuple[str, int, bytes, str | None, str | None]] = []
         for row in found:
             count += 1
-            cells = [row.values.get(column, "") for column in COLUMNS]
-            batch.append((row.ref, row.line, marshal.dumps(cells), row.problem))
+            cells = list(map(row.values.get, COLUMNS, NO_VALUES))
+            batch.append((row.ref, row.line, marshal.dumps(cells), row.problem, _fin(row)))
             if len(batch) >= 5000:
-                self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", batch)
+                self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", batch)
                 batch.clear()
                 if on_row is not None:
                     on_row()
-        self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", batch)
+        self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", batch)
         self.db.execute("CREATE INDEX rows_by_household ON rows (household_ref, line)")
+        self.shared_fins_known = False
         self.db.execute("COMMIT")
         return count
 
@@ -291,8 +299,27 @@ class Spool:
     def households(self) -> Iterator[tuple[str, int, Iterator[Row]]]:
         """Each household's ref, number of rows, and rows (streamed: a household of a
         million rows is never in memory)."""
+        return self._households("")
+
+    def households_apart(self, contested: bool) -> Iterator[tuple[str, int, Iterator[Row]]]:
+        """Like :meth:`households`, only the households that share a FIN with another
+        household of the file (``contested``), or only those that do not."""
+        if not self.shared_fins_known:
+            self.db.execute("CREATE TABLE contested (household_ref TEXT PRIMARY KEY) WITHOUT ROWID")
+            self.db.execute(
+                "INSERT INTO contested SELECT DISTINCT household_ref FROM rows WHERE fin IN "
+                "(SELECT fin FROM rows WHERE fin IS NOT NULL GROUP BY fin "
+                "HAVING min(household_ref) <> max(household_ref))"
+            )
+            self.shared_fins_known = True
+        return self._households(
+            f"WHERE household_ref {'' if contested else 'NOT '}IN (SELECT household_ref FROM contested)"
+        )
+
+    def _households(self, where: str) -> Iterator[tuple[str, int, Iterator[Row]]]:
         counts = self.db.execute(
-            "SELECT household_ref, count(*) FROM rows GROUP BY household_ref ORDER BY household_ref"
+            f"SELECT household_ref, count(*) FROM rows {where} "
+            "GROUP BY household_ref ORDER BY household_ref"
         )
         cursor = self.db.cursor()
         for ref, size in counts:
@@ -322,6 +349,15 @@ class Spool:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _fin(row: Row) -> str | None:
+    """The row's FIN as the store keys its person (None when it is no valid FIN: its household
+    is then rejected and claims no one)."""
+    try:
+        return normalise_fin(row.fin) if row.problem is None else None
+    except ValidationFailed:
+        return None
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -360,11 +396,22 @@ class LegacyImport:
     use case, and write the report of rejected rows in line order."""
 
     def __init__(
-        self, store: EventStore, actor: Actor, batch_households: int = 200, encoding: str = "utf-8"
+        self,
+        store: EventStore,
+        actor: Actor,
+        batch_households: int = 200,
+        encoding: str = "utf-8",
+        workers: int = 1,
+        worker_settings: Any = None,
     ) -> None:
+        """With ``workers`` > 1 and the ``worker_settings`` of the composition root (their
+        database URL resolved), that many processes register the batches (see
+        :mod:`infra.legacy_workers`); a file of a single batch is registered in this process."""
         if encoding.lower() not in ENCODINGS:
             raise FileRefused(f"unknown encoding {encoding!r}: utf-8, windows-1251 or windows-1254")
         self.importer = HouseholdImport(store, actor, batch_households)
+        self.workers = workers if worker_settings is not None else 1
+        self.worker_settings = worker_settings
         self.encoding = ENCODINGS[encoding.lower()]
         self.result = ImportResult()  # as far as the latest run got, even when it failed
 
@@ -380,6 +427,24 @@ class LegacyImport:
         result = self.result = ImportResult()
         size = path.stat().st_size
         remove_stale_spools()
+        workers = self._workers() if size >= WORKERS_FROM_BYTES else None
+        try:
+            if workers is not None:
+                workers.start()  # while the file is read
+            return self._run(path, size, result, on_progress, report, workers)
+        finally:
+            if workers is not None:
+                workers.close()
+
+    def _run(
+        self,
+        path: Path,
+        size: int,
+        result: ImportResult,
+        on_progress: Callable[[str, int, int], None] | None,
+        report: Path | None,
+        workers: ProcessWorkers | None,
+    ) -> ImportResult:
         with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as folder:
             spool = Spool(Path(folder))
             try:
@@ -397,9 +462,28 @@ class LegacyImport:
                 spool.close()  # refused while reading: nothing written, no report
                 raise
             try:
-                self.importer.register(spool, spool, result, on_progress)
+                if (
+                    workers is not None
+                    and spool.household_count() <= self.importer.batch_households
+                ):
+                    workers.close()  # a single batch: registered here
+                    workers = None
+                self.importer.register(spool, spool, result, on_progress, workers)
             finally:
                 if report is not None:
                     write_report(spool.rejections(), report)
                 spool.close()
         return result
+
+    def _workers(self) -> ProcessWorkers | None:
+        if self.workers < 2:
+            return None
+        importer = self.importer
+        return process_workers(
+            self.workers,
+            self.worker_settings,
+            importer.actor,
+            importer.batch_households,
+            importer.run_id,
+            importer.today,
+        )

@@ -4,6 +4,8 @@ registry loaded from a CSV export."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +29,10 @@ from domain.registry import NewMember, person_id_for
 
 persons_cli = typer.Typer(no_args_is_help=True, help="Registry: persons.")
 households_cli = typer.Typer(no_args_is_help=True, help="Registry: households (cases).")
+DEFAULT_IMPORT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+"""Processes of `import registry` by default: one per core (the event store's table lock
+orders the commits; each worker does the domain work of its batches)."""
+
 import_cli = typer.Typer(no_args_is_help=True, help="Load existing data.")
 
 
@@ -403,7 +409,13 @@ def import_registry(
     report: Annotated[
         Path | None, typer.Option(help="Where to write rejected rows (default FILE.rejected.csv)")
     ] = None,
-    batch: Annotated[int, typer.Option(min=1, max=5000, help="Households per transaction")] = 200,
+    batch: Annotated[int, typer.Option(min=1, max=5000, help="Households per batch")] = 200,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Processes registering batches in parallel (1: this process only)"
+        ),
+    ] = DEFAULT_IMPORT_WORKERS,
     encoding: Annotated[
         str,
         typer.Option(
@@ -425,6 +437,7 @@ def import_registry(
         TimeRemainingColumn,
     )
 
+    from application.legacy_import import WorkerFailed
     from infra.legacy_csv import EXIT_FILE_REFUSED, FileRefused, LegacyImport
 
     if not file.is_file():
@@ -435,7 +448,14 @@ def import_registry(
     importer = identified("operator", by)
     with running() as (container, _stop):
         try:
-            job = LegacyImport(container.store, importer, batch, encoding)
+            job = LegacyImport(
+                container.store,
+                importer,
+                batch,
+                encoding,
+                workers,
+                replace(container.settings, database_url=container.database_url),
+            )
         except FileRefused as exc:
             raise fail(str(exc), EXIT_FILE_REFUSED) from None
         with Progress(
@@ -458,8 +478,9 @@ def import_registry(
                 raise fail(f"{file}: {exc}; nothing was imported", EXIT_FILE_REFUSED) from None
             except Exception as exc:
                 partial = job.result
+                why = str(exc) if isinstance(exc, WorkerFailed) else type(exc).__name__
                 raise fail(
-                    f"the import stopped ({type(exc).__name__}) after {partial.households_registered} "
+                    f"the import stopped ({why}) after {partial.households_registered} "
                     f"households ({partial.persons_registered} persons) were registered; run it "
                     "again to finish (households already registered are skipped)",
                     1,
