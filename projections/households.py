@@ -350,6 +350,35 @@ def survey_started(cur: Cursor[Any], e: dict[str, Any]) -> None:
     )
 
 
+STARTS_AT_ONCE = """
+INSERT INTO rm_survey_responses
+SELECT DISTINCT ON (response_id) response_id, household_id, questionnaire_code,
+       questionnaire_version, 'started', started_at, NULL, version
+FROM jsonb_to_recordset(%s::jsonb) AS s(n int, response_id uuid, household_id uuid,
+     questionnaire_code text, questionnaire_version int, started_at timestamptz, version bigint)
+ORDER BY response_id, n
+ON CONFLICT DO NOTHING
+"""
+
+
+def surveys_started(cur: Cursor[Any], events: list[dict[str, Any]]) -> None:
+    """:func:`survey_started` for a run of events in one statement (the first of a response
+    inserts its row, as one at a time)."""
+    rows = [
+        {
+            "n": n,
+            "response_id": str(e["aggregate_id"]),
+            "household_id": str(e["household_id"]),
+            "questionnaire_code": e["questionnaire_code"],
+            "questionnaire_version": e["questionnaire_version"],
+            "started_at": e["occurred_at"].isoformat(),
+            "version": e["aggregate_version"],
+        }
+        for n, e in enumerate(events)
+    ]
+    cur.execute(STARTS_AT_ONCE, (json.dumps(rows),))
+
+
 def question_answered(cur: Cursor[Any], e: dict[str, Any]) -> None:
     cur.execute(
         _then(
@@ -471,6 +500,7 @@ HANDLERS = {
     "reintegration.surveys.SurveyCompleted": survey_completed,
 }
 BATCH_HANDLERS = {
+    "reintegration.surveys.SurveyStarted": surveys_started,
     "reintegration.surveys.SurveyQuestionAnswered": questions_answered,
     "reintegration.surveys.SurveyCompleted": surveys_completed,
 }

@@ -95,11 +95,9 @@ def streams(draw: st.DrawFn) -> list[bytes]:
 
 def view(conn: psycopg.Connection[Any], schema: str) -> tuple[list[Any], list[Any]]:
     conn.execute(f"SET search_path TO {schema}")
-    responses = conn.execute(
-        "SELECT response_id, status, completed_at, version FROM rm_survey_responses ORDER BY 1"
-    ).fetchall()
+    responses = conn.execute("SELECT * FROM rm_survey_responses ORDER BY response_id").fetchall()
     answers = conn.execute(
-        "SELECT response_id, question_id, value, answered_at FROM rm_survey_answers ORDER BY 1, 2"
+        "SELECT * FROM rm_survey_answers ORDER BY response_id, question_id"
     ).fetchall()
     return responses, answers
 
@@ -140,4 +138,7 @@ def test_a_batch_of_answers_skips_those_at_or_below_the_stored_version(database_
         again = [Delivery("t", 0, i, v) for i, v in enumerate(history[1:4])]  # q1=1 stale, q2=3
         runner.apply_all(cur, HOUSEHOLDS, again)
         _, answers = view(conn, schema)
-    assert [(a[1], a[2]) for a in answers] == [("q1", {"v": 2}), ("q2", {"v": 3})]
+    assert [(a[1], a[2]) for a in answers] == [
+        ("q1", {"v": 2}),
+        ("q2", {"v": 3}),
+    ]  # id, question, value
