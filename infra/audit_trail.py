@@ -17,7 +17,7 @@ from application.reports import AuditReport
 from infra import merkle, tamper_evidence, transparency_log
 from infra.config import AuditKey, ConfigurationError, Settings
 from infra.contract import Topics
-from infra.kafka import kafka_partitions, read_partition_batches, read_partitions
+from infra.kafka import kafka_partitions, read_partitions
 from infra.signed_note import ED25519, VerifierKey
 
 log = structlog.get_logger(__name__)
@@ -358,11 +358,12 @@ class AuditTrail:
     def stored_checkpoints(self) -> list[Any]:
         return tamper_evidence.stored_checkpoints(self.database_url)
 
-    def _kafka_attestations(self) -> tuple[list[Iterator[list[tuple[int, bytes]]]], list[Any]]:
-        """The signed checkpoints published to Kafka, and the links the event messages carry:
-        for each partition (each is in notification order), (notification id, link) in
-        batches, read from the headers alone (the messages are not decoded)."""
-        from infra.tamper_evidence import Checkpoint
+    def _kafka_attestations(self) -> tuple[Iterator[tuple[int, bytes]], list[Any]]:
+        """The signed checkpoints published to Kafka, and the links the event messages carry,
+        streamed in notification order: one reader per partition (each partition is in
+        notification order), merged."""
+        from infra.kafka import message_headers
+        from infra.tamper_evidence import Checkpoint, in_notification_order
 
         bootstrap = self.settings.kafka_bootstrap_servers or ""
         checkpoints = [
@@ -372,22 +373,12 @@ class AuditTrail:
             )
             for message in reader
         ]
-        readers = read_partition_batches(
-            bootstrap, kafka_partitions(bootstrap, self.topics.event_topics)
-        )
+        readers = read_partitions(bootstrap, kafka_partitions(bootstrap, self.topics.event_topics))
 
-        def carried(batches: Iterator[list[Any]]) -> Iterator[list[tuple[int, bytes]]]:
-            for batch in batches:
-                links = []
-                for message in batch:
-                    position = link = None
-                    for key, value in message.headers() or ():
-                        if key == "chain-hash":
-                            link = value
-                        elif key == "notification-id":
-                            position = value
-                    if link is not None and position is not None:
-                        links.append((int(position), bytes.fromhex(link.decode())))
-                yield links
+        def carried(messages: Iterator[Any]) -> Iterator[tuple[int, bytes]]:
+            for message in messages:
+                headers = message_headers(message)
+                if "chain-hash" in headers:
+                    yield int(headers["notification-id"]), bytes.fromhex(headers["chain-hash"])
 
-        return [carried(r) for r in readers], checkpoints
+        return in_notification_order([carried(r) for r in readers]), checkpoints

@@ -331,36 +331,12 @@ def walk(
         "ORDER BY 1"
     ).format(events=Identifier(events_table), chain=Identifier(chain_table))
     previous = GENESIS
-    head, tail = struct.Struct(">qqI"), struct.Struct(">I")
-    topics: dict[str, bytes] = {}  # a topic's bytes with their length before them
-    with conn.transaction(), conn.cursor(name="chain_walk", binary=True) as cur:
+    with conn.transaction(), conn.cursor(name="chain_walk") as cur:
         cur.itersize = batch
         cur.execute(statement)
-        while rows := cur.fetchmany(batch):
-            for position, originator_id, version, topic, state, stored in rows:
-                if state is None:
-                    yield position, None, bytes(stored) if stored is not None else None
-                    continue
-                oid = (
-                    originator_id.bytes
-                    if isinstance(originator_id, UUID)
-                    else str(originator_id).encode()
-                )
-                framed = topics.get(topic)
-                if framed is None:
-                    encoded = topic.encode()
-                    framed = topics[topic] = tail.pack(len(encoded)) + encoded
-                # link(), in one call of the hash over the same bytes
-                previous = hashlib.sha256(
-                    b"".join(
-                        (
-                            previous,
-                            head.pack(position, version, len(oid)),
-                            oid,
-                            framed,
-                            struct.pack(">Q", len(state)),
-                            state,
-                        )
-                    )
-                ).digest()
-                yield position, previous, bytes(stored) if stored is not None else None
+        for position, originator_id, version, topic, state, stored in cur:
+            if state is None:
+                yield position, None, bytes(stored) if stored is not None else None
+                continue
+            previous = link(previous, position, originator_id, version, topic, bytes(state))
+            yield position, previous, bytes(stored) if stored is not None else None

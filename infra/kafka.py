@@ -263,26 +263,6 @@ def read_partitions(
 
     Every partition's reader is connected and fetching before the first is read (one after
     the other would wait for each one's first fetch in turn); each keeps a small prefetch."""
-    return [
-        (message for batch in _read_to_end(consumer, timeout_s) for message in batch)
-        for consumer in _partition_consumers(bootstrap_servers, partitions, 8192)
-    ]
-
-
-def read_partition_batches(
-    bootstrap_servers: str, partitions: list[Any], timeout_s: float = 30
-) -> list[Iterator[list[Any]]]:
-    """As :func:`read_partitions`, in lists of up to 10,000 messages (for readers that take
-    messages in bulk), with a larger prefetch."""
-    return [
-        _read_to_end(consumer, timeout_s, 10_000)
-        for consumer in _partition_consumers(bootstrap_servers, partitions, 32768)
-    ]
-
-
-def _partition_consumers(
-    bootstrap_servers: str, partitions: list[Any], prefetch_kbytes: int
-) -> list[Any]:
     from confluent_kafka import Consumer, TopicPartition
 
     consumers = []
@@ -295,35 +275,30 @@ def _partition_consumers(
                     "enable.auto.commit": False,
                     "enable.partition.eof": True,
                     "isolation.level": "read_committed",
-                    "queued.max.messages.kbytes": prefetch_kbytes,
+                    "queued.max.messages.kbytes": 8192,
                     **CONSUMER_LIMITS,
                 },
             )
         )
         consumer.assign([TopicPartition(partition.topic, partition.partition, 0)])
         consumers.append(consumer)
-    return consumers
+    return [_read_to_end(consumer, timeout_s) for consumer in consumers]
 
 
-def _read_to_end(consumer: Any, timeout_s: float, at_most: int = 1000) -> Iterator[list[Any]]:
+def _read_to_end(consumer: Any, timeout_s: float) -> Iterator[Any]:
     try:
         while True:
             first = consumer.poll(timeout_s)  # then what has arrived: consume(n) alone waits
             if first is None:  # for n messages or the whole timeout
                 raise TimeoutError(f"Kafka did not answer within {timeout_s} s")
-            batch = [first, *consumer.consume(at_most - 1, 0)]
-            good = []
-            for message in batch:
+            for message in [first, *consumer.consume(999, 0)]:
                 error = message.error()
                 if error is None:
-                    good.append(message)
+                    yield message
                 elif error.code() == KafkaError._PARTITION_EOF:
-                    if good:
-                        yield good
                     return
                 else:
                     raise RuntimeError(str(error))
-            yield good
     finally:
         consumer.close()
 

@@ -20,6 +20,7 @@ module.
 from __future__ import annotations
 
 import base64
+import heapq
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -369,7 +370,7 @@ def verify(
     chain_table: str,
     keys: list[AuditKey],
     checkpoints: list[Checkpoint],
-    kafka_links: Iterable[Iterable[list[tuple[int, bytes]]]] | None,
+    kafka_links: Iterable[tuple[int, bytes]] | None,
     kafka_checkpoints: list[Checkpoint] | None,
     generated_by: str,
     max_age_s: float | None = None,
@@ -378,9 +379,9 @@ def verify(
 ) -> AuditReport:
     """Recompute the chain from the events and compare it with everything that attests to it.
 
-    ``kafka_links`` are, for each partition, (notification id, carried link) in notification
-    order, in batches: they are compared as the walk reaches each position, a window ahead of
-    it at most, so memory stays flat with the length of the log.
+    ``kafka_links`` are (notification id, carried link) in notification order (see
+    ``in_notification_order``): they are compared as the walk reaches each position, so nothing
+    is held per event and memory stays flat with the length of the log.
 
     With ``max_age_s``, the log must be vouched for: a validly signed checkpoint must exist,
     and when events follow the newest one, it must be no older than ``max_age_s`` (else the
@@ -395,7 +396,7 @@ def verify(
     all_checkpoints = list(checkpoints) + [
         c for c in (kafka_checkpoints or []) if c not in checkpoints
     ]
-    carried = _Carried(kafka_links or (), report)
+    carried = _Carried(iter(kafka_links or ()), report)
     wanted = {c.position for c in all_checkpoints}
     recomputed_at: dict[int, bytes] = {}
     vouched: list[Checkpoint] = []  # validly signed, and the log agrees with them
@@ -742,82 +743,32 @@ def _check_freshness(
 
 
 class _Carried:
-    """The links carried in Kafka, consumed in step with the walk over the log.
+    """The links carried in Kafka, consumed in step with the walk over the log."""
 
-    Each partition's links (in notification order) are taken in bulk into a window of the
-    positions just ahead of the walk, ``WINDOW`` at a time; the walk takes each position's
-    links out of it. A link left behind in the window once the walk has passed its position
-    names a position the log does not hold. Memory stays flat: the window holds the links of
-    at most ``WINDOW`` positions beyond the walk (and whatever one batch read ahead)."""
-
-    WINDOW = 20_000
-
-    def __init__(
-        self, partitions: Iterable[Iterable[list[tuple[int, bytes]]]], report: AuditReport
-    ) -> None:
-        self.partitions = [_PartitionLinks(iter(p)) for p in partitions]
+    def __init__(self, links: Iterator[tuple[int, bytes]], report: AuditReport) -> None:
+        self.links = links
         self.report = report
-        self.window: dict[int, list[bytes]] = {}
-        self.filled_to = 0  # every link of a position up to here is in the window (or taken)
+        self.pending: tuple[int, bytes] | None = next(links, None)
         self.count = 0
+        self.last = 0
         self.reported: set[str] = set()
 
     def up_to(self, position: int | None) -> list[bytes]:
         """The links Kafka carries for ``position``; any for an earlier position that the log
         does not hold are reported (``None``: up to the end)."""
-        if position is None:
-            self._passed(None)
-            self._fill(None)
-            self._passed(None)
-            return []
-        if position > self.filled_to:
-            self._passed(position)
-            self._fill(position + self.WINDOW)
-        return self.window.pop(position, [])
-
-    def _fill(self, up_to: int | None) -> None:
-        window = self.window
-        for partition in self.partitions:
-            last = partition.last
-            while True:
-                batch, at = partition.batch, partition.at
-                if at >= len(batch):
-                    if not partition.next_batch():
-                        break
-                    continue
-                end = len(batch)
-                while at < end:
-                    notification_id, link = batch[at]
-                    if up_to is not None and notification_id > up_to:
-                        break
-                    at += 1
-                    self.count += 1
-                    if notification_id < last:
-                        self._fail(
-                            notification_id, "Kafka holds this link out of notification order"
-                        )
-                        continue
-                    last = notification_id
-                    found = window.get(notification_id)
-                    if found is None:
-                        window[notification_id] = [link]
-                    else:
-                        found.append(link)
-                partition.at = at
-                if at < end:
-                    break
-            partition.last = last
-        if up_to is not None:
-            self.filled_to = up_to
-
-    def _passed(self, position: int | None) -> None:
-        """Links of positions the walk has passed (before ``position``) name positions the
-        log does not hold."""
-        behind = sorted(p for p in self.window if position is None or p < position)
-        for passed in behind:
-            del self.window[passed]
-        if behind:
-            self.missing(behind[0])
+        here: list[bytes] = []
+        while self.pending is not None and (position is None or self.pending[0] <= position):
+            notification_id, link = self.pending
+            self.count += 1
+            if notification_id < self.last:
+                self._fail(notification_id, "Kafka holds this link out of notification order")
+            elif notification_id == position:
+                here.append(link)
+            elif notification_id != self.last:
+                self.missing(notification_id)
+            self.last = max(self.last, notification_id)
+            self.pending = next(self.links, None)
+        return here
 
     def missing(self, position: int) -> None:
         self._fail(position, "published to Kafka but missing from the event store")
@@ -831,21 +782,12 @@ class _Carried:
             self.report.fail(position=position, problem=problem)
 
 
-class _PartitionLinks:
-    """One partition's links, batch by batch, and how far they were taken."""
-
-    def __init__(self, batches: Iterator[list[tuple[int, bytes]]]) -> None:
-        self.batches = batches
-        self.batch: list[tuple[int, bytes]] = []
-        self.at = 0
-        self.last = 0
-
-    def next_batch(self) -> bool:
-        for batch in self.batches:
-            self.batch, self.at = batch, 0
-            return True
-        self.batch, self.at = [], 0
-        return False
+def in_notification_order(
+    partitions: Iterable[Iterable[tuple[int, bytes]]],
+) -> Iterator[tuple[int, bytes]]:
+    """Merge the links of several partitions, each in notification order (the relay publishes
+    in that order), into one stream in notification order."""
+    return heapq.merge(*partitions, key=lambda pair: pair[0])
 
 
 # --- witnesses' cosignatures -------------------------------------------------------------------
