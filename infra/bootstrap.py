@@ -196,7 +196,6 @@ class Container:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             topics=self.topics,
             batch_size=self.settings.relay_batch_size,
-            encoders=self.settings.relay_encoders,
             prepare_schema=self.settings.manages_schema,
         )
 

@@ -65,9 +65,6 @@ class Settings:
     http_max_body_bytes: int = 1024 * 1024
     db_pool_size: int = 10
     relay_batch_size: int = 5000
-    relay_encoders: int | None = (
-        None  # processes encoding for the relay (None: one per core, at most 4; 0: none)
-    )
     projection_batch_size: int = 500
     kafka_group_instance_id: str | None = None
     metrics_port: int | None = None
@@ -155,7 +152,6 @@ class Settings:
             http_max_body_bytes=_positive_int(env, "HTTP_MAX_BODY_BYTES", 1024 * 1024),
             db_pool_size=_positive_int(env, "DB_POOL_SIZE", 10),
             relay_batch_size=_positive_int(env, "RELAY_BATCH_SIZE", 5000),
-            relay_encoders=_optional_count(env, "RELAY_ENCODERS"),
             projection_batch_size=_positive_int(env, "PROJECTION_BATCH_SIZE", 500),
             kafka_group_instance_id=env.get("KAFKA_GROUP_INSTANCE_ID") or None,
             audit_signing_key=env.get("AUDIT_SIGNING_KEY") or None,
@@ -483,16 +479,6 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ConfigurationError(f"{name} must be at least 1, not {value}")
     return value
-
-
-def _optional_count(env: Mapping[str, str], name: str) -> int | None:
-    """A whole number of zero or more, or None when not set."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise ConfigurationError(f"{name} must be a whole number of zero or more, not {raw!r}")
-    return int(raw)
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:

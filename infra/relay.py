@@ -18,14 +18,11 @@ in the event store, which remains the record.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, cast
 from uuid import UUID
 
@@ -57,7 +54,7 @@ COMMIT_TIMEOUT_S = 10
 """How long a batch may take to reach Kafka before the relay takes Kafka for lost (and starts
 again once it answers, from the position Kafka holds)."""
 
-Batch = tuple[Sequence[Notification], dict[int, bytes], list["Encoded | Withheld"]]
+Batch = tuple[Sequence[Notification], dict[int, bytes]]
 
 
 class Relay:
@@ -72,7 +69,6 @@ class Relay:
         batch_size: int = 1000,
         idle_wait_s: float = 0.5,
         prepare_schema: bool = True,
-        encoders: int | None = None,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -84,11 +80,6 @@ class Relay:
         self.prepare_schema = prepare_schema  # False: the owner role made its table
         self.published_position = 0
         self.ends: dict[tuple[str, int], int] = {}
-        # Decoding the stored JSON and encoding Avro is most of the relay's work: with
-        # ``encoders`` it is done by processes of their own, one batch ahead of the producer
-        # (None or 0: in this one, as measured fastest on a loaded 2-core machine).
-        self.encoders = encoders or 0
-        self.pool: ProcessPoolExecutor | None = None
 
     def run(self, stop: threading.Event) -> None:
         """Publish until ``stop`` is set. Raises when PostgreSQL or Kafka goes away (the
@@ -118,7 +109,6 @@ class Relay:
         with (
             psycopg.connect(self.database_url, autocommit=True) as listener,
             ThreadPoolExecutor(1, thread_name_prefix="relay-read") as reader,
-            self._encoder_pool() as self.pool,
         ):
             self.published = PublishedPositions(listener, self.recorder.events_table_name)
             if self.prepare_schema:
@@ -126,7 +116,7 @@ class Relay:
             listener.execute(f'LISTEN "{self.recorder.channel_name}"')
             ahead: Future[Batch] | None = None
             while not stop.is_set():
-                notifications, links, encoded = (
+                notifications, links = (
                     ahead.result() if ahead else self._read(self.published_position)
                 )
                 ahead = None
@@ -142,7 +132,7 @@ class Relay:
                 if len(notifications) == self.batch_size:
                     # A backlog: read the next batch while this one is encoded and committed.
                     ahead = reader.submit(self._read, notifications[-1].id)
-                self._publish(producer, notifications, links, encoded)
+                self._publish(producer, notifications, links)
                 self.published.record(self.published_position, self.ends)
         producer.flush(10)
         log.info("relay stopped", position=self.published_position)
@@ -154,47 +144,22 @@ class Relay:
             if key in self.ends:
                 self.ends[key] = max(self.ends[key], (message.offset() or 0) + 1)
 
-    def _encoder_pool(self) -> contextlib.AbstractContextManager[ProcessPoolExecutor | None]:
-        if self.encoders < 1:
-            return contextlib.nullcontext()
-        return ProcessPoolExecutor(
-            self.encoders,
-            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
-            initializer=_start_encoder,
-            initargs=(self.topics.prefix,),
-        )
-
     def _read(self, after: int) -> Batch:
-        """The next notifications after a position, with their chain links and messages."""
+        """The next notifications after a position, with their chain links."""
         notifications = self.recorder.select_notifications(
             start=after, limit=self.batch_size, inclusive_of_start=False
         )
         if not notifications:
-            return notifications, {}, []
-        links = self.recorder.chain_links(notifications[0].id, notifications[-1].id)
-        return notifications, links, self._encode(notifications)
-
-    def _encode(self, notifications: Sequence[Notification]) -> list[Encoded | Withheld]:
-        """Each notification as its message, in order (or why it cannot be one)."""
-        if self.pool is None:
-            return [encode_notification(self.mapper, self.topics, n) for n in notifications]
-        size = -(-len(notifications) // self.encoders)
-        chunks = [notifications[i : i + size] for i in range(0, len(notifications), size)]
-        return [m for chunk in self.pool.map(_encode_chunk, chunks) for m in chunk]
+            return notifications, {}
+        return notifications, self.recorder.chain_links(notifications[0].id, notifications[-1].id)
 
     def _publish(
-        self,
-        producer: Producer,
-        notifications: Sequence[Notification],
-        links: dict[int, bytes],
-        encoded: list[Encoded | Withheld],
+        self, producer: Producer, notifications: Sequence[Notification], links: dict[int, bytes]
     ) -> None:
         producer.begin_transaction()
-        for i, (notification, message) in enumerate(zip(notifications, encoded, strict=True)):
+        for i, notification in enumerate(notifications):
             try:
-                if isinstance(message, Withheld):
-                    raise Unpublishable(message.reason, message.error_class)
-                self._produce(producer, message, links.get(notification.id))
+                self._produce(producer, notification, links.get(notification.id))
             except Unpublishable as exc:
                 self._withhold(producer, notification, exc)
             if i % 500 == 499:
@@ -212,15 +177,25 @@ class Relay:
             metrics.RELAY_LAG.set(max(0, (self.recorder.max_notification_id() or 0) - last))
         log.debug("relay batch committed", events=len(notifications), position=last)
 
-    def _produce(self, producer: Producer, message: Encoded, link: bytes | None) -> None:
-        """One event's Avro message; :class:`Unpublishable` when Kafka does not take it."""
-        topic, key, value, headers = message
+    def _produce(self, producer: Producer, notification: Notification, link: bytes | None) -> None:
+        """One event as its Avro message; :class:`Unpublishable` when it cannot be one."""
+        try:
+            event = cast(CaseAggregate.Event, self.mapper.to_domain_event(notification))
+            schema_name, value = contract.encode(event)
+        except Exception as exc:  # it decoded and encoded when it was recorded: an old event
+            raise Unpublishable("cannot be encoded", exc) from exc
+        headers = contract.headers(schema_name, event, notification.id)
         if link is not None:
-            headers = [*headers, ("chain-hash", link.hex())]
+            headers["chain-hash"] = link.hex()
         full_since = None
         while True:
             try:
-                producer.produce(topic, key=key, value=value, headers=headers)
+                producer.produce(
+                    self.topics.for_event(event),
+                    key=str(event.partition_key).encode(),
+                    value=value,
+                    headers=list(headers.items()),  # str values: the client sends them as UTF-8
+                )
                 return
             except BufferError:  # the client's queue is full: let it send, then try again
                 full_since = full_since or time.monotonic()
@@ -230,8 +205,7 @@ class Relay:
             except KafkaException as exc:
                 if exc.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
                     raise Unpublishable(
-                        f"its message of {len(value):,} bytes is larger than Kafka accepts",
-                        type(exc).__name__,
+                        f"its message of {len(value):,} bytes is larger than Kafka accepts", exc
                     ) from exc
                 raise
 
@@ -265,56 +239,10 @@ class Unpublishable(Exception):
     """An event the relay cannot publish. The reason names no value of the event: it may hold
     personal data."""
 
-    def __init__(self, reason: str, error_class: str) -> None:
+    def __init__(self, reason: str, cause: BaseException) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.error_class = error_class
-
-
-Encoded = tuple[str, bytes, bytes, list[tuple[str, str | bytes | None]]]
-"""An event's message: topic, key, Avro value, headers (str values: sent as UTF-8)."""
-
-
-@dataclass(frozen=True)
-class Withheld:
-    """Why an event cannot be a message (it decoded and encoded when it was recorded: an old
-    event). Names no value of the event."""
-
-    reason: str
-    error_class: str
-
-
-def encode_notification(
-    mapper: Mapper[UUID], topics: Topics, notification: Notification
-) -> Encoded | Withheld:
-    """A stored event as its Avro single-object message, with the headers every message
-    carries but its chain link."""
-    try:
-        event = cast(CaseAggregate.Event, mapper.to_domain_event(notification))
-        schema_name, value = contract.encode(event)
-    except Exception as exc:
-        return Withheld("cannot be encoded", type(exc).__name__)
-    headers = contract.headers(schema_name, event, notification.id)
-    message_headers: list[tuple[str, str | bytes | None]] = list(headers.items())
-    return topics.for_event(event), str(event.partition_key).encode(), value, message_headers
-
-
-_encoder: tuple[Mapper[UUID], Topics] | None = None
-
-
-def _start_encoder(prefix: str) -> None:
-    """An encoder process: the application's mapper (the same transcodings; it needs no
-    database) and the topics."""
-    global _encoder
-    from application.store import in_memory
-
-    _encoder = (in_memory().mapper, Topics(prefix))
-
-
-def _encode_chunk(notifications: Sequence[Notification]) -> list[Encoded | Withheld]:
-    assert _encoder is not None
-    mapper, topics = _encoder
-    return [encode_notification(mapper, topics, n) for n in notifications]
+        self.error_class = type(cause).__name__
 
 
 def read_position(bootstrap_servers: str, position_topic: str, timeout_s: float = 30.0) -> int:
