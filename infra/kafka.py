@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException
@@ -19,6 +20,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from infra.contract import CONSUMER_FETCH_MAX_BYTES, MAX_MESSAGE_BYTES, Topics
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 def ensure_topics(
@@ -70,6 +72,79 @@ def ensure_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     _ensure_message_limit(admin, [t.topic for t in wanted if t.topic in existing])
+    wait_for_leaders(admin, [t.topic for t in wanted])
+
+
+LEADERS_TIMEOUT_S = 60.0
+
+
+def wait_for_leaders(
+    admin: AdminClient, topics: list[str], timeout_s: float = LEADERS_TIMEOUT_S
+) -> None:
+    """Until every partition of the topics has a leader in the cluster's metadata.
+
+    A topic just created exists before its partitions have leaders: a client that produces,
+    or asks a partition's end, in between is told ``NOT_LEADER_FOR_PARTITION`` (or
+    ``LEADER_NOT_AVAILABLE``). Raises :class:`TimeoutError` when some partition still has
+    none after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        waiting = _leaderless(admin, topics)
+        if not waiting:
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"no leader after {timeout_s:.0f} s for {len(waiting)} partitions, e.g. {waiting[0]}"
+            )
+        time.sleep(0.1)
+
+
+RETRIABLE_AT_START = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+
+
+def retrying(call: Callable[[], T], timeout_s: float = LEADERS_TIMEOUT_S) -> T:
+    """``call()``, again after a short pause while it fails with an error Kafka calls retriable
+    or one a partition gives while its leader is elected (its metadata may lag behind the
+    admin client's); the last error after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not (
+                isinstance(error, KafkaError)
+                and (error.retriable() or error.code() in RETRIABLE_AT_START)
+            ):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _leaderless(admin: AdminClient, topics: list[str]) -> list[str]:
+    try:
+        found = admin.list_topics(timeout=5).topics
+    except KafkaException:
+        return list(topics)  # no answer yet: ask again
+    waiting = []
+    for name in topics:
+        topic = found.get(name)
+        if topic is None or topic.error is not None or not topic.partitions:
+            waiting.append(name)
+            continue
+        waiting.extend(
+            f"{name}[{number}]"
+            for number, partition in sorted(topic.partitions.items())
+            if partition.error is not None or partition.leader < 0
+        )
+    return waiting
 
 
 def _ensure_message_limit(admin: AdminClient, names: list[str]) -> None:
@@ -171,8 +246,9 @@ def high_watermarks(bootstrap_servers: str, topics: list[str]) -> dict[tuple[str
         for topic in topics:
             metadata = consumer.list_topics(topic, timeout=10).topics[topic]
             for partition in metadata.partitions:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=10, cached=False
+                part = TopicPartition(topic, partition)
+                _, high = retrying(
+                    lambda part=part: consumer.get_watermark_offsets(part, timeout=10, cached=False)  # type: ignore[misc]
                 )
                 ends[(topic, partition)] = high
         return ends

@@ -17,7 +17,9 @@ from projections import eligibility, households, housing
 from projections.runner import EventStoreProjector, KafkaProjector, Projection
 
 PROJECTIONS = {
-    households.NAME: Projection(households.NAME, households.DDL, households.HANDLERS),
+    households.NAME: Projection(
+        households.NAME, households.DDL, households.HANDLERS, households.BATCH_HANDLERS
+    ),
     eligibility.NAME: Projection(eligibility.NAME, eligibility.DDL, eligibility.HANDLERS),
     housing.NAME: Projection(housing.NAME, housing.DDL, housing.HANDLERS),
 }

@@ -44,7 +44,7 @@ from domain.base import CaseAggregate
 from infra import contract, metrics
 from infra.chain import ChainedApplicationRecorder
 from infra.contract import Topics
-from infra.kafka import PRODUCER_LIMITS, client_config, high_watermarks
+from infra.kafka import PRODUCER_LIMITS, client_config, high_watermarks, retrying
 from infra.postgres import SCHEMA_XACT_LOCK
 from infra.resilience import KafkaUnavailable, KafkaWatch
 
@@ -263,8 +263,10 @@ def read_position(bootstrap_servers: str, position_topic: str, timeout_s: float 
         )
     )
     try:
-        low, high = consumer.get_watermark_offsets(
-            TopicPartition(position_topic, 0), timeout=timeout_s, cached=False
+        low, high = retrying(
+            lambda: consumer.get_watermark_offsets(
+                TopicPartition(position_topic, 0), timeout=timeout_s, cached=False
+            )
         )
         step = 8
         while high > low:

@@ -350,6 +350,35 @@ def survey_started(cur: Cursor[Any], e: dict[str, Any]) -> None:
     )
 
 
+STARTS_AT_ONCE = """
+INSERT INTO rm_survey_responses
+SELECT DISTINCT ON (response_id) response_id, household_id, questionnaire_code,
+       questionnaire_version, 'started', started_at, NULL, version
+FROM jsonb_to_recordset(%s::jsonb) AS s(n int, response_id uuid, household_id uuid,
+     questionnaire_code text, questionnaire_version int, started_at timestamptz, version bigint)
+ORDER BY response_id, n
+ON CONFLICT DO NOTHING
+"""
+
+
+def surveys_started(cur: Cursor[Any], events: list[dict[str, Any]]) -> None:
+    """:func:`survey_started` for a run of events in one statement (the first of a response
+    inserts its row, as one at a time)."""
+    rows = [
+        {
+            "n": n,
+            "response_id": str(e["aggregate_id"]),
+            "household_id": str(e["household_id"]),
+            "questionnaire_code": e["questionnaire_code"],
+            "questionnaire_version": e["questionnaire_version"],
+            "started_at": e["occurred_at"].isoformat(),
+            "version": e["aggregate_version"],
+        }
+        for n, e in enumerate(events)
+    ]
+    cur.execute(STARTS_AT_ONCE, (json.dumps(rows),))
+
+
 def question_answered(cur: Cursor[Any], e: dict[str, Any]) -> None:
     cur.execute(
         _then(
@@ -360,6 +389,75 @@ def question_answered(cur: Cursor[Any], e: dict[str, Any]) -> None:
         ),
         {**e, "answer": Jsonb(json.loads(e["value"]))},
     )
+
+
+ANSWERS_AT_ONCE = """
+WITH answered AS (
+    SELECT * FROM jsonb_to_recordset(%s::jsonb)
+        AS a(response_id uuid, question_id text, value text, answered_at timestamptz,
+             version bigint, after bigint)
+), applied AS (
+    SELECT a.* FROM answered a JOIN rm_survey_responses r USING (response_id)
+    WHERE a.version > r.version AND a.version > a.after
+), bumped AS (
+    UPDATE rm_survey_responses r SET version = m.version
+    FROM (SELECT response_id, max(version) AS version FROM applied GROUP BY response_id) m
+    WHERE r.response_id = m.response_id
+)
+INSERT INTO rm_survey_answers (response_id, question_id, value, answered_at)
+SELECT DISTINCT ON (response_id, question_id) response_id, question_id, value::jsonb, answered_at
+FROM applied ORDER BY response_id, question_id, version DESC
+ON CONFLICT (response_id, question_id) DO UPDATE SET value = excluded.value,
+    answered_at = excluded.answered_at
+"""
+
+
+def questions_answered(cur: Cursor[Any], events: list[dict[str, Any]]) -> None:
+    """:func:`question_answered` for a run of events in one statement. An event applies when
+    its version is above both the response's stored version and every version before it in
+    the run (``after``): exactly the events the guard lets through one at a time; of those, the
+    last answer to each question stays."""
+    highest: dict[Any, int] = {}
+    rows = []
+    for e in events:
+        before = highest.get(e["aggregate_id"], 0)
+        highest[e["aggregate_id"]] = max(before, e["aggregate_version"])
+        rows.append(
+            {
+                "response_id": str(e["aggregate_id"]),
+                "question_id": e["question_id"],
+                "value": e["value"],
+                "answered_at": e["occurred_at"].isoformat(),
+                "version": e["aggregate_version"],
+                "after": before,
+            }
+        )
+    cur.execute(ANSWERS_AT_ONCE, (json.dumps(rows),))
+
+
+COMPLETIONS_AT_ONCE = """
+UPDATE rm_survey_responses r SET version = c.version, status = 'completed',
+    completed_at = c.completed_at
+FROM (SELECT DISTINCT ON (response_id) * FROM jsonb_to_recordset(%s::jsonb)
+          AS c(response_id uuid, version bigint, completed_at timestamptz)
+      ORDER BY response_id, version DESC) c
+WHERE r.response_id = c.response_id AND r.version < c.version
+"""
+
+
+def surveys_completed(cur: Cursor[Any], events: list[dict[str, Any]]) -> None:
+    """:func:`survey_completed` for a run of events in one statement: each sets the same
+    columns, so of a response's events the one of the highest version decides (the guard
+    lets it through when it lets any through)."""
+    rows = [
+        {
+            "response_id": str(e["aggregate_id"]),
+            "version": e["aggregate_version"],
+            "completed_at": e["occurred_at"].isoformat(),
+        }
+        for e in events
+    ]
+    cur.execute(COMPLETIONS_AT_ONCE, (json.dumps(rows),))
 
 
 def answer_corrected(cur: Cursor[Any], e: dict[str, Any]) -> None:
@@ -400,4 +498,9 @@ HANDLERS = {
     "reintegration.surveys.SurveyQuestionAnswered": question_answered,
     "reintegration.surveys.SurveyAnswerCorrected": answer_corrected,
     "reintegration.surveys.SurveyCompleted": survey_completed,
+}
+BATCH_HANDLERS = {
+    "reintegration.surveys.SurveyStarted": surveys_started,
+    "reintegration.surveys.SurveyQuestionAnswered": questions_answered,
+    "reintegration.surveys.SurveyCompleted": surveys_completed,
 }

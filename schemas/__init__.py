@@ -142,6 +142,13 @@ def encode(schema_name: str, record: dict[str, Any]) -> bytes:
     return out.getvalue()
 
 
+def schema_name(message: bytes) -> str | None:
+    """The name of the schema a message was written with, read from its header alone (None
+    when the header is not one of a known schema: :func:`decode` says why)."""
+    found = _by_fingerprint().get(message[2:10]) if message[:2] == MARKER else None
+    return found.reader.name if found is not None else None
+
+
 def decode(message: bytes) -> tuple[Schema, dict[str, Any]]:
     """The reader schema and the record; messages written with an older schema of the same
     compatibility line are resolved to the current schema (new fields take their defaults)."""
