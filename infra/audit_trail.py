@@ -49,8 +49,10 @@ class AuditTrail:
         chain_table: str,
         topics: Topics,
         connection: Callable[[], AbstractContextManager[Any]] | None = None,
+        application: Any | None = None,
     ) -> None:
         self.settings = settings
+        self.application = application  # whose snapshots a verification recomputes
         self.database_url = database_url
         self.events_table = events_table
         self.chain_table = chain_table
@@ -167,13 +169,19 @@ class AuditTrail:
         )
 
     def verify(
-        self, generated_by: str, public_key: bytes | None = None, *, require_keys: bool = True
+        self,
+        generated_by: str,
+        public_key: bytes | None = None,
+        *,
+        require_keys: bool = True,
+        snapshots: bool = True,
     ) -> AuditReport:
         """Recompute the chain and compare it with the stored links, the checkpoints (database
         and Kafka) and the links carried in Kafka messages. ``public_key`` adds a key (the
         auditor's own copy of a published one). Raises :class:`ConfigurationError` without any
         key to check checkpoints with, unless ``require_keys`` is False (a case report: the
-        chain is checked, the signatures are said not to be)."""
+        chain is checked, the signatures are said not to be). ``snapshots``: every stored snapshot
+        is recomputed from its events too, and one that differs is a finding (ADR 17)."""
         keys = [AuditKey(public_key)] if public_key else []
         keys += self.public_keys()
         if not keys and require_keys:
@@ -199,6 +207,10 @@ class AuditTrail:
             witnessing=self.witness_policy() if require_keys else None,
         )
         self._check_timestamps(report)
+        if snapshots and self.application is not None:
+            from infra.snapshots import check_snapshots
+
+            check_snapshots(self.application, report)
         return report
 
     def _check_timestamps(self, report: AuditReport) -> None:

@@ -169,6 +169,7 @@ class Container:
             recorder.chain_table_name,
             self.topics,
             connection=lambda: self.read_pool.connection(),
+            application=self.application,
         )
 
     def ensure_topics(self) -> None:

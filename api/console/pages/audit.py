@@ -52,6 +52,7 @@ SUMMARY = {
     "witnessed tree size": N_("Tree size the witnesses cosigned"),
     "checkpoints timestamped (RFC 3161)": N_("Checkpoints with a timestamp (RFC 3161)"),
     "newest timestamp (RFC 3161)": N_("Newest timestamp (RFC 3161)"),
+    "snapshots checked": N_("Snapshots recomputed from their events"),
     "tables compared": N_("Tables compared"),
     "live lag": N_("Events the live projection has not applied yet"),
 }
