@@ -41,24 +41,28 @@ def container(database_url: str) -> Iterator[Container]:
 
 
 class RowsRead:
-    """Counts the rows the event store's and the snapshot store's recorders return."""
+    """Counts the rows the event store's and the snapshot store's recorders return, and the
+    event store port's own queries (one aggregate's snapshot and later events in one)."""
 
     def __init__(self, container: Container) -> None:
         self.rows = 0
+        self.queries = 0
         app = container.application
         assert app.snapshots is not None
         for recorder in (app.recorder, app.snapshots.recorder):
-            self._count(recorder)
+            self._count(recorder, "select_events")
+        self._count(container.store, "_rows")
 
-    def _count(self, recorder: Any) -> None:
-        select = recorder.select_events
+    def _count(self, reader: Any, method: str) -> None:
+        select = getattr(reader, method)
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             rows = select(*args, **kwargs)
+            self.queries += 1
             self.rows += len(rows)
             return rows
 
-        recorder.select_events = counted
+        setattr(reader, method, counted)
 
 
 def settlement_with_units(container: Container, units: int, batch: int = 1000) -> Settlement:
@@ -95,6 +99,21 @@ def test_a_settlement_with_thousands_of_unit_events_loads_reading_under_a_hundre
     full = project_aggregate(None, container.application.events.get(settlement_id(CODE)))
     assert vars(loaded) == vars(full)
     assert len(loaded.units) == 3007
+
+
+def test_one_aggregate_loads_in_one_query_with_or_without_a_snapshot(
+    container: Container,
+) -> None:
+    settlement_with_units(container, 120, batch=1)  # 128 events, the last snapshot at 100
+    register_households(container, 1)
+    (household_id,) = container.store.households()  # no snapshot
+    app = container.application
+    for aggregate_id in (settlement_id(CODE), household_id):
+        counter = RowsRead(container)
+        loaded = container.store.get(aggregate_id, "aggregate")
+        assert counter.queries == 1
+        assert counter.rows == (1 + 28 if aggregate_id == settlement_id(CODE) else loaded.version)
+        assert vars(loaded) == vars(project_aggregate(None, app.events.get(aggregate_id)))
 
 
 def test_a_command_on_a_long_settlement_saves_and_snapshots_as_it_goes(
