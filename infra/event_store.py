@@ -9,7 +9,9 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.application import project_aggregate
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composable, Identifier
 
 from application.ports import CaseEvent
@@ -43,6 +45,7 @@ class PostgresEventStore(LibraryEventStore):
                 "ORDER BY snapshot DESC, originator_version"
             ).format(snapshots=Identifier(snapshots.events_table_name), events=self.events)
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's reads
     def _rows(self, statement: Composable, params: tuple[Any, ...]) -> list[Any]:
         with self.recorder.datastore.get_connection() as conn, conn.cursor() as cur:
             cur.execute(statement, params)
@@ -83,14 +86,15 @@ class PostgresEventStore(LibraryEventStore):
         if self.find_statement is None:
             return super().find(aggregate_id)
         rows = self._rows(self.find_statement, (aggregate_id, aggregate_id))
-        aggregate = None
-        if rows and rows[0]["snapshot"]:
-            try:
-                aggregate = self._event(rows[0]).mutate(None)
-            except Exception as exc:  # a cache: replayed from its events instead (ADR 17)
-                log.warning("snapshot not used", error=type(exc).__name__)
-                return super().find(aggregate_id)
-            rows = rows[1:]
+        if not rows or not rows[0]["snapshot"]:
+            return self._replayed(None, rows)
+        try:
+            return self._replayed(self._event(rows[0]).mutate(None), rows[1:])
+        except Exception as exc:  # a cache: replayed from its events instead (ADR 17)
+            log.warning("snapshot not used", error=type(exc).__name__)
+        return project_aggregate(None, self.app.events.get(aggregate_id))
+
+    def _replayed(self, aggregate: Any, rows: list[Any]) -> Any:
         for row in rows:
             aggregate = self._event(row).mutate(aggregate)
         return aggregate
@@ -123,9 +127,22 @@ class PostgresEventStore(LibraryEventStore):
                 ).format(self.events),
                 (list(aggregates), [a.version for a in aggregates.values()]),
             )
+        snapshotted = set(aggregates)
+        unusable: set[UUID] = set()
         for row in rows:
             event = self._event(row)
-            aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
+            aggregate_id = event.originator_id
+            if aggregate_id in unusable:
+                continue
+            try:
+                aggregates[aggregate_id] = event.mutate(aggregates.get(aggregate_id))
+            except Exception as exc:  # a snapshot later events do not fit: see find()
+                if aggregate_id not in snapshotted:
+                    raise
+                log.warning("snapshot not used", error=type(exc).__name__)
+                unusable.add(aggregate_id)
+        for aggregate_id in unusable:
+            aggregates[aggregate_id] = project_aggregate(None, self.app.events.get(aggregate_id))
         return aggregates
 
     def _snapshots(self, ids: list[UUID]) -> dict[UUID, Any]:

@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Identifier
 
 from application.reports import AuditReport
 from application.store import ReintegrationApplication
+from infra.idempotency import CommandScopedDatastore
 
 BATCH = 500  # snapshots read per query while checking
 
@@ -36,7 +37,10 @@ class LogBoundSnapshotRecorder(PostgresAggregateRecorder):
         events_table_name: str = "stored_snapshots",
         log_table_name: str = "stored_events",
     ) -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
+        # Inside a keyed command, the snapshot is written in the command's transaction, as
+        # its events are: it is rolled back with them (ADR 17).
+        scoped: Any = CommandScopedDatastore(datastore)
+        super().__init__(scoped, events_table_name=events_table_name)
         self.log_table_name = log_table_name
         self.select_events_statement = SQL(
             "SELECT * FROM {schema}.{table} s WHERE originator_id = %s AND EXISTS ("

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Snapshot
@@ -23,6 +24,7 @@ from domain.housing import Settlement, settlement_id
 from domain.registry import Household
 from infra.bootstrap import Container
 from infra.config import Settings
+from infra.idempotency import KeyedCommand, recording
 from infra.snapshots import check_snapshots
 from tests.integration.conftest import register_households
 
@@ -151,10 +153,12 @@ def test_load_many_from_snapshots_equals_the_full_replay(container: Container) -
         assert vars(aggregate) == vars(full), aggregate_id
 
 
-def forge(container: Container, aggregate: Any, version: int, **changes: Any) -> None:
+def forge(
+    container: Container, aggregate: Any, version: int, without: str = "", **changes: Any
+) -> None:
     """A snapshot row as an insider with the application role could insert it."""
     state = {**vars(aggregate), **changes}
-    for private in ("_id", "_version", "_pending_events"):
+    for private in ("_id", "_version", "_pending_events", *filter(None, [without])):
         state.pop(private)
     forged = type(aggregate).Snapshot(
         originator_id=aggregate.id,
@@ -197,6 +201,46 @@ def test_a_snapshot_row_that_does_not_decode_is_passed_over_and_reported(
     assert [f["problem"] for f in report.findings] == ["snapshot unreadable"]
 
 
+def test_a_snapshot_that_later_events_do_not_fit_is_passed_over_on_load(
+    container: Container,
+) -> None:
+    settlement_with_units(container, 60, batch=1)  # 68 events, a snapshot at 50
+    app = container.application
+    settlement = container.store.get(settlement_id(CODE), "settlement")
+    # A readable row, backed by the log, whose state the next unit event cannot be applied to.
+    forge(container, settlement, settlement.version - 1, without="units")
+    full = project_aggregate(None, app.events.get(settlement_id(CODE)))
+    assert vars(container.store.get(settlement_id(CODE), "settlement")) == vars(full)
+    assert vars(container.store.load_many([settlement_id(CODE)])[settlement_id(CODE)]) == vars(full)
+
+
+def test_a_snapshot_taken_in_a_keyed_command_is_rolled_back_with_it(
+    container: Container,
+) -> None:
+    housing = container.services.housing
+    housing.register_settlement(CODE)
+    running = container.idempotency_keys.begin("snapshot-test:operator", "k-1", b"x" * 32)
+    assert isinstance(running, KeyedCommand)
+    try:
+        with recording(running):
+            for n in range(60):  # crosses version 50: a snapshot in the command's transaction
+                housing.register_units(
+                    CODE, [{"reference": f"GONE-{n}", "address": "x", "rooms": 1, "kind": "house"}]
+                )
+    finally:
+        running.abandon()
+    app = container.application
+    assert app.snapshots is not None
+    assert list(app.snapshots.get(settlement_id(CODE))) == []
+    for n in range(60):  # the same versions again, committed this time
+        housing.register_units(
+            CODE, [{"reference": f"KEPT-{n}", "address": "y", "rooms": 2, "kind": "house"}]
+        )
+    loaded = container.store.get(settlement_id(CODE), "settlement")
+    assert vars(loaded) == vars(project_aggregate(None, app.events.get(settlement_id(CODE))))
+    assert not any(u.reference.startswith("GONE") for u in loaded.units.values())
+
+
 def test_the_audit_reports_a_snapshot_whose_state_differs_from_its_events(
     container: Container,
 ) -> None:
@@ -223,3 +267,23 @@ def test_the_audit_reports_a_snapshot_whose_state_differs_from_its_events(
             "version": household.version,
         }
     ]
+
+
+def test_a_load_after_the_database_dropped_its_connections_is_retried(database_url: str) -> None:
+    container = Container(
+        Settings(database_url=database_url, kafka_bootstrap_servers="", db_pool_size=2)
+    )
+    try:
+        with acting_as(CONTEXT):
+            register_households(container, 1)
+        (household_id,) = container.store.households()
+        before = container.store.get(household_id, "household")
+        with psycopg.connect(database_url, autocommit=True) as admin:  # a restart, a failover
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
+            )
+        assert vars(container.store.get(household_id, "household")) == vars(before)
+    finally:
+        container.close()
