@@ -21,6 +21,18 @@ if "REINTEGRATION_ENV" not in os.environ:
     os.environ.setdefault("LOG_FORMAT", "json")
 
 
+@pytest.fixture
+def container(database_url: str) -> Iterator[Container]:
+    """The composition root on a fresh database, its read models created (modules whose tests
+    need other settings define their own)."""
+    c = Container(Settings(database_url=database_url))
+    c.projections.prepare()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
 @dataclass
 class Stack:
     """The composition root on a fresh database and fresh topics."""

@@ -4,28 +4,14 @@ previous reading (one query per kind of aggregate) held, links of the hash chain
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import date, timedelta
-
-import pytest
 
 from application.demo import document_household
 from application.shipped import shipped_rule_set
 from domain.base import acting_as
 from infra.bootstrap import Container
-from infra.config import Settings
 from tests.integration.test_eligibility import OPERATOR, SUPERVISOR, approved_v1, register
 from tests.unit.application.test_case_history_reads import PreviousAudit
-
-
-@pytest.fixture
-def container(database_url: str) -> Iterator[Container]:
-    c = Container(Settings(database_url=database_url))
-    c.projections.prepare()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def test_every_case_history_equals_the_previous_reading_links_included(

@@ -4,7 +4,6 @@ lifecycle, determinations that record what they used, re-runs, overrides and app
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import date, timedelta
 from uuid import UUID
 
@@ -17,23 +16,12 @@ from domain.eligibility import EligibilityStateError, NotPermitted
 from domain.registry import NewMember, RegisterHousehold
 from domain.rules import content_hash
 from infra.bootstrap import Container
-from infra.config import Settings
 from projections.queries import eligibility as views
 from tests.support import random_fin
 
 OPERATOR = CommandContext(Actor("op-aysel", "operator"), "corr", "cause")
 SUPERVISOR = CommandContext(Actor("sup-rauf", "supervisor"), "corr", "cause")
 SECOND_SUPERVISOR = CommandContext(Actor("sup-leyla", "supervisor"), "corr", "cause")
-
-
-@pytest.fixture
-def container(database_url: str) -> Iterator[Container]:
-    c = Container(Settings(database_url=database_url))
-    c.projections.prepare()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def register(container: Container, size: int = 4, origin: str = "ZAN-002") -> UUID:

@@ -4,7 +4,6 @@ nothing half-written (the others are saved, the household that raced is reported
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -18,16 +17,6 @@ from infra import eligibility_workers
 from infra.bootstrap import Container
 from infra.config import Settings
 from tests.integration.test_eligibility import OPERATOR, approved_v1, register
-
-
-@pytest.fixture
-def container(database_url: str) -> Iterator[Container]:
-    c = Container(Settings(database_url=database_url))
-    c.projections.prepare()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def documented(container: Container, sizes: list[int]) -> list[UUID]:

@@ -6,26 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
-
-import pytest
 
 from application.demo import document_household
 from domain.base import acting_as
 from infra.bootstrap import Container
-from infra.config import Settings
 from tests.integration.test_eligibility import OPERATOR, approved_v1, register
 from tests.support import ROOT
-
-
-@pytest.fixture
-def container(database_url: str) -> Iterator[Container]:
-    c = Container(Settings(database_url=database_url))
-    c.projections.prepare()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:

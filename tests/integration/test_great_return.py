@@ -4,7 +4,6 @@ read model and Kafka."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import date, timedelta
 from uuid import UUID
 
@@ -15,7 +14,6 @@ from domain.base import ValidationFailed, acting_as
 from domain.housing import HousingStateError, draw
 from domain.relocation import RelocationStateError
 from infra.bootstrap import Container
-from infra.config import Settings
 from projections.queries import housing as views
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_topic
@@ -26,16 +24,6 @@ from tests.support import ROOT, wait_until
 
 AGHALI = "ZAN-002"
 TODAY = date.today()
-
-
-@pytest.fixture
-def container(database_url: str) -> Iterator[Container]:
-    c = Container(Settings(database_url=database_url))
-    c.projections.prepare()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def eligible_families(container: Container, sizes: list[int]) -> list[UUID]:
