@@ -1,6 +1,10 @@
 """`reintegration persons ...` and `reintegration households ...`: the registry's commands
 (acting as an operator) and its read-model queries; `reintegration import registry`: the legacy
-registry loaded from a CSV export."""
+registry loaded from a CSV export.
+
+Kept whole: each command is a thin parse-call-print over the registry's use cases, and they
+share the same option helpers and output. The next split, when it grows, is the legacy import
+(its workers, progress and summary) into its own module."""
 
 from __future__ import annotations
 
