@@ -31,6 +31,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,22 @@ def household_body(rng: random.Random) -> dict[str, Any]:
             for i in range(size)
         ],
     }
+
+
+def threads_for(
+    loop: Callable[[int], None], clients: int, seconds: float, stop: threading.Event
+) -> float:
+    """Run ``loop(n)`` in ``clients`` threads for ``seconds``, then stop them: the seconds
+    taken, joins included."""
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started
 
 
 class Load:
@@ -133,15 +150,7 @@ class Load:
             self.errors += errors
 
     def run(self, seconds: float) -> dict[str, Any]:
-        threads = [threading.Thread(target=self._client, args=(n,)) for n in range(self.clients)]
-        started = time.perf_counter()
-        for t in threads:
-            t.start()
-        time.sleep(seconds)
-        self.stop.set()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - started
+        elapsed = threads_for(self._client, self.clients, seconds, self.stop)
         return {
             "clients": self.clients,
             "seconds": round(elapsed, 1),
@@ -183,15 +192,8 @@ def psycopg_ceiling(database_url: str, clients: int, seconds: float) -> dict[str
                     )
                 counts[n] += 1
 
-    threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    return {"rows_per_second": round(sum(counts) / (time.perf_counter() - started))}
+    elapsed = threads_for(loop, clients, seconds, stop)
+    return {"rows_per_second": round(sum(counts) / elapsed)}
 
 
 def store_ceiling(database_url: str, clients: int, seconds: float) -> dict[str, Any]:
@@ -221,15 +223,7 @@ def store_ceiling(database_url: str, clients: int, seconds: float) -> dict[str, 
             latencies[n].append((time.perf_counter() - started) * 1000)
             counts[n] += 1
 
-    threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
+    elapsed = threads_for(loop, clients, seconds, stop)
     app.close()
     every = [ms for mine in latencies for ms in mine]
     return {
