@@ -3,15 +3,21 @@
 Each apply function is idempotent: it writes the state the event describes, guarded by the
 aggregate version, so applying an event twice leaves the same rows.
 
-Kept whole: the one-at-a-time handlers and the batch handlers (runs of survey events in one
-statement) write the same rows under the same version guards, and a property test compares
-them; keeping them side by side keeps those guards in step. The next split, when it grows, is
-the people's handlers into their own module.
+Most of the log is written a run of events at a time, in one statement per run (the survey
+events; the registrations of households and people; IDP status grants, housing conditions and
+verified circumstances: nine events in ten), the others one at a time. Kept whole: both kinds
+write the same rows under the same version guards, and property tests compare them; keeping
+them side by side keeps those guards in step. The next split, when it grows, is the people's
+handlers into their own module.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
 from importlib.resources import files
 from typing import Any
 
@@ -19,51 +25,76 @@ from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
 from domain.text import fold
+from projections.runner import BatchHandler, Handler
 
 NAME = "households"
 DDL = files("projections").joinpath("households.sql").read_text(encoding="utf-8")
 
-UPSERT_HOUSEHOLD = """
-INSERT INTO rm_households (household_id, head_person_id, origin_settlement_code,
-                           origin_district_code, current_address, contact_phone, registered_at,
-                           registered_by, version, updated_at)
-VALUES (%(aggregate_id)s, %(head_person_id)s, %(origin_settlement_code)s,
-        split_part(%(origin_settlement_code)s, '-', 1), %(current_address)s, %(contact_phone)s,
-        %(occurred_at)s, %(actor_id)s, %(aggregate_version)s, %(occurred_at)s)
-ON CONFLICT (household_id) DO UPDATE SET
-    head_person_id = excluded.head_person_id,
-    origin_settlement_code = excluded.origin_settlement_code,
-    origin_district_code = excluded.origin_district_code,
-    current_address = excluded.current_address,
-    contact_phone = excluded.contact_phone,
-    version = excluded.version,
-    updated_at = excluded.updated_at
-WHERE rm_households.version < excluded.version
-"""
+# Registrations and the changes below are written a run of events at a time, in one statement
+# (one event is a run of one): of an aggregate's events in the run, the one of the highest
+# version is written, under the version guard, which is what applying them in turn leaves.
 
-UPSERT_MEMBER = """
+REGISTRATIONS_AT_ONCE = """
+WITH registered AS (
+    SELECT DISTINCT ON (aggregate_id) * FROM jsonb_to_recordset(%(households)s::jsonb)
+        AS h(aggregate_id uuid, aggregate_version bigint, head_person_id uuid,
+             origin_settlement_code text, current_address text, contact_phone text,
+             occurred_at timestamptz, actor_id text)
+    ORDER BY aggregate_id, aggregate_version DESC
+), applied AS (
+    INSERT INTO rm_households (household_id, head_person_id, origin_settlement_code,
+                               origin_district_code, current_address, contact_phone,
+                               registered_at, registered_by, version, updated_at)
+    SELECT aggregate_id, head_person_id, origin_settlement_code,
+           split_part(origin_settlement_code, '-', 1), current_address, contact_phone,
+           occurred_at, actor_id, aggregate_version, occurred_at
+    FROM registered
+    ON CONFLICT (household_id) DO UPDATE SET
+        head_person_id = excluded.head_person_id,
+        origin_settlement_code = excluded.origin_settlement_code,
+        origin_district_code = excluded.origin_district_code,
+        current_address = excluded.current_address,
+        contact_phone = excluded.contact_phone,
+        version = excluded.version,
+        updated_at = excluded.updated_at
+    WHERE rm_households.version < excluded.version
+    RETURNING household_id, version
+)
 INSERT INTO rm_household_members (household_id, person_id, fin, relationship, position)
-VALUES (%s, %s, %s, %s, %s)
+SELECT DISTINCT ON (m.household_id, m.person_id) m.household_id, m.person_id, m.fin,
+       m.relationship, m.position
+FROM jsonb_to_recordset(%(members)s::jsonb)
+    AS m(household_id uuid, version bigint, person_id uuid, fin text, relationship text,
+         position int)
+JOIN applied a ON a.household_id = m.household_id AND a.version = m.version
+ORDER BY m.household_id, m.person_id
 ON CONFLICT (household_id, person_id) DO UPDATE SET
     fin = excluded.fin, relationship = excluded.relationship, position = excluded.position
 """
 
-UPSERT_PERSON = """
-INSERT INTO rm_persons (person_id, fin, first_name, last_name, patronymic, birth_date, sex,
-                        household_id, idp_certificate_number, origin_settlement_code,
-                        registered_address, search_name, version)
-VALUES (%(aggregate_id)s, %(fin)s, %(first_name)s, %(last_name)s, %(patronymic)s, %(birth_date)s,
-        %(sex)s, %(household_id)s, %(idp_certificate_number)s, %(origin_settlement_code)s,
-        %(registered_address)s, %(search_name)s, %(aggregate_version)s)
-ON CONFLICT (person_id) DO UPDATE SET
-    fin = excluded.fin, first_name = excluded.first_name, last_name = excluded.last_name,
-    patronymic = excluded.patronymic, birth_date = excluded.birth_date, sex = excluded.sex,
-    household_id = excluded.household_id, idp_certificate_number = excluded.idp_certificate_number,
-    origin_settlement_code = excluded.origin_settlement_code,
-    registered_address = excluded.registered_address, search_name = excluded.search_name,
-    version = excluded.version
-WHERE rm_persons.version < excluded.version
-"""
+PERSON_COLUMNS = {  # rm_persons column (the event field of that name): its type
+    "fin": "text",
+    "first_name": "text",
+    "last_name": "text",
+    "patronymic": "text",
+    "birth_date": "date",
+    "sex": "text",
+    "household_id": "uuid",
+    "idp_certificate_number": "text",
+    "origin_settlement_code": "text",
+    "registered_address": "text",
+    "search_name": "text",
+}
+PERSONS_AT_ONCE = (
+    f"INSERT INTO rm_persons (person_id, {', '.join(PERSON_COLUMNS)}, version) "
+    f"SELECT DISTINCT ON (aggregate_id) aggregate_id, {', '.join(PERSON_COLUMNS)}, "
+    "aggregate_version FROM jsonb_to_recordset(%s::jsonb) AS p(aggregate_id uuid, "
+    f"{', '.join(f'{c} {t}' for c, t in PERSON_COLUMNS.items())}, aggregate_version bigint) "
+    "ORDER BY aggregate_id, aggregate_version DESC "
+    "ON CONFLICT (person_id) DO UPDATE SET "
+    f"{', '.join(f'{c} = excluded.{c}' for c in PERSON_COLUMNS)}, version = excluded.version "
+    "WHERE rm_persons.version < excluded.version"
+)
 
 SELECT_HOUSEHOLD = """
 SELECT household_id, head_person_id, origin_settlement_code, origin_district_code, current_address,
@@ -102,6 +133,17 @@ _GUARDED = {
 }
 
 
+def _among(column: str, field: str) -> str:
+    """The condition that ``column`` is one of the run's ``field`` values (a run's rows are the
+    parameter ``rows``). Joined by it, a table is read by its key however large the planner
+    takes the run to be: joined to the run's rows alone, a table it thinks small enough is read
+    whole (a hash join), which in a rebuild, while the tables grow, is most of the time."""
+    return (
+        f"{column} = ANY(ARRAY(SELECT (k->>'{field}')::uuid "
+        "FROM jsonb_array_elements(%(rows)s::jsonb) k))"
+    )
+
+
 def _guarded_update(table: str, sets: str = "") -> str:
     """Move the row to the event's aggregate version and make the event's change, in one
     statement; an event at or below the row's version (applied before) changes nothing."""
@@ -122,6 +164,50 @@ def _update(cur: Cursor[Any], e: dict[str, Any], table: str, sets: str) -> None:
     cur.execute(_guarded_update(table, sets), e)
 
 
+@dataclass(frozen=True)
+class GuardedChange:
+    """A run of events that set columns of their aggregate's row under the version guard, in
+    one statement. ``sets`` gives each column's value: the event field of that name, or an SQL
+    literal in quotes; ``types`` the fields' SQL types."""
+
+    table: str
+    sets: Mapping[str, str]
+    types: Mapping[str, str]
+
+    @cached_property
+    def _at_once(self) -> str:
+        key, always = _GUARDED[self.table]
+        columns = {
+            "aggregate_id": "uuid",
+            "aggregate_version": "bigint",
+            "occurred_at": "timestamptz",
+            **self.types,
+        }
+        sets = "".join(
+            f", {column} = {value if value.startswith(_LITERAL) else 'c.' + value}"
+            for column, value in self.sets.items()
+        )
+        return (
+            f"UPDATE {self.table} t SET version = c.aggregate_version"
+            f"{always.replace('%(occurred_at)s', 'c.occurred_at')}{sets} "
+            "FROM (SELECT DISTINCT ON (aggregate_id) * FROM jsonb_to_recordset(%(rows)s::jsonb) AS c("
+            f"{', '.join(f'{n} {t}' for n, t in columns.items())}) "
+            "ORDER BY aggregate_id, aggregate_version DESC) c "
+            f"WHERE t.{key} = c.aggregate_id AND t.version < c.aggregate_version "
+            f"AND {_among(f't.{key}', 'aggregate_id')}"
+        )
+
+    def __call__(self, cur: Cursor[Any], events: list[dict[str, Any]]) -> None:
+        """Every event of a run sets the same columns, so of an aggregate's events the one of
+        the highest version decides (the guard lets it through whenever it lets any through)."""
+        fields = ("aggregate_id", "aggregate_version", "occurred_at", *self.types)
+        rows = [{n: e[n] for n in fields} for e in events]
+        cur.execute(self._at_once, {"rows": json.dumps(rows, default=_iso)})
+
+
+_LITERAL = "'"
+
+
 def _then(table: str, statement: str) -> str:
     """``statement`` run only when the guard moved the row: it selects ``FROM bumped``."""
     return f"WITH bumped AS ({_guarded_update(table)} RETURNING 1) {statement}"
@@ -135,28 +221,66 @@ def _bump_person(cur: Cursor[Any], e: dict[str, Any]) -> bool:
     return _advance(cur, e, "rm_persons")
 
 
-def household_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    cur.execute(UPSERT_HOUSEHOLD, e)
-    cur.executemany(
-        UPSERT_MEMBER,
-        [
-            (e["aggregate_id"], m["person_id"], m["fin"], m["relationship"], i)
-            for i, m in enumerate(e["members"])
-        ],
+def households_registered(cur: Cursor[Any], events: list[dict[str, Any]]) -> None:
+    """A run of registrations: each household's row, and its members when the row was
+    written (a registration applied before leaves the members as later events left them)."""
+    households = [{n: e[n] for n in _REGISTRATION} for e in events]
+    members = [
+        {
+            "household_id": e["aggregate_id"],
+            "version": e["aggregate_version"],
+            "person_id": m["person_id"],
+            "fin": m["fin"],
+            "relationship": m["relationship"],
+            "position": i,
+        }
+        for e in events
+        for i, m in enumerate(e["members"])
+    ]
+    cur.execute(
+        REGISTRATIONS_AT_ONCE,
+        {
+            "households": json.dumps(households, default=_iso),
+            "members": json.dumps(members),
+        },
     )
 
 
-def person_registered(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    cur.execute(
-        UPSERT_PERSON,
+_REGISTRATION = (
+    "aggregate_id",
+    "aggregate_version",
+    "head_person_id",
+    "origin_settlement_code",
+    "current_address",
+    "contact_phone",
+    "occurred_at",
+    "actor_id",
+)
+
+
+def persons_registered(cur: Cursor[Any], events: list[dict[str, Any]]) -> None:
+    """A run of registrations of people, with the name they are searched by."""
+    rows = [
         {
             "idp_certificate_number": None,
             "origin_settlement_code": None,
             "registered_address": None,
-            **e,
+            **{n: e[n] for n in ("aggregate_id", "aggregate_version", *PERSON_COLUMNS) if n in e},
             "search_name": search_name(e["first_name"], e["last_name"], e["patronymic"]),
-        },
-    )
+        }
+        for e in events
+    ]
+    cur.execute(PERSONS_AT_ONCE, (json.dumps(rows, default=_iso),))
+
+
+def _iso(value: date) -> str:
+    """Dates and times in a run's JSON rows (uuids arrive as text)."""
+    return value.isoformat()
+
+
+def one(run: BatchHandler) -> Handler:
+    """A batch handler as the handler of one event: a run of one."""
+    return lambda cur, e: run(cur, [e])
 
 
 def member_added(cur: Cursor[Any], e: dict[str, Any]) -> None:
@@ -211,21 +335,26 @@ def members_split_off(cur: Cursor[Any], e: dict[str, Any]) -> None:
         )
 
 
-def housing_condition_recorded(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    _update(cur, e, "rm_households", ", housing_condition = %(condition)s")
-
-
-def circumstances_verified(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    _update(
-        cur,
-        e,
-        "rm_households",
-        ", living_at_registered_address = %(living_at_registered_address)s, "
-        "private_housing_after_displacement = %(private_housing_after_displacement)s, "
-        "sham_marriage_or_divorce = %(sham_marriage_or_divorce)s, "
-        "circumstances_verified_on = %(verified_on)s, "
-        "circumstances_document = %(document_reference)s",
-    )
+HOUSING_CONDITION_RECORDED = GuardedChange(
+    "rm_households", {"housing_condition": "condition"}, {"condition": "text"}
+)
+CIRCUMSTANCES_VERIFIED = GuardedChange(
+    "rm_households",
+    {
+        "living_at_registered_address": "living_at_registered_address",
+        "private_housing_after_displacement": "private_housing_after_displacement",
+        "sham_marriage_or_divorce": "sham_marriage_or_divorce",
+        "circumstances_verified_on": "verified_on",
+        "circumstances_document": "document_reference",
+    },
+    {
+        "living_at_registered_address": "boolean",
+        "private_housing_after_displacement": "boolean",
+        "sham_marriage_or_divorce": "boolean",
+        "verified_on": "date",
+        "document_reference": "text",
+    },
+)
 
 
 def vulnerability_recorded(cur: Cursor[Any], e: dict[str, Any]) -> None:
@@ -298,14 +427,15 @@ def _search_name_of(cur: Cursor[Any], person_id: Any) -> str:
     return search_name(row["first_name"], row["last_name"], row["patronymic"]) if row else ""
 
 
-def idp_status_granted(cur: Cursor[Any], e: dict[str, Any]) -> None:
-    _update(
-        cur,
-        e,
-        "rm_persons",
-        ", idp_status = 'active', idp_status_since = %(effective_date)s, "
-        "idp_certificate_number = %(certificate_number)s",
-    )
+IDP_STATUS_GRANTED = GuardedChange(
+    "rm_persons",
+    {
+        "idp_status": "'active'",
+        "idp_status_since": "effective_date",
+        "idp_certificate_number": "certificate_number",
+    },
+    {"effective_date": "date", "certificate_number": "text"},
+)
 
 
 def idp_status_ended(cur: Cursor[Any], e: dict[str, Any]) -> None:
@@ -396,18 +526,19 @@ def question_answered(cur: Cursor[Any], e: dict[str, Any]) -> None:
     )
 
 
-ANSWERS_AT_ONCE = """
+ANSWERS_AT_ONCE = f"""
 WITH answered AS (
-    SELECT * FROM jsonb_to_recordset(%s::jsonb)
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
         AS a(response_id uuid, question_id text, value text, answered_at timestamptz,
              version bigint, after bigint)
 ), applied AS (
     SELECT a.* FROM answered a JOIN rm_survey_responses r USING (response_id)
     WHERE a.version > r.version AND a.version > a.after
+        AND {_among("r.response_id", "response_id")}
 ), bumped AS (
     UPDATE rm_survey_responses r SET version = m.version
     FROM (SELECT response_id, max(version) AS version FROM applied GROUP BY response_id) m
-    WHERE r.response_id = m.response_id
+    WHERE r.response_id = m.response_id AND {_among("r.response_id", "response_id")}
 )
 INSERT INTO rm_survey_answers (response_id, question_id, value, answered_at)
 SELECT DISTINCT ON (response_id, question_id) response_id, question_id, value::jsonb, answered_at
@@ -437,16 +568,17 @@ def questions_answered(cur: Cursor[Any], events: list[dict[str, Any]]) -> None:
                 "after": before,
             }
         )
-    cur.execute(ANSWERS_AT_ONCE, (json.dumps(rows),))
+    cur.execute(ANSWERS_AT_ONCE, {"rows": json.dumps(rows)})
 
 
-COMPLETIONS_AT_ONCE = """
+COMPLETIONS_AT_ONCE = f"""
 UPDATE rm_survey_responses r SET version = c.version, status = 'completed',
     completed_at = c.completed_at
-FROM (SELECT DISTINCT ON (response_id) * FROM jsonb_to_recordset(%s::jsonb)
+FROM (SELECT DISTINCT ON (response_id) * FROM jsonb_to_recordset(%(rows)s::jsonb)
           AS c(response_id uuid, version bigint, completed_at timestamptz)
       ORDER BY response_id, version DESC) c
 WHERE r.response_id = c.response_id AND r.version < c.version
+    AND {_among("r.response_id", "response_id")}
 """
 
 
@@ -462,7 +594,7 @@ def surveys_completed(cur: Cursor[Any], events: list[dict[str, Any]]) -> None:
         }
         for e in events
     ]
-    cur.execute(COMPLETIONS_AT_ONCE, (json.dumps(rows),))
+    cur.execute(COMPLETIONS_AT_ONCE, {"rows": json.dumps(rows)})
 
 
 def answer_corrected(cur: Cursor[Any], e: dict[str, Any]) -> None:
@@ -482,18 +614,18 @@ def survey_completed(cur: Cursor[Any], e: dict[str, Any]) -> None:
 
 
 HANDLERS = {
-    "reintegration.registry.HouseholdRegistered": household_registered,
-    "reintegration.registry.PersonRegistered": person_registered,
+    "reintegration.registry.HouseholdRegistered": one(households_registered),
+    "reintegration.registry.PersonRegistered": one(persons_registered),
     "reintegration.registry.HouseholdMemberAdded": member_added,
     "reintegration.registry.HouseholdMemberRemoved": member_removed,
     "reintegration.registry.HouseholdHeadChanged": head_changed,
     "reintegration.registry.HouseholdMembersSplitOff": members_split_off,
-    "reintegration.registry.HousingConditionRecorded": housing_condition_recorded,
+    "reintegration.registry.HousingConditionRecorded": one(HOUSING_CONDITION_RECORDED),
     "reintegration.registry.VulnerabilityRecorded": vulnerability_recorded,
-    "reintegration.registry.HouseholdCircumstancesVerified": circumstances_verified,
+    "reintegration.registry.HouseholdCircumstancesVerified": one(CIRCUMSTANCES_VERIFIED),
     "reintegration.registry.VulnerabilityCleared": vulnerability_cleared,
     "reintegration.registry.PersonDetailCorrected": detail_corrected,
-    "reintegration.registry.IdpStatusGranted": idp_status_granted,
+    "reintegration.registry.IdpStatusGranted": one(IDP_STATUS_GRANTED),
     "reintegration.registry.IdpStatusEnded": idp_status_ended,
     "reintegration.registry.PersonDeathRecorded": death_recorded,
     "reintegration.registry.PersonMovedToHousehold": moved_to_household,
@@ -504,7 +636,12 @@ HANDLERS = {
     "reintegration.surveys.SurveyAnswerCorrected": answer_corrected,
     "reintegration.surveys.SurveyCompleted": survey_completed,
 }
-BATCH_HANDLERS = {
+BATCH_HANDLERS: dict[str, BatchHandler] = {
+    "reintegration.registry.HouseholdRegistered": households_registered,
+    "reintegration.registry.PersonRegistered": persons_registered,
+    "reintegration.registry.IdpStatusGranted": IDP_STATUS_GRANTED,
+    "reintegration.registry.HousingConditionRecorded": HOUSING_CONDITION_RECORDED,
+    "reintegration.registry.HouseholdCircumstancesVerified": CIRCUMSTANCES_VERIFIED,
     "reintegration.surveys.SurveyStarted": surveys_started,
     "reintegration.surveys.SurveyQuestionAnswered": questions_answered,
     "reintegration.surveys.SurveyCompleted": surveys_completed,

@@ -239,14 +239,25 @@ def advance_to_end(
             cur.execute(ADVANCE_OFFSET, (source, partition, end))
 
 
-def apply_one(cur: Cursor[Any], projection: Projection, delivery: Delivery) -> None:
+def _decode(projection: Projection, delivery: Delivery) -> tuple[str, dict[str, Any]] | None:
+    """The schema name and record of a message of a type the projection follows; None for a
+    known type it does not follow (not even decoded). Raises for a message that does not
+    decode. Uuids stay text: the handlers hand them to PostgreSQL as text."""
     value = delivery.value or b""
-    if schemas.schema_name(value) not in projection.handlers and schemas.schema_name(value):
-        return  # a known type this view does not follow: not even decoded
-    schema, record = schemas.decode(value)
-    handler = projection.handlers.get(schema.name)
-    if handler is not None:
-        handler(cur, record)
+    name = schemas.schema_name(value)
+    if name is not None and name not in projection.handlers:
+        return None
+    schema, record = schemas.decode(value, uuids_as_text=True)
+    return schema.name, record
+
+
+def apply_one(cur: Cursor[Any], projection: Projection, delivery: Delivery) -> None:
+    found = _decode(projection, delivery)
+    if found is not None:
+        name, record = found
+        handler = projection.handlers.get(name)
+        if handler is not None:
+            handler(cur, record)
 
 
 def apply_all(cur: Cursor[Any], projection: Projection, deliveries: Sequence[Delivery]) -> None:
@@ -261,29 +272,28 @@ def apply_all(cur: Cursor[Any], projection: Projection, deliveries: Sequence[Del
     batched = projection.batch_handlers
     runs: list[_Run] = []
     for delivery in deliveries:
-        value = delivery.value or b""
-        name = schemas.schema_name(value)
-        if name is not None and name not in projection.handlers:
-            continue  # a known type this view does not follow: not even decoded
-        schema, record = schemas.decode(value)
+        found = _decode(projection, delivery)
+        if found is None:
+            continue  # a known type this view does not follow
+        name, record = found
         aggregate = record.get("aggregate_id")
-        if schema.name in batched and aggregate is not None:
+        if name in batched and aggregate is not None:
             into = None
             for run in reversed(runs):
-                if run.name == schema.name:
+                if run.name == name:
                     into = run
                     break
                 if aggregate in run.aggregates:
                     break  # that aggregate's later event must stay after this one
             if into is None:
-                into = _Run(schema.name)
+                into = _Run(name)
                 runs.append(into)
             into.events.append(record)
             into.aggregates.add(aggregate)
             continue
         if runs and (aggregate is None or any(aggregate in run.aggregates for run in runs)):
             _apply_runs(cur, batched, runs)
-        handler = projection.handlers.get(schema.name)
+        handler = projection.handlers.get(name)
         if handler is not None:
             handler(cur, record)
     _apply_runs(cur, batched, runs)

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from datetime import date
+import json
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
+from fastavro.utils import generate_one
 
 import schemas
 from domain.base import Actor, CommandContext, acting_as
@@ -53,3 +57,72 @@ def test_a_message_with_an_unknown_fingerprint_is_refused() -> None:
 
 def test_every_mapped_event_type_has_a_schema_file() -> None:
     assert set(EVENT_SCHEMAS.values()) <= set(schemas.catalogue())
+
+
+def with_uuids(kind: Any, value: Any) -> Any:
+    """A record fastavro filled at random (its uuid fields hold random text), with uuids in
+    them."""
+    if isinstance(kind, list):  # a union: the branch the value took
+        branches = [k for k in kind if k != "null"]
+        return value if value is None or len(branches) != 1 else with_uuids(branches[0], value)
+    if not isinstance(kind, dict):
+        return value
+    if kind.get("logicalType") == "uuid":
+        return uuid.uuid4()
+    if isinstance(kind.get("type"), dict | list):
+        return with_uuids(kind["type"], value)
+    if kind.get("type") == "record":
+        return {f["name"]: with_uuids(f["type"], value[f["name"]]) for f in kind["fields"]}
+    if kind.get("type") == "array":
+        return [with_uuids(kind["items"], v) for v in value]
+    return value
+
+
+def test_uuids_read_as_text_are_the_canonical_text_of_the_uuids_read_as_objects() -> None:
+    for name, schema in schemas.catalogue().items():
+        if not any("uuid" in json.dumps(f["type"]) for f in schema.definition["fields"]):
+            continue
+        record = with_uuids(schema.definition, generate_one(schema.parsed))
+        as_objects = schemas.decode(schemas.encode(name, record))[1]
+        as_text = schemas.decode(schemas.encode(name, record), uuids_as_text=True)[1]
+        assert isinstance(as_text["event_id"], str)
+        assert json.loads(json.dumps(as_objects, default=str)) == json.loads(
+            json.dumps(as_text, default=str)
+        ), name
+
+
+def test_a_uuid_that_is_not_canonical_text_is_refused_naming_its_field() -> None:
+    message = schemas.encode(
+        "reintegration.surveys.SurveyCompleted",
+        {
+            "event_id": uuid.uuid4(),
+            "occurred_at": datetime(2026, 11, 1, tzinfo=UTC),
+            "actor_id": "a",
+            "actor_role": "operator",
+            "correlation_id": "c",
+            "causation_id": "c",
+            "aggregate_id": "NOT-A-UUID",
+            "aggregate_version": 2,
+            "case_id": uuid.uuid4(),
+            "household_id": uuid.uuid4(),
+            "answered": 1,
+        },
+    )
+    with pytest.raises(schemas.CorruptMessage, match="aggregate_id is not a uuid"):
+        schemas.decode(message, uuids_as_text=True)
+
+
+def test_a_uuid_deep_in_a_record_that_is_not_canonical_text_is_refused_naming_its_path() -> None:
+    name = "reintegration.housing.LotteryDrawn"
+    schema = schemas.catalogue()[name]
+    record = with_uuids(schema.definition, generate_one(schema.parsed))
+    record["assignments"] = [
+        {
+            "household_id": uuid.uuid4(),
+            "unit_id": "{" + str(uuid.uuid4()) + "}",
+            "rooms": 2,
+            "position": 1,
+        }
+    ]
+    with pytest.raises(schemas.CorruptMessage, match=r"assignments\[\]\.unit_id is not a uuid"):
+        schemas.decode(schemas.encode(name, record), uuids_as_text=True)
