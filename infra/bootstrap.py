@@ -186,13 +186,13 @@ class Container:
         )
 
     def relay(self) -> Any:
-        from infra.relay import Relay
+        from infra.relay import Relay, relay_mapper
 
         if not self.settings.kafka_bootstrap_servers:
             raise RuntimeError("the relay needs KAFKA_BOOTSTRAP_SERVERS")
         return Relay(
             recorder=self.application.recorder,  # type: ignore[arg-type]
-            mapper=self.application.mapper,
+            mapper=relay_mapper(self.application),
             database_url=self.database_url,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             topics=self.topics,

@@ -184,20 +184,57 @@ def schema_name_for(event: object) -> str:
 
 
 def to_record(event: Any) -> tuple[str, dict[str, Any]]:
-    """The schema name and the Avro record for a domain event."""
+    """The schema name and the Avro record for a domain event (its uuids as their text)."""
     name = schema_name_for(event)
-    return name, {key: _plain(read(event)) for key, read in _readers(name)}
+    return name, {key: read(event) for key, read in _readers(name)}
 
 
 @cache
 def _readers(schema_name: str) -> list[tuple[str, Callable[[Any], Any]]]:
-    """For each field of the schema, how to read it from the event (computed once per schema)."""
-    return [
-        (key, _ENVELOPE.get(key) or attrgetter(key))
-        for key in (
-            field["name"] for field in schemas.catalogue()[schema_name].definition["fields"]
-        )
-    ]
+    """For each field of the schema, how to read it from the event (computed once per schema):
+    a uuid as its text, a structure as plain values, anything else as it is."""
+    readers = []
+    for field in schemas.catalogue()[schema_name].definition["fields"]:
+        key, kind = field["name"], field["type"]
+        read = _ENVELOPE.get(key) or attrgetter(key)
+        if _is_uuid(kind):
+            readers.append((key, _as_text(read)))
+        elif _is_scalar(kind):
+            readers.append((key, read))
+        else:
+            readers.append((key, _as_plain(read)))
+    return readers
+
+
+def _as_text(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def text(event: Any) -> Any:
+        value = read(event)
+        return str(value) if type(value) is UUID else value  # None, or already its text
+
+    return text
+
+
+def _as_plain(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda event: _plain(read(event))
+
+
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+
+
+def _is_uuid(kind: Any) -> bool:
+    """A uuid, or a uuid or null."""
+    if isinstance(kind, list):
+        return all(k == "null" or _is_uuid(k) for k in kind) and "null" in kind
+    return isinstance(kind, dict) and kind.get("logicalType") == "uuid"
+
+
+def _is_scalar(kind: Any) -> bool:
+    """A primitive or logical type (or a union of them): its value needs no conversion."""
+    if isinstance(kind, list):
+        return all(_is_scalar(k) for k in kind)
+    if isinstance(kind, dict):
+        return kind.get("type") in _PRIMITIVES
+    return kind in _PRIMITIVES
 
 
 def encode(event: Any) -> tuple[str, bytes]:
@@ -209,7 +246,7 @@ def headers(schema_name: str, event: Any, notification_id: int) -> dict[str, str
     """The headers every event message carries."""
     return {
         "event-type": schema_name,
-        "event-id": str(event.event_id),
+        "event-id": str(event.event_id),  # free when it is text already, as in the relay
         "notification-id": str(notification_id),
         "correlation-id": event.correlation_id,
     }
