@@ -374,7 +374,6 @@ class AuditTrail:
         """The signed checkpoints published to Kafka, and the links the event messages carry,
         streamed in notification order: one reader per partition (each partition is in
         notification order), merged."""
-        from infra.kafka import message_headers
         from infra.tamper_evidence import Checkpoint, in_notification_order
 
         bootstrap = self.settings.kafka_bootstrap_servers or ""
@@ -388,9 +387,14 @@ class AuditTrail:
         readers = read_partitions(bootstrap, kafka_partitions(bootstrap, self.topics.event_topics))
 
         def carried(messages: Iterator[Any]) -> Iterator[tuple[int, bytes]]:
-            for message in messages:
-                headers = message_headers(message)
-                if "chain-hash" in headers:
-                    yield int(headers["notification-id"]), bytes.fromhex(headers["chain-hash"])
+            for message in messages:  # the two headers read where they are: one message in
+                position = link = None  # ten million is not worth a dict of all its headers
+                for key, value in message.headers() or ():
+                    if key == "chain-hash":
+                        link = value
+                    elif key == "notification-id":
+                        position = value
+                if link is not None:
+                    yield int(position or b""), bytes.fromhex(link.decode("ascii", "replace"))
 
         return in_notification_order([carried(r) for r in readers]), checkpoints

@@ -787,7 +787,7 @@ def in_notification_order(
 ) -> Iterator[tuple[int, bytes]]:
     """Merge the links of several partitions, each in notification order (the relay publishes
     in that order), into one stream in notification order."""
-    return heapq.merge(*partitions, key=lambda pair: pair[0])
+    return heapq.merge(*partitions)  # by notification id first: each pair has its own
 
 
 # --- witnesses' cosignatures -------------------------------------------------------------------
