@@ -5,6 +5,7 @@ auditor's cross-check of a read model against one rebuilt from the log."""
 from __future__ import annotations
 
 import threading
+from functools import cached_property
 from typing import Any
 
 from application.reports import AuditReport
@@ -12,6 +13,7 @@ from infra import contract
 from infra.config import Settings
 from infra.contract import Topics
 from infra.kafka import CONSUMER_GROUP, CONSUMER_LIMITS, PRODUCER_LIMITS, client_config
+from infra.relay import relay_mapper
 from infra.resilience import KafkaWatch
 from projections import eligibility, households, housing
 from projections.runner import EventStoreProjector, KafkaProjector, Projection
@@ -65,10 +67,15 @@ class ProjectionAdmin:
         for name in PROJECTIONS:
             self.projector(name).run(threading.Event(), until_caught_up=True)
 
+    @cached_property
+    def _mapper(self) -> Any:
+        return relay_mapper(self.application)
+
     def encode_notification(self, notification: Any) -> tuple[bytes, dict[str, str], bytes]:
         """A stored event as Kafka would carry it: Avro single-object bytes, the headers and the
-        message key (the relay's: the event's partition key, which orders a case's events)."""
-        event = self.application.mapper.to_domain_event(notification)
+        message key (the relay's: the event's partition key, which orders a case's events),
+        read as the relay reads it."""
+        event = self._mapper.to_domain_event(notification)
         schema_name, value = contract.encode(event)
         key = str(event.partition_key).encode()
         return value, contract.headers(schema_name, event, notification.id), key
