@@ -391,7 +391,7 @@ class AuditTrail:
                 position = link = None  # ten million is not worth a dict of all its headers
                 for key, value in message.headers() or ():
                     if key == "chain-hash":
-                        link = value
+                        link = value or b""  # an empty link is one that differs, not none
                     elif key == "notification-id":
                         position = value
                 if link is not None:

@@ -219,10 +219,14 @@ def _uuids_as_strings(node: Any) -> Any:
     return node
 
 
-def _uuid_check(node: Any, path: str) -> tuple[type, Check] | None:
-    """For a schema type that holds uuids: the Python type of its values and their check."""
+def _uuid_check(
+    node: Any, path: str, named: dict[str, Any] | None = None
+) -> tuple[type, Check] | None:
+    """For a schema type that holds uuids: the Python type of its values and their check.
+    ``named``: the named types defined so far, by full and short name (a field may name one)."""
+    named = {} if named is None else named
     if isinstance(node, list):  # a union: the branches a value of its type may be
-        branches = [b for b in (_uuid_check(n, path) for n in node) if b is not None]
+        branches = [b for b in (_uuid_check(n, path, named) for n in node) if b is not None]
         if not branches:
             return None
 
@@ -234,19 +238,30 @@ def _uuid_check(node: Any, path: str) -> tuple[type, Check] | None:
             return failed
 
         return object, union
+    if isinstance(node, str):
+        if node in _PRIMITIVES:
+            return None
+        if node not in named:  # recursive, or unknown: checked nowhere rather than wrongly
+            raise SchemaError(f"the uuid check cannot follow the named type {node!r}")
+        return _uuid_check(named[node], path, named)
     if not isinstance(node, dict):
         return None
     if node.get("logicalType") == "uuid":
         return str, lambda value: None if _CANONICAL_UUID.fullmatch(value) else path
     kind = node.get("type")
-    if isinstance(kind, dict | list):
-        return _uuid_check(kind, path)
+    if isinstance(kind, dict | list) or (isinstance(kind, str) and kind in named):
+        return _uuid_check(kind, path, named)
+    if kind in ("enum", "fixed"):
+        _define(node, named)
+        return None
     if kind == "record":
         fields = [
             (f["name"], found[1])
             for f in node["fields"]
-            if (found := _uuid_check(f["type"], f"{path}.{f['name']}".lstrip("."))) is not None
+            if (found := _uuid_check(f["type"], f"{path}.{f['name']}".lstrip("."), named))
+            is not None
         ]
+        _define(node, named)  # after its fields: a record that names itself is refused
         if not fields:
             return None
 
@@ -258,7 +273,7 @@ def _uuid_check(node: Any, path: str) -> tuple[type, Check] | None:
 
         return dict, record
     if kind in ("array", "map"):
-        inner = _uuid_check(node["items" if kind == "array" else "values"], f"{path}[]")
+        inner = _uuid_check(node["items" if kind == "array" else "values"], f"{path}[]", named)
         if inner is None:
             return None
         _, check = inner
@@ -271,3 +286,13 @@ def _uuid_check(node: Any, path: str) -> tuple[type, Check] | None:
 
         return list if kind == "array" else dict, each
     return None
+
+
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+
+
+def _define(node: dict[str, Any], named: dict[str, Any]) -> None:
+    name = node["name"]
+    namespace = node.get("namespace")
+    named[name.rsplit(".", 1)[-1]] = node
+    named[name if "." in name or not namespace else f"{namespace}.{name}"] = node

@@ -222,7 +222,8 @@ def person_history(person: uuid.UUID, household: uuid.UUID, steps: list[int]) ->
 
 def household_history(household: uuid.UUID, steps: list[int]) -> list[bytes]:
     """Registered with its two people, then each step: housing condition or circumstances
-    (batched), or a vulnerability recorded (one at a time)."""
+    (batched), a vulnerability recorded, or the second member leaving or coming back (one at a
+    time)."""
     members = PERSON_IDS[2 * HOUSEHOLD_IDS.index(household) :][:2]
     out = [
         registry_event(
@@ -240,6 +241,7 @@ def household_history(household: uuid.UUID, steps: list[int]) -> list[bytes]:
             contact_phone=None,
         )
     ]
+    present = True  # the second member
     for version, step in enumerate(steps, start=2):
         if step == 0:
             out.append(
@@ -267,7 +269,7 @@ def household_history(household: uuid.UUID, steps: list[int]) -> list[bytes]:
                     note=None,
                 )
             )
-        else:
+        elif step == 2:
             out.append(
                 registry_event(
                     "reintegration.registry.VulnerabilityRecorded",
@@ -279,6 +281,29 @@ def household_history(household: uuid.UUID, steps: list[int]) -> list[bytes]:
                     note=None,
                 )
             )
+        else:  # the second member leaves, or comes back
+            spouse = {"person_id": members[1], "reason": "family"}
+            present = not present
+            out.append(
+                registry_event(
+                    "reintegration.registry.HouseholdMemberAdded",
+                    household,
+                    version,
+                    household,
+                    fin=f"FIN{PERSON_IDS.index(members[1]):04d}",
+                    relationship="spouse",
+                    **spouse,
+                )
+                if present
+                else registry_event(
+                    "reintegration.registry.HouseholdMemberRemoved",
+                    household,
+                    version,
+                    household,
+                    note=None,
+                    **spouse,
+                )
+            )
     return out
 
 
@@ -287,9 +312,9 @@ def registry_streams(draw: st.DrawFn) -> list[bytes]:
     """Households and their people, each aggregate's events in order, interleaved; some
     delivered again later, some out of place."""
     steps = st.lists(st.integers(0, 2), max_size=5)
-    histories = [household_history(h, draw(steps)) for h in HOUSEHOLD_IDS] + [
-        person_history(p, HOUSEHOLD_IDS[i // 2], draw(steps)) for i, p in enumerate(PERSON_IDS)
-    ]
+    histories = [
+        household_history(h, draw(st.lists(st.integers(0, 3), max_size=6))) for h in HOUSEHOLD_IDS
+    ] + [person_history(p, HOUSEHOLD_IDS[i // 2], draw(steps)) for i, p in enumerate(PERSON_IDS)]
     stream: list[bytes] = []
     while any(histories):
         pick = draw(st.sampled_from([h for h in histories if h]))

@@ -126,3 +126,22 @@ def test_a_uuid_deep_in_a_record_that_is_not_canonical_text_is_refused_naming_it
     ]
     with pytest.raises(schemas.CorruptMessage, match=r"assignments\[\]\.unit_id is not a uuid"):
         schemas.decode(schemas.encode(name, record), uuids_as_text=True)
+
+
+def test_a_uuid_in_a_record_type_named_again_later_is_checked_too() -> None:
+    uuid_type = {"type": "string", "logicalType": "uuid"}
+    inner = {"type": "record", "name": "M", "fields": [{"name": "id", "type": uuid_type}]}
+    schema = {
+        "type": "record",
+        "name": "R",
+        "namespace": "t",
+        "fields": [{"name": "a", "type": inner}, {"name": "b", "type": ["null", "M"]}],
+    }
+    found = schemas._uuid_check(schema, "")
+    assert found is not None
+    check = found[1]
+    good = str(uuid.uuid4())
+    assert check({"a": {"id": good}, "b": None}) is None
+    assert check({"a": {"id": good}, "b": {"id": "bad"}}) == "b.id"
+    with pytest.raises(schemas.SchemaError):  # a type it cannot follow is refused, not skipped
+        schemas._uuid_check({**schema, "fields": [{"name": "c", "type": "Unknown"}]}, "")
