@@ -218,9 +218,6 @@ def _as_plain(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda event: _plain(read(event))
 
 
-_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
-
-
 def _is_uuid(kind: Any) -> bool:
     """A uuid, or a uuid or null."""
     if isinstance(kind, list):
@@ -233,8 +230,8 @@ def _is_scalar(kind: Any) -> bool:
     if isinstance(kind, list):
         return all(_is_scalar(k) for k in kind)
     if isinstance(kind, dict):
-        return kind.get("type") in _PRIMITIVES
-    return kind in _PRIMITIVES
+        return kind.get("type") in schemas.PRIMITIVES
+    return kind in schemas.PRIMITIVES
 
 
 def encode(event: Any) -> tuple[str, bytes]:

@@ -239,7 +239,7 @@ def _uuid_check(
 
         return object, union
     if isinstance(node, str):
-        if node in _PRIMITIVES:
+        if node in PRIMITIVES:
             return None
         if node not in named:  # recursive, or unknown: checked nowhere rather than wrongly
             raise SchemaError(f"the uuid check cannot follow the named type {node!r}")
@@ -288,7 +288,8 @@ def _uuid_check(
     return None
 
 
-_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+"""Avro's primitive type names."""
 
 
 def _define(node: dict[str, Any], named: dict[str, Any]) -> None:
