@@ -468,11 +468,15 @@ class Cluster:
 
 
 def _free_port_run(length: int) -> int:
-    """The first of ``length`` consecutive free ports."""
+    """The first of ``length`` consecutive free ports, below the kernel's ephemeral range: a
+    port there can be taken as an outgoing connection's source between this probe and the
+    broker's bind (it happened: node 2 could not bind its controller port)."""
+    import random
     import socket
 
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(50):
-        first = free_port()
+        first = random.randrange(10_000, low - length)
         taken = False
         for port in range(first, first + length):
             with socket.socket() as probe:
