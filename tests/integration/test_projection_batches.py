@@ -4,6 +4,8 @@ in turn: the same version guards, redeliveries and stale events included."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -109,6 +111,17 @@ def view(conn: psycopg.Connection[Any], schema: str) -> tuple[list[Any], list[An
 def test_runs_of_answers_applied_at_once_leave_the_rows_that_one_at_a_time_leaves(
     database_url: str, stream: list[bytes], chunk: int
 ) -> None:
+    with one_at_a_time_and_in_runs(database_url, stream, chunk) as (conn, one, many):
+        assert view(conn, many) == view(conn, one)
+        assert view(conn, one)[1] or not any(b"Answered" in m for m in stream)
+
+
+@contextmanager
+def one_at_a_time_and_in_runs(
+    database_url: str, stream: list[bytes], chunk: int
+) -> Iterator[tuple[psycopg.Connection[Any], str, str]]:
+    """The stream applied into two fresh schemas: one event at a time (the first), and in
+    poll batches of ``chunk`` messages in pipeline mode, as the runner does (the second)."""
     one, many = f"p1_{uuid.uuid4().hex[:8]}", f"pn_{uuid.uuid4().hex[:8]}"
     runner.prepare(database_url, HOUSEHOLDS, one)
     runner.prepare(database_url, HOUSEHOLDS, many)
@@ -122,8 +135,7 @@ def test_runs_of_answers_applied_at_once_leave_the_rows_that_one_at_a_time_leave
             with conn.transaction(), conn.cursor() as cur, conn.pipeline():
                 cur.execute(f"SET LOCAL search_path TO {many}")
                 runner.apply_all(cur, HOUSEHOLDS, deliveries[start : start + chunk])
-        assert view(conn, many) == view(conn, one)
-        assert view(conn, one)[1] or not any(b"Answered" in m for m in stream)
+        yield conn, one, many
 
 
 def test_a_batch_of_answers_skips_those_at_or_below_the_stored_version(database_url: str) -> None:
@@ -345,19 +357,7 @@ def registry_view(conn: psycopg.Connection[Any], schema: str) -> list[list[Any]]
 def test_runs_of_registrations_and_changes_applied_at_once_leave_the_rows_that_one_at_a_time_leaves(
     database_url: str, stream: list[bytes], chunk: int
 ) -> None:
-    one, many = f"p1_{uuid.uuid4().hex[:8]}", f"pn_{uuid.uuid4().hex[:8]}"
-    runner.prepare(database_url, HOUSEHOLDS, one)
-    runner.prepare(database_url, HOUSEHOLDS, many)
-    deliveries = [Delivery("t", 0, offset, value) for offset, value in enumerate(stream)]
-    with psycopg.connect(database_url) as conn:
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute(f"SET LOCAL search_path TO {one}")
-            for d in deliveries:
-                runner.apply_one(cur, HOUSEHOLDS, d)
-        for start in range(0, len(deliveries), chunk):  # poll batches, in pipeline mode
-            with conn.transaction(), conn.cursor() as cur, conn.pipeline():
-                cur.execute(f"SET LOCAL search_path TO {many}")
-                runner.apply_all(cur, HOUSEHOLDS, deliveries[start : start + chunk])
+    with one_at_a_time_and_in_runs(database_url, stream, chunk) as (conn, one, many):
         assert registry_view(conn, many) == registry_view(conn, one)
         households, members, persons, _ = registry_view(conn, one)
         assert len(households) == 2 and len(members) >= 2 and len(persons) == 4
