@@ -6,6 +6,7 @@ audit."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -267,6 +268,46 @@ def test_the_audit_reports_a_snapshot_whose_state_differs_from_its_events(
             "version": household.version,
         }
     ]
+
+
+def test_the_audit_reports_a_snapshot_whose_values_equal_its_events_only_across_types(
+    container: Container,
+) -> None:
+    # 1 == True and 0 == False in Python, but not to the rule engine: a forged 0 where the
+    # events say False is a different fact, and so is 3.0 where they say 3.
+    register_households(container, 1)
+    (household_id,) = container.store.households()
+    registry = container.services.registry
+    registry.verify_circumstances(household_id, True, False, False, date(2026, 1, 5), "VER-1", None)
+    household: Household = container.store.get(household_id, "household")
+    assert household.circumstances is not None
+    forged = {
+        **household.circumstances,
+        "living_at_registered_address": 1,
+        "private_housing_after_displacement": 0,
+    }
+    assert forged == household.circumstances
+    forge(container, household, household.version, circumstances=forged)
+    loaded = container.store.get(household_id, "household")
+    assert loaded.circumstances["living_at_registered_address"] is not True
+
+    report = AuditReport("chain verification", "test", "auditor")
+    check_snapshots(container.application, report)
+    assert report.findings == [
+        {
+            "problem": "snapshot differs from its events",
+            "aggregate_id": str(household_id),
+            "version": household.version,
+        }
+    ]
+
+
+def test_the_audit_passes_a_snapshot_taken_by_the_application(container: Container) -> None:
+    settlement_with_units(container, 2 * SNAPSHOT_INTERVAL + 5, batch=1)
+    report = AuditReport("chain verification", "test", "auditor")
+    check_snapshots(container.application, report)
+    assert report.ok, report.findings
+    assert report.summary["snapshots checked"] == 2
 
 
 def test_a_load_after_the_database_dropped_its_connections_is_retried(database_url: str) -> None:
