@@ -67,10 +67,40 @@ def wait_until(
         time.sleep(interval_s)
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports free on loopback now, for a server a test
+    starts. They are taken below the kernel's ephemeral range: a port there (what binding port
+    0 gives) can become an outgoing connection's source port between this probe and the
+    server's bind, and it did (a broker could not bind its controller port). No port is handed
+    out twice in one test run."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    low, high = 10_000, max(ephemeral, 20_000) - count
+    for _ in range(200):
+        first = low + secrets.randbelow(high - low)
+        run = range(first, first + count)
+        if not _HANDED_OUT.intersection(run) and all(_bindable(port) for port in run):
+            _HANDED_OUT.update(run)
+            return first
+    raise RuntimeError(f"no run of {count} free ports below {high + count}")
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def household_body(*fins: str, origin: str = "ZAN-002") -> dict[str, Any]:

@@ -31,6 +31,7 @@ from tests.support import (
     Service,
     create_database,
     free_port,
+    free_ports,
     household_body,
     random_fin,
     require_env,
@@ -454,7 +455,7 @@ class Cluster:
     """Three Kafka nodes of the test's own (infra/kafka/cluster.sh)."""
 
     def __init__(self, data: Path) -> None:
-        base = _free_port_run(6)
+        base = free_ports(6)
         self.env = {**os.environ, "KAFKA_CLUSTER_PORT": str(base), "KAFKA_CLUSTER_DIR": str(data)}
         self.bootstrap = ",".join(f"127.0.0.1:{base + 2 * n}" for n in range(3))
 
@@ -465,29 +466,6 @@ class Cluster:
             check=True,
             capture_output=True,
         )
-
-
-def _free_port_run(length: int) -> int:
-    """The first of ``length`` consecutive free ports, below the kernel's ephemeral range: a
-    port there can be taken as an outgoing connection's source between this probe and the
-    broker's bind (it happened: node 2 could not bind its controller port)."""
-    import random
-    import socket
-
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for _ in range(50):
-        first = random.randrange(10_000, low - length)
-        taken = False
-        for port in range(first, first + length):
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    taken = True
-                    break
-        if not taken:
-            return first
-    raise RuntimeError("no run of free ports")
 
 
 def test_a_three_broker_cluster_loses_a_broker_under_load_and_nothing_is_lost_or_repeated(
