@@ -72,22 +72,25 @@ _HANDED_OUT: set[int] = set()
 
 def free_ports(count: int) -> int:
     """The first of ``count`` consecutive ports free on loopback now, for a server a test
-    starts. They are taken below the kernel's ephemeral range: a port there (what binding port
-    0 gives) can become an outgoing connection's source port between this probe and the
+    starts. They are taken outside the kernel's ephemeral range: a port inside it (what binding
+    port 0 gives) can become an outgoing connection's source port between this probe and the
     server's bind, and it did (a broker could not bind its controller port). No port is handed
-    out twice in one test run."""
+    out twice by one test process."""
     try:
-        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral = 32768
-    low, high = 10_000, max(ephemeral, 20_000) - count
+        first, last = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        first, last = 32768, 60999
+    # Below the range when there is room there (the usual 32768), else above it.
+    low, high = (10_000, first - count) if first >= 20_000 else (last + 1, 65_536 - count)
+    if high - low < 1_000:
+        raise RuntimeError(f"no room for test servers outside the ephemeral ports {first}-{last}")
     for _ in range(200):
-        first = low + secrets.randbelow(high - low)
-        run = range(first, first + count)
+        start = low + secrets.randbelow(high - low)
+        run = range(start, start + count)
         if not _HANDED_OUT.intersection(run) and all(_bindable(port) for port in run):
             _HANDED_OUT.update(run)
-            return first
-    raise RuntimeError(f"no run of {count} free ports below {high + count}")
+            return start
+    raise RuntimeError(f"no run of {count} free ports between {low} and {high + count}")
 
 
 def free_port() -> int:
