@@ -154,6 +154,13 @@ def test_load_many_from_snapshots_equals_the_full_replay(container: Container) -
         assert vars(aggregate) == vars(full), aggregate_id
 
 
+def audited(container: Container) -> AuditReport:
+    """The snapshot part of ``audit verify`` over everything stored."""
+    report = AuditReport("chain verification", "test", "auditor")
+    check_snapshots(container.application, report)
+    return report
+
+
 def forge(
     container: Container,
     aggregate: Any,
@@ -203,8 +210,7 @@ def test_a_snapshot_row_that_does_not_decode_is_passed_over_and_reported(
     full = project_aggregate(None, app.events.get(household_id))
     assert vars(container.store.get(household_id, "household")) == vars(full)
     assert vars(container.store.load_many([household_id])[household_id]) == vars(full)
-    report = AuditReport("chain verification", "test", "auditor")
-    check_snapshots(app, report)
+    report = audited(container)
     assert [f["problem"] for f in report.findings] == ["snapshot unreadable"]
 
 
@@ -252,8 +258,7 @@ def test_the_audit_reports_a_snapshot_whose_state_differs_from_its_events(
     container: Container,
 ) -> None:
     settlement_with_units(container, 60, batch=60)
-    clean = AuditReport("chain verification", "test", "auditor")
-    check_snapshots(container.application, clean)
+    clean = audited(container)
     assert clean.ok and clean.summary["snapshots checked"] == 1
 
     registry = container.services.registry
@@ -264,8 +269,7 @@ def test_the_audit_reports_a_snapshot_whose_state_differs_from_its_events(
     forge(container, household, household.version, housing_condition="own_or_rented")
     assert container.store.get(household_id, "household").housing_condition == "own_or_rented"
 
-    report = AuditReport("chain verification", "test", "auditor")
-    check_snapshots(container.application, report)
+    report = audited(container)
     assert not report.ok
     assert report.findings == [
         {
@@ -297,8 +301,7 @@ def test_the_audit_reports_a_snapshot_whose_values_equal_its_events_only_across_
     loaded = container.store.get(household_id, "household")
     assert loaded.circumstances["living_at_registered_address"] is not True
 
-    report = AuditReport("chain verification", "test", "auditor")
-    check_snapshots(container.application, report)
+    report = audited(container)
     assert report.findings == [
         {
             "problem": "snapshot differs from its events",
@@ -326,8 +329,7 @@ def test_the_audit_reports_a_snapshot_row_of_another_kind_than_the_application_t
         vulnerabilities=[["disability", None]],
     )
 
-    report = AuditReport("chain verification", "test", "auditor")
-    check_snapshots(container.application, report)
+    report = audited(container)
     assert report.findings == [
         {
             "problem": "snapshot of a kind the application does not take",
@@ -339,8 +341,7 @@ def test_the_audit_reports_a_snapshot_row_of_another_kind_than_the_application_t
 
 def test_the_audit_passes_a_snapshot_taken_by_the_application(container: Container) -> None:
     settlement_with_units(container, 2 * SNAPSHOT_INTERVAL + 5, batch=1)
-    report = AuditReport("chain verification", "test", "auditor")
-    check_snapshots(container.application, report)
+    report = audited(container)
     assert report.ok, report.findings
     assert report.summary["snapshots checked"] == 2
 
