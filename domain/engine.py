@@ -71,6 +71,7 @@ class RuleEngine:
         self.language = language
         self.version = f"{ENGINE_VERSION}; {language.name}"
         self._compiled: dict[str, CompiledExpression] = {}
+        self._used: dict[str, tuple[str, ...]] = {}  # each expression's facts, in name order
         self.errors: list[FieldError] = []
         sources = [
             *(
@@ -105,6 +106,7 @@ class RuleEngine:
             self.errors.append(FieldError(where, f"refers to unknown facts: {', '.join(unknown)}"))
             return
         self._compiled[source] = compiled
+        self._used[source] = tuple(sorted(compiled.facts_used))
 
     def _dry_run(self, sources: list[tuple[str, str]]) -> None:
         """Evaluate every expression on the sample household (every fact known): a misspelt
@@ -200,7 +202,7 @@ class RuleEngine:
         self, criterion: Criterion, kind: str, facts: Mapping[str, Any]
     ) -> CriterionOutcome:
         compiled = self._compiled[criterion.expression]
-        used = sorted(compiled.facts_used)
+        used = self._used[criterion.expression]
         values = canonical_json({name: facts.get(name) for name in used})
         missing = [name for name in used if facts.get(name) is None]
         if missing:

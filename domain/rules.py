@@ -67,8 +67,13 @@ def sample_facts() -> dict[str, Any]:
     return {f.name: f.sample for f in FACT_SCHEMA}
 
 
+# One encoder for every call: ``json.dumps`` with these options builds a new one each time, and
+# a determination writes a dozen small documents (each criterion's inputs, the facts' hash).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(data)
 
 
 def content_hash(data: Any) -> str:
