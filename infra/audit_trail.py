@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg.sql import SQL, Identifier
 
 from application.reports import AuditReport
 from infra import merkle, tamper_evidence, transparency_log
@@ -58,6 +59,9 @@ class AuditTrail:
         self.chain_table = chain_table
         self.topics = topics
         self._pooled = connection
+        # From this many events on, a verification reads Kafka's links in a process of its own
+        # (about a second to start; on a shorter log, reading them here is quicker).
+        self.links_in_a_process_from = LINKS_IN_A_PROCESS_FROM
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
@@ -372,9 +376,9 @@ class AuditTrail:
 
     def _kafka_attestations(self) -> tuple[Iterator[tuple[int, bytes]], list[Any]]:
         """The signed checkpoints published to Kafka, and the links the event messages carry,
-        streamed in notification order: one reader per partition (each partition is in
-        notification order), merged."""
-        from infra.tamper_evidence import Checkpoint, in_notification_order
+        streamed in notification order (:func:`carried_links`); on a long log, by a process of
+        their own (:func:`links_read_in_another_process`)."""
+        from infra.tamper_evidence import Checkpoint
 
         bootstrap = self.settings.kafka_bootstrap_servers or ""
         checkpoints = [
@@ -384,17 +388,94 @@ class AuditTrail:
             )
             for message in reader
         ]
-        readers = read_partitions(bootstrap, kafka_partitions(bootstrap, self.topics.event_topics))
+        topics = self.topics.event_topics
+        with psycopg.connect(self.database_url) as conn:
+            row = conn.execute(
+                SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
+                    Identifier(self.events_table)
+                )
+            ).fetchone()
+        if row is not None and row[0] >= self.links_in_a_process_from:
+            return links_read_in_another_process(bootstrap, topics), checkpoints
+        return carried_links(bootstrap, topics), checkpoints
 
-        def carried(messages: Iterator[Any]) -> Iterator[tuple[int, bytes]]:
-            for message in messages:  # the two headers read where they are: one message in
-                position = link = None  # ten million is not worth a dict of all its headers
-                for key, value in message.headers() or ():
-                    if key == "chain-hash":
-                        link = value or b""  # an empty link is one that differs, not none
-                    elif key == "notification-id":
-                        position = value
-                if link is not None:
-                    yield int(position or b""), bytes.fromhex(link.decode("ascii", "replace"))
 
-        return in_notification_order([carried(r) for r in readers]), checkpoints
+def carried_links(bootstrap: str, topics: list[str]) -> Iterator[tuple[int, bytes]]:
+    """The links the event messages carry, in notification order: one reader per partition
+    (each partition is in notification order), merged."""
+    from infra.tamper_evidence import in_notification_order
+
+    def carried(messages: Iterator[Any]) -> Iterator[tuple[int, bytes]]:
+        for message in messages:  # the two headers read where they are: one message in
+            position = link = None  # ten million is not worth a dict of all its headers
+            for key, value in message.headers() or ():
+                if key == "chain-hash":
+                    link = value or b""  # an empty link is one that differs, not none
+                elif key == "notification-id":
+                    position = value
+            if link is not None:
+                yield int(position or b""), bytes.fromhex(link.decode("ascii", "replace"))
+
+    readers = read_partitions(bootstrap, kafka_partitions(bootstrap, topics))
+    return in_notification_order([carried(r) for r in readers])
+
+
+LINKS_IN_A_PROCESS_FROM = 200_000  # events
+LINKS_PER_BATCH = 5_000  # sent from the reading process at a time
+
+
+def links_read_in_another_process(bootstrap: str, topics: list[str]) -> Iterator[tuple[int, bytes]]:
+    """:func:`carried_links` read by a process of its own and handed over in batches, so
+    that reading Kafka (its client, each message's headers, the merge) runs beside the walk
+    over the log and its hashing instead of taking turns with them on one core: the same
+    pairs in the same order. The pipe between them holds a few batches: memory stays flat
+    however long the log. An error of the reader is raised here; a reader that dies is too.
+
+    The process is spawned, not forked: the caller holds a connection pool and its threads."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    reader = context.Process(
+        target=_send_links, args=(sender, bootstrap, topics), name="kafka-links", daemon=True
+    )
+    reader.start()
+    sender.close()  # the reader's end only: a reader that dies ends the pipe
+    try:
+        while True:
+            try:
+                batch = receiver.recv()
+            except EOFError:
+                raise RuntimeError(
+                    f"the process reading Kafka's links ended early (exit code {reader.exitcode})"
+                ) from None
+            if batch is None:
+                return
+            if isinstance(batch, BaseException):
+                raise batch
+            yield from batch
+    finally:
+        receiver.close()
+        if reader.is_alive():
+            reader.terminate()
+        reader.join()
+
+
+def _send_links(sender: Any, bootstrap: str, topics: list[str]) -> None:
+    """The reading process: batches of links, then None (the end), or the error it met."""
+    try:
+        batch: list[tuple[int, bytes]] = []
+        for pair in carried_links(bootstrap, topics):
+            batch.append(pair)
+            if len(batch) == LINKS_PER_BATCH:
+                sender.send(batch)
+                batch = []
+        sender.send(batch)
+        sender.send(None)
+    except Exception as exc:
+        try:
+            sender.send(exc)
+        except Exception:  # an error that does not pickle: its kind and message
+            sender.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    finally:
+        sender.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import os
 import subprocess
 import time
@@ -12,9 +13,15 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from confluent_kafka import Producer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from infra import tamper_evidence
+from infra.audit_trail import (
+    LINKS_IN_A_PROCESS_FROM,
+    carried_links,
+    links_read_in_another_process,
+)
 from infra.bootstrap import Container
 from infra.chain import GENESIS, link
 from infra.config import AuditKey, ConfigurationError
@@ -81,6 +88,27 @@ def first_break(stack: Stack) -> int | None:
     return report.summary["first broken position"]
 
 
+# Kafka's links are read here on a short log and by a process of their own on a long one
+# (infra/audit_trail.py): the tests that compare with them run both ways.
+READ_HERE, READ_BY_A_PROCESS = LINKS_IN_A_PROCESS_FROM, 0
+BOTH_WAYS = pytest.mark.parametrize(
+    "links_in_a_process_from",
+    [READ_HERE, READ_BY_A_PROCESS],
+    ids=["links read here", "links read by a process of their own"],
+)
+
+
+@pytest.fixture
+def links_in_a_process_from(audited: Stack) -> int:
+    return READ_HERE  # the log of these tests is short
+
+
+@pytest.fixture(autouse=True)
+def _links_read(audited: Stack, links_in_a_process_from: int) -> None:
+    audited.container.audit_trail.links_in_a_process_from = links_in_a_process_from
+
+
+@BOTH_WAYS
 def test_an_untouched_log_verifies_against_links_checkpoints_and_kafka(audited: Stack) -> None:
     report = audited.container.audit_trail.verify("test")
     assert report.ok, report.to_text()
@@ -106,6 +134,7 @@ def test_deleting_an_event_is_caught(audited: Stack) -> None:
     assert first_break(audited) == target
 
 
+@BOTH_WAYS
 def test_deleting_an_event_and_its_link_is_caught(audited: Stack) -> None:
     target = positions(audited)[5]
     sql(
@@ -134,6 +163,7 @@ def test_swapping_two_events_is_caught(audited: Stack) -> None:
     assert first_break(audited) == a
 
 
+@BOTH_WAYS
 def test_rewriting_the_stored_chain_to_hide_a_change_is_caught_by_checkpoints_and_kafka(
     audited: Stack,
 ) -> None:
@@ -150,6 +180,38 @@ def test_rewriting_the_stored_chain_to_hide_a_change_is_caught_by_checkpoints_an
     assert "differs from the link carried in Kafka" in problems
     assert any("signed checkpoint" in p for p in problems)
     assert report.summary["first broken position"] == target
+
+
+def test_a_process_of_their_own_reads_the_same_links_in_the_same_order_and_is_gone_after(
+    audited: Stack,
+) -> None:
+    bootstrap, topics = audited.settings.kafka_bootstrap_servers or "", audited.container.topics
+    links = links_read_in_another_process(bootstrap, topics.event_topics)
+    first = next(links)
+    assert [p.name for p in multiprocessing.active_children()] == ["kafka-links"]
+    read_there = [first, *links]
+    assert read_there == list(carried_links(bootstrap, topics.event_topics))
+    assert [position for position, _ in read_there] == positions(audited)
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize("links_in_a_process_from", [READ_BY_A_PROCESS])
+def test_what_stops_the_process_reading_kafka_stops_the_verification_with_its_error(
+    audited: Stack,
+) -> None:
+    """A message whose position cannot be read: the reading process's error is the
+    verification's, as when the links are read here, and the process is gone after it."""
+    producer = Producer({"bootstrap.servers": audited.settings.kafka_bootstrap_servers})
+    producer.produce(
+        audited.container.topics.event_topics[0],
+        key=b"unreadable",
+        value=b"{}",
+        headers={"chain-hash": b"00", "notification-id": b"not a number"},
+    )
+    assert producer.flush(10) == 0
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        audited.container.audit_trail.verify("test")
+    assert not [p for p in multiprocessing.active_children() if p.name == "kafka-links"]
 
 
 def test_a_checkpoint_signed_with_another_key_is_refused(audited: Stack) -> None:
