@@ -9,8 +9,21 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from typing import TextIO, cast
 
 import structlog
+
+
+class _StandardError:
+    """Standard error as it is when a line is written, not as it was when logging was set up:
+    whatever replaces ``sys.stderr`` later (a test harness capturing a test's output) gets the
+    lines written after."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(log_format: str = "json", level: str = "info") -> None:
@@ -30,11 +43,11 @@ def configure_logging(log_format: str = "json", level: str = "info") -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _StandardError())),
         cache_logger_on_first_use=True,
     )
     # Route the standard library's records (uvicorn, eventsourcing) through the same renderer.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_StandardError())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=renderer,

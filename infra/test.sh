@@ -26,4 +26,18 @@ export REQUIRE_BROWSER=1  # the console's browser tests fail, never skip, withou
 export TEST_ARTIFACTS="$data/artifacts"  # screenshots of the browser tests
 echo "PostgreSQL: $DATABASE_URL   Kafka: $KAFKA_BOOTSTRAP_SERVERS" >&2
 
-"$root/.venv/bin/pytest" "$@"
+# Two workers, one per core (pytest-xdist), each test file on one of them (its fixtures are
+# set up once); then the tests marked `alone` (the Schemathesis fuzzing: on xdist's workers its
+# generated cases share a name and the scheduler runs one of each) in a run of their own.
+# pytest's exit code 5 is "no test selected" (PYTEST_ARGS selected none in that part).
+set +e
+"$root/.venv/bin/pytest" -n 2 --dist loadfile --part shared "$@"
+shared=$?
+"$root/.venv/bin/pytest" -p no:xdist --part alone "$@"
+alone=$?
+set -e
+if [ "$shared" -eq 5 ] && [ "$alone" -eq 5 ]; then exit 5; fi
+for status in "$shared" "$alone"; do
+  if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then exit "$status"; fi
+done
+exit 0

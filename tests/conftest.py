@@ -10,6 +10,26 @@ from tests.support import create_database, require_env
 from tests.support_tsa import LocalTSA, make_authority, serving
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--part",
+        choices=["all", "shared", "alone"],
+        default="all",
+        help="shared: every test but those marked `alone`; alone: only those (infra/test.sh "
+        "runs the shared part on two pytest-xdist workers, then the other on its own)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    part = config.getoption("part")
+    if part == "all":
+        return
+    wanted = [i for i in items if (i.get_closest_marker("alone") is not None) == (part == "alone")]
+    if len(wanted) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in wanted])
+        items[:] = wanted
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str:
     return require_env("DATABASE_URL")

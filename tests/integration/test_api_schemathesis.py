@@ -42,6 +42,10 @@ CHECKS = [
 ]
 
 
+# Its cases run in a pytest run of their own (infra/test.sh): on pytest-xdist's workers the
+# cases Schemathesis generates share a name, and the scheduler runs one of each name.
+pytestmark = pytest.mark.alone
+
 # The app is built when the module is imported (Schemathesis reads its OpenAPI document to
 # generate the tests); it connects to its database only at the first request, and the
 # module's first fixture creates that database.
@@ -60,6 +64,8 @@ _app = create_app(_container, {token: actor for token, actor in TOKENS.values()}
 def container(server_url: str) -> Iterator[Container]:
     """The service's composition root on a fresh database, without Kafka: the read models are
     rebuilt from the event store's log at the end."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.fail("run without pytest-xdist (-n): its scheduler drops most generated cases")
     create_database(server_url, _DATABASE)
     _container.projections.prepare()  # as `reintegration api` and `serve` do at start
     try:
