@@ -197,19 +197,24 @@ class AuditTrail:
         kafka_links = kafka_checkpoints = None
         if self.settings.kafka_bootstrap_servers:
             kafka_links, kafka_checkpoints = self._kafka_attestations()
-        report = tamper_evidence.verify(
-            self.database_url,
-            self.events_table,
-            self.chain_table,
-            keys,
-            tamper_evidence.stored_checkpoints(self.database_url),
-            kafka_links,
-            kafka_checkpoints,
-            generated_by,
-            self.settings.audit_checkpoint_max_age_s if require_keys else None,
-            origin=self.settings.audit_log_origin,
-            witnessing=self.witness_policy() if require_keys else None,
-        )
+        try:
+            report = tamper_evidence.verify(
+                self.database_url,
+                self.events_table,
+                self.chain_table,
+                keys,
+                tamper_evidence.stored_checkpoints(self.database_url),
+                kafka_links,
+                kafka_checkpoints,
+                generated_by,
+                self.settings.audit_checkpoint_max_age_s if require_keys else None,
+                origin=self.settings.audit_log_origin,
+                witnessing=self.witness_policy() if require_keys else None,
+            )
+        finally:
+            close = getattr(kafka_links, "close", None)
+            if close is not None:  # a verification that failed stops the links' reader now
+                close()
         self._check_timestamps(report)
         if snapshots and self.application is not None:
             from infra.snapshots import check_snapshots
@@ -396,7 +401,13 @@ class AuditTrail:
                 )
             ).fetchone()
         if row is not None and row[0] >= self.links_in_a_process_from:
-            return links_read_in_another_process(bootstrap, topics), checkpoints
+            settings = self.settings
+            return (
+                links_read_in_another_process(
+                    bootstrap, topics, settings.log_format, settings.log_level
+                ),
+                checkpoints,
+            )
         return carried_links(bootstrap, topics), checkpoints
 
 
@@ -424,12 +435,16 @@ LINKS_IN_A_PROCESS_FROM = 200_000  # events
 LINKS_PER_BATCH = 5_000  # sent from the reading process at a time
 
 
-def links_read_in_another_process(bootstrap: str, topics: list[str]) -> Iterator[tuple[int, bytes]]:
+def links_read_in_another_process(
+    bootstrap: str, topics: list[str], log_format: str = "json", log_level: str = "info"
+) -> Iterator[tuple[int, bytes]]:
     """:func:`carried_links` read by a process of its own and handed over in batches, so
     that reading Kafka (its client, each message's headers, the merge) runs beside the walk
     over the log and its hashing instead of taking turns with them on one core: the same
-    pairs in the same order. The pipe between them holds a few batches: memory stays flat
-    however long the log. An error of the reader is raised here; a reader that dies is too.
+    pairs in the same order. At most about two batches are on their way at a time (the one in
+    the pipe, the one being sent): memory stays flat however long the log. An error of the
+    reader is raised here (Kafka's own as :class:`KafkaUnavailable`); a reader that dies is
+    too. Closed early, the reader is stopped.
 
     The process is spawned, not forked: the caller holds a connection pool and its threads."""
     import multiprocessing
@@ -437,7 +452,10 @@ def links_read_in_another_process(bootstrap: str, topics: list[str]) -> Iterator
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     reader = context.Process(
-        target=_send_links, args=(sender, bootstrap, topics), name="kafka-links", daemon=True
+        target=_send_links,
+        args=(sender, bootstrap, topics, log_format, log_level),
+        name="kafka-links",
+        daemon=True,
     )
     reader.start()
     sender.close()  # the reader's end only: a reader that dies ends the pipe
@@ -446,6 +464,7 @@ def links_read_in_another_process(bootstrap: str, topics: list[str]) -> Iterator
             try:
                 batch = receiver.recv()
             except EOFError:
+                reader.join(5)
                 raise RuntimeError(
                     f"the process reading Kafka's links ended early (exit code {reader.exitcode})"
                 ) from None
@@ -456,13 +475,26 @@ def links_read_in_another_process(bootstrap: str, topics: list[str]) -> Iterator
             yield from batch
     finally:
         receiver.close()
+        reader.join(5)  # it ends by itself once it has sent the end, or met the closed pipe
         if reader.is_alive():
             reader.terminate()
-        reader.join()
+            reader.join()
 
 
-def _send_links(sender: Any, bootstrap: str, topics: list[str]) -> None:
-    """The reading process: batches of links, then None (the end), or the error it met."""
+def _send_links(
+    sender: Any, bootstrap: str, topics: list[str], log_format: str, log_level: str
+) -> None:
+    """The reading process: batches of links, then None (the end), or the error it met. Ctrl-C
+    is the verifying process's to handle (the command's own stop), not this one's."""
+    import contextlib
+    import pickle
+    import signal
+
+    from infra.logging import configure_logging
+    from infra.resilience import KafkaUnavailable
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(log_format, log_level)
     try:
         batch: list[tuple[int, bytes]] = []
         for pair in carried_links(bootstrap, topics):
@@ -472,10 +504,19 @@ def _send_links(sender: Any, bootstrap: str, topics: list[str]) -> None:
                 batch = []
         sender.send(batch)
         sender.send(None)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the verification stopped reading (it ended early): nothing to tell it
     except Exception as exc:
+        from confluent_kafka import KafkaException
+
+        error: BaseException = exc
+        if isinstance(exc, KafkaException):  # its class does not pickle
+            error = KafkaUnavailable(str(exc))
         try:
-            sender.send(exc)
-        except Exception:  # an error that does not pickle: its kind and message
-            sender.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+            pickle.loads(pickle.dumps(error))  # one the verifying process can rebuild
+        except Exception:
+            error = RuntimeError(f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(OSError):  # the verification stopped reading meanwhile
+            sender.send(error)
     finally:
         sender.close()

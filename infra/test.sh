@@ -27,13 +27,14 @@ export TEST_ARTIFACTS="$data/artifacts"  # screenshots of the browser tests
 echo "PostgreSQL: $DATABASE_URL   Kafka: $KAFKA_BOOTSTRAP_SERVERS" >&2
 
 # Two workers, one per core (pytest-xdist), each test file on one of them (its fixtures are
-# set up once); then the tests marked `alone` (the Schemathesis fuzzing: on xdist's workers its
-# generated cases share a name and the scheduler runs one of each) in a run of their own.
+# set up once); then the tests marked `alone` (the Schemathesis fuzzing: on xdist's workers one
+# case of each of its tests ran) in a run of their own.
 # pytest's exit code 5 is "no test selected" (PYTEST_ARGS selected none in that part).
 set +e
 "$root/.venv/bin/pytest" -n 2 --dist loadfile --part shared "$@"
 shared=$?
-"$root/.venv/bin/pytest" -p no:xdist --part alone "$@"
+if [ "$shared" -eq 2 ]; then exit 2; fi  # interrupted (Ctrl-C): not the second run too
+"$root/.venv/bin/pytest" --part alone "$@" -n 0
 alone=$?
 set -e
 if [ "$shared" -eq 5 ] && [ "$alone" -eq 5 ]; then exit 5; fi

@@ -75,13 +75,19 @@ def free_ports(count: int) -> int:
     starts. They are taken outside the kernel's ephemeral range: a port inside it (what binding
     port 0 gives) can become an outgoing connection's source port between this probe and the
     server's bind, and it did (a broker could not bind its controller port). No port is handed
-    out twice by one test process."""
+    out twice by one test process, nor by two of pytest-xdist's workers."""
     try:
         first, last = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     except (OSError, ValueError):
         first, last = 32768, 60999
     # Below the range when there is room there (the usual 32768), else above it.
     low, high = (10_000, first - count) if first >= 20_000 else (last + 1, 65_536 - count)
+    # On pytest-xdist's workers (make test), each worker takes its own slice of that room.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and worker.isdigit():
+        width = (high - low) // workers
+        low, high = low + int(worker) * width, low + (int(worker) + 1) * width
     if high - low < 1_000:
         raise RuntimeError(f"no room for test servers outside the ephemeral ports {first}-{last}")
     for _ in range(200):

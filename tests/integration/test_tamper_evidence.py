@@ -26,9 +26,10 @@ from infra.bootstrap import Container
 from infra.chain import GENESIS, link
 from infra.config import AuditKey, ConfigurationError
 from infra.identity import mint
+from infra.resilience import KAFKA, KafkaUnavailable, unavailable
 from tests.integration.conftest import Stack, register_households
 from tests.integration.test_dead_letters import publish_everything
-from tests.support import ROOT
+from tests.support import ROOT, free_port
 
 AUDITOR_TOKEN, AUDITOR_ENTRY = mint("kamran", "auditor")
 
@@ -188,11 +189,25 @@ def test_a_process_of_their_own_reads_the_same_links_in_the_same_order_and_is_go
     bootstrap, topics = audited.settings.kafka_bootstrap_servers or "", audited.container.topics
     links = links_read_in_another_process(bootstrap, topics.event_topics)
     first = next(links)
-    assert [p.name for p in multiprocessing.active_children()] == ["kafka-links"]
+    assert readers() == ["kafka-links"]
     read_there = [first, *links]
     assert read_there == list(carried_links(bootstrap, topics.event_topics))
     assert [position for position, _ in read_there] == positions(audited)
-    assert not multiprocessing.active_children()
+    assert not readers()
+
+
+def readers() -> list[str]:
+    return [p.name for p in multiprocessing.active_children() if p.name == "kafka-links"]
+
+
+def test_kafka_out_of_reach_is_said_as_kafka_by_the_process_reading_its_links() -> None:
+    """The reader's Kafka error crosses to the verifying process as Kafka's (its own class
+    does not pickle), so that the command says which dependency is gone."""
+    links = links_read_in_another_process(f"127.0.0.1:{free_port()}", ["reintegration.cases"])
+    with pytest.raises(KafkaUnavailable) as raised:
+        next(links)
+    assert unavailable(raised.value) == KAFKA
+    assert not readers()
 
 
 @pytest.mark.parametrize("links_in_a_process_from", [READ_BY_A_PROCESS])
@@ -211,7 +226,7 @@ def test_what_stops_the_process_reading_kafka_stops_the_verification_with_its_er
     assert producer.flush(10) == 0
     with pytest.raises(ValueError, match="invalid literal for int"):
         audited.container.audit_trail.verify("test")
-    assert not [p for p in multiprocessing.active_children() if p.name == "kafka-links"]
+    assert not readers()
 
 
 def test_a_checkpoint_signed_with_another_key_is_refused(audited: Stack) -> None:
