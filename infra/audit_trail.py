@@ -195,8 +195,9 @@ class AuditTrail:
             )
         self.prepare()
         kafka_links = kafka_checkpoints = None
+        unreadable: list[str] = []  # Kafka's messages whose link cannot be read
         if self.settings.kafka_bootstrap_servers:
-            kafka_links, kafka_checkpoints = self._kafka_attestations()
+            kafka_links, kafka_checkpoints = self._kafka_attestations(unreadable)
         try:
             report = tamper_evidence.verify(
                 self.database_url,
@@ -215,6 +216,11 @@ class AuditTrail:
             close = getattr(kafka_links, "close", None)
             if close is not None:  # a verification that failed stops the links' reader now
                 close()
+        if unreadable:
+            report.fail(
+                problem=f"{len(unreadable)} messages in Kafka carry a link whose position or "
+                f"hash cannot be read (the first: {unreadable[0]})"
+            )
         self._check_timestamps(report)
         if snapshots and self.application is not None:
             from infra.snapshots import check_snapshots
@@ -379,7 +385,9 @@ class AuditTrail:
     def stored_checkpoints(self) -> list[Any]:
         return tamper_evidence.stored_checkpoints(self.database_url)
 
-    def _kafka_attestations(self) -> tuple[Iterator[tuple[int, bytes]], list[Any]]:
+    def _kafka_attestations(
+        self, unreadable: list[str]
+    ) -> tuple[Iterator[tuple[int, bytes]], list[Any]]:
         """The signed checkpoints published to Kafka, and the links the event messages carry,
         streamed in notification order (:func:`carried_links`); on a long log, by a process of
         their own (:func:`links_read_in_another_process`)."""
@@ -404,16 +412,21 @@ class AuditTrail:
             settings = self.settings
             return (
                 links_read_in_another_process(
-                    bootstrap, topics, settings.log_format, settings.log_level
+                    bootstrap, topics, unreadable, settings.log_format, settings.log_level
                 ),
                 checkpoints,
             )
-        return carried_links(bootstrap, topics), checkpoints
+        return carried_links(bootstrap, topics, unreadable), checkpoints
 
 
-def carried_links(bootstrap: str, topics: list[str]) -> Iterator[tuple[int, bytes]]:
+def carried_links(
+    bootstrap: str, topics: list[str], unreadable: list[str]
+) -> Iterator[tuple[int, bytes]]:
     """The links the event messages carry, in notification order: one reader per partition
-    (each partition is in notification order), merged."""
+    (each partition is in notification order), merged. A message with a link whose position
+    or link cannot be read (not decimal digits, not hexadecimal) is left out and named in
+    ``unreadable`` (topic, partition, offset): junk anyone put in the topic is a finding of
+    the verification, never its end."""
     from infra.tamper_evidence import in_notification_order
 
     def carried(messages: Iterator[Any]) -> Iterator[tuple[int, bytes]]:
@@ -424,8 +437,14 @@ def carried_links(bootstrap: str, topics: list[str]) -> Iterator[tuple[int, byte
                     link = value or b""  # an empty link is one that differs, not none
                 elif key == "notification-id":
                     position = value
-            if link is not None:
-                yield int(position or b""), bytes.fromhex(link.decode("ascii", "replace"))
+            if link is None:
+                continue
+            try:
+                if not (position and position.isdigit() and position.isascii()):
+                    raise ValueError
+                yield int(position), bytes.fromhex(link.decode("ascii"))
+            except ValueError:  # UnicodeDecodeError too
+                unreadable.append(f"{message.topic()}[{message.partition()}]@{message.offset()}")
 
     readers = read_partitions(bootstrap, kafka_partitions(bootstrap, topics))
     return in_notification_order([carried(r) for r in readers])
@@ -436,7 +455,11 @@ LINKS_PER_BATCH = 5_000  # sent from the reading process at a time
 
 
 def links_read_in_another_process(
-    bootstrap: str, topics: list[str], log_format: str = "json", log_level: str = "info"
+    bootstrap: str,
+    topics: list[str],
+    unreadable: list[str],
+    log_format: str = "json",
+    log_level: str = "info",
 ) -> Iterator[tuple[int, bytes]]:
     """:func:`carried_links` read by a process of its own and handed over in batches, so
     that reading Kafka (its client, each message's headers, the merge) runs beside the walk
@@ -468,7 +491,8 @@ def links_read_in_another_process(
                 raise RuntimeError(
                     f"the process reading Kafka's links ended early (exit code {reader.exitcode})"
                 ) from None
-            if batch is None:
+            if isinstance(batch, tuple):  # the end, and the messages it could not read
+                unreadable.extend(batch[1])
                 return
             if isinstance(batch, BaseException):
                 raise batch
@@ -484,7 +508,8 @@ def links_read_in_another_process(
 def _send_links(
     sender: Any, bootstrap: str, topics: list[str], log_format: str, log_level: str
 ) -> None:
-    """The reading process: batches of links, then None (the end), or the error it met. Ctrl-C
+    """The reading process: batches of links, then the end ("end", the messages it could not
+    read), or the error it met. Ctrl-C
     is the verifying process's to handle (the command's own stop), not this one's."""
     import contextlib
     import pickle
@@ -497,13 +522,14 @@ def _send_links(
     configure_logging(log_format, log_level)
     try:
         batch: list[tuple[int, bytes]] = []
-        for pair in carried_links(bootstrap, topics):
+        unreadable: list[str] = []
+        for pair in carried_links(bootstrap, topics, unreadable):
             batch.append(pair)
             if len(batch) == LINKS_PER_BATCH:
                 sender.send(batch)
                 batch = []
         sender.send(batch)
-        sender.send(None)
+        sender.send(("end", unreadable))
     except (BrokenPipeError, ConnectionResetError):
         pass  # the verification stopped reading (it ended early): nothing to tell it
     except Exception as exc:

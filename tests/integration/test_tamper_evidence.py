@@ -187,11 +187,11 @@ def test_a_process_of_their_own_reads_the_same_links_in_the_same_order_and_is_go
     audited: Stack,
 ) -> None:
     bootstrap, topics = audited.settings.kafka_bootstrap_servers or "", audited.container.topics
-    links = links_read_in_another_process(bootstrap, topics.event_topics)
+    links = links_read_in_another_process(bootstrap, topics.event_topics, [])
     first = next(links)
     assert readers() == ["kafka-links"]
     read_there = [first, *links]
-    assert read_there == list(carried_links(bootstrap, topics.event_topics))
+    assert read_there == list(carried_links(bootstrap, topics.event_topics, []))
     assert [position for position, _ in read_there] == positions(audited)
     assert not readers()
 
@@ -203,29 +203,34 @@ def readers() -> list[str]:
 def test_kafka_out_of_reach_is_said_as_kafka_by_the_process_reading_its_links() -> None:
     """The reader's Kafka error crosses to the verifying process as Kafka's (its own class
     does not pickle), so that the command says which dependency is gone."""
-    links = links_read_in_another_process(f"127.0.0.1:{free_port()}", ["reintegration.cases"])
+    links = links_read_in_another_process(f"127.0.0.1:{free_port()}", ["reintegration.cases"], [])
     with pytest.raises(KafkaUnavailable) as raised:
         next(links)
     assert unavailable(raised.value) == KAFKA
     assert not readers()
 
 
-@pytest.mark.parametrize("links_in_a_process_from", [READ_BY_A_PROCESS])
-def test_what_stops_the_process_reading_kafka_stops_the_verification_with_its_error(
+@BOTH_WAYS
+def test_messages_in_kafka_whose_link_cannot_be_read_are_a_finding_not_the_end_of_the_audit(
     audited: Stack,
 ) -> None:
-    """A message whose position cannot be read: the reading process's error is the
-    verification's, as when the links are read here, and the process is gone after it."""
+    """Anyone who may publish to the topic can put junk in it: a position that is not a
+    number, a link that is not hexadecimal. The verification reads on, names the first such
+    message, fails, and still compares every other link."""
+    topic = audited.container.topics.event_topics[0]
     producer = Producer({"bootstrap.servers": audited.settings.kafka_bootstrap_servers})
-    producer.produce(
-        audited.container.topics.event_topics[0],
-        key=b"unreadable",
-        value=b"{}",
-        headers={"chain-hash": b"00", "notification-id": b"not a number"},
-    )
+    for position, carried in ((b"not a number", b"00"), (b"-3", b"00"), (b"7", "ä".encode())):
+        headers = {"chain-hash": carried, "notification-id": position}
+        producer.produce(topic, key=b"junk", value=b"{}", headers=headers)
     assert producer.flush(10) == 0
-    with pytest.raises(ValueError, match="invalid literal for int"):
-        audited.container.audit_trail.verify("test")
+    report = audited.container.audit_trail.verify("test")
+    assert not report.ok
+    unreadable = [f for f in report.findings if "cannot be read" in f["problem"]]
+    assert len(unreadable) == 1
+    assert unreadable[0]["problem"].startswith("3 messages in Kafka carry a link whose position")
+    assert f"the first: {topic}[" in unreadable[0]["problem"]
+    assert report.summary["links compared with Kafka"] == len(positions(audited))
+    assert report.summary["first broken position"] is None  # the log itself is intact
     assert not readers()
 
 
