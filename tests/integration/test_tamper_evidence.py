@@ -17,15 +17,15 @@ from confluent_kafka import Producer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from infra import tamper_evidence
-from infra.audit_trail import (
-    LINKS_IN_A_PROCESS_FROM,
-    carried_links,
-    links_read_in_another_process,
-)
 from infra.bootstrap import Container
 from infra.chain import GENESIS, link
 from infra.config import AuditKey, ConfigurationError
 from infra.identity import mint
+from infra.kafka_links import (
+    LINKS_IN_A_PROCESS_FROM,
+    carried_links,
+    links_read_in_another_process,
+)
 from infra.resilience import KAFKA, KafkaUnavailable, unavailable
 from tests.integration.conftest import Stack, register_households
 from tests.integration.test_dead_letters import publish_everything
@@ -90,7 +90,7 @@ def first_break(stack: Stack) -> int | None:
 
 
 # Kafka's links are read here on a short log and by a process of their own on a long one
-# (infra/audit_trail.py): the tests that compare with them run both ways.
+# (infra/kafka_links.py): the tests that compare with them run both ways.
 READ_HERE, READ_BY_A_PROCESS = LINKS_IN_A_PROCESS_FROM, 0
 BOTH_WAYS = pytest.mark.parametrize(
     "links_in_a_process_from",
